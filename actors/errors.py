@@ -1,0 +1,29 @@
+"""Domain errors raised in actors/; the gateway maps them to HTTP problems or
+per-item rejected acks."""
+from __future__ import annotations
+
+
+class PodiumError(Exception):
+    code = "error"
+
+
+class UnknownGame(PodiumError):
+    code = "unknown_game"
+
+
+class UnknownAchievement(PodiumError):
+    code = "unknown_achievement"
+
+
+class UnknownPlayer(PodiumError):
+    code = "unknown_player"
+
+
+class BadCursor(PodiumError):
+    code = "bad_cursor"
+
+
+class LayoutMismatch(PodiumError):
+    """Checkpoints were written with another shard count: resharding is offline."""
+
+    code = "layout_mismatch"

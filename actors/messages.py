@@ -1,0 +1,100 @@
+"""Typed messages between the gateway and the actors, and between actors.
+Batches travel as columns: one actor call per batch, never one per item."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+
+class AckStatus(StrEnum):
+    ACCEPTED = "accepted"
+    DUPLICATE = "duplicate"
+    REJECTED = "rejected"
+
+
+class Reason(StrEnum):
+    INVALID = "invalid"
+    UNKNOWN_GAME = "unknown_game"
+    UNKNOWN_ACHIEVEMENT = "unknown_achievement"
+    FORBIDDEN_GAME = "forbidden_game"
+    OVERLOADED = "overloaded"
+    UNAVAILABLE = "unavailable"
+
+
+@dataclass(frozen=True, slots=True)
+class Unlock:
+    """One validated unlock as the gateway hands it on."""
+
+    player_id: str
+    game_id: str
+    achievement_id: str
+    region: str | None = None
+    client_at_us: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class UnlockBatch:
+    """Unlocks for one player shard, as columns."""
+
+    player_ids: list[str]
+    game_ids: list[str]
+    achievement_ids: list[str]
+    regions: list[str | None]
+    client_at_us: list[int | None]
+
+    @classmethod
+    def of(cls, unlocks: list[Unlock]) -> UnlockBatch:
+        return cls(
+            [u.player_id for u in unlocks],
+            [u.game_id for u in unlocks],
+            [u.achievement_id for u in unlocks],
+            [u.region for u in unlocks],
+            [u.client_at_us for u in unlocks],
+        )
+
+    def __len__(self) -> int:
+        return len(self.player_ids)
+
+
+@dataclass(frozen=True, slots=True)
+class AckBatch:
+    """Index-aligned with the UnlockBatch it answers."""
+
+    statuses: list[AckStatus]
+    reasons: list[str | None]
+
+
+@dataclass(frozen=True, slots=True)
+class ScoreUpdates:
+    """Absolute per-player-per-game scores from one player shard. `versions` is
+    the newest journal seq folded into each score: a leaderboard applies an
+    update only if it is newer than what it holds, so resends are harmless."""
+
+    player_ids: list[str] = field(default_factory=list)
+    game_ids: list[str] = field(default_factory=list)
+    regions: list[str | None] = field(default_factory=list)
+    points: list[int] = field(default_factory=list)
+    reached_us: list[int] = field(default_factory=list)
+    versions: list[int] = field(default_factory=list)
+
+    def add(self, player_id: str, game_id: str, region: str | None, points: int, reached_us: int, version: int) -> None:
+        self.player_ids.append(player_id)
+        self.game_ids.append(game_id)
+        self.regions.append(region)
+        self.points.append(points)
+        self.reached_us.append(reached_us)
+        self.versions.append(version)
+
+    def __len__(self) -> int:
+        return len(self.player_ids)
+
+
+@dataclass(frozen=True, slots=True)
+class RankChange:
+    player_id: str
+    game_id: str
+    board: str  # "global" or the region
+    old_rank: int | None
+    new_rank: int
+    points: int
+    total: int

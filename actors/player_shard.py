@@ -1,0 +1,224 @@
+"""PlayerShard: the Ray actor owning the players whose stable hash lands on it.
+It journals unlocks (group commit), acks only after commit, keeps each player's
+per-game counters, pushes unlock events and sends absolute scores to the
+leaderboard shards. Gateway -> PlayerShard -> LeaderboardShard."""
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import defaultdict
+
+import ray
+
+from actors import directory
+from actors.catalog import Catalog
+from actors.errors import LayoutMismatch
+from actors.intake import plan_intake
+from actors.messages import AckBatch, AckStatus, ScoreUpdates, UnlockBatch
+from actors.player_state import GameStats, Pair, PlayerBook, from_us, to_us
+from actors.pushes import publish
+from actors.routing import shard_of
+from actors.shell import ActorBase
+from persistence import catalog_store, checkpoints, journal
+from persistence.settings import Settings
+
+log = logging.getLogger(__name__)
+CATALOG_RELOAD_S = 1.0  # an unknown id reloads the catalog at most this often
+
+
+@ray.remote(max_restarts=-1, max_task_retries=0, num_cpus=0)
+class PlayerShard(ActorBase):
+    def __init__(self, index: int, settings: Settings) -> None:
+        super().__init__(index, settings)
+        self.book = PlayerBook()
+        self.catalog = Catalog({})
+        self._catalog_at = 0.0
+        self._pending: list[tuple[UnlockBatch, asyncio.Future[AckBatch]]] = []
+        self._wake = asyncio.Event()
+        self.delivered_seq = 0  # every journal row of this shard <= this reached its leaderboard
+        self.checkpointed_seq = 0
+
+    # ---- recovery -------------------------------------------------------
+    async def recover(self) -> None:
+        await self._reload_catalog()
+        async with self.pool.acquire() as conn, conn.transaction(isolation="repeatable_read", readonly=True):
+            layouts = await conn.fetch("SELECT DISTINCT shard_count FROM shard_watermarks WHERE kind = 'player'")
+            if any(r["shard_count"] != self.settings.player_shards for r in layouts):
+                raise LayoutMismatch(
+                    f"checkpoints were written by {[r['shard_count'] for r in layouts]} player shards, "
+                    f"this cluster runs {self.settings.player_shards}; resharding is offline"
+                )
+            watermark = (await checkpoints.read_watermarks(conn, "player", self.settings.player_shards)).get(
+                self.index, 0
+            )
+            stats = await checkpoints.read_player_shard_stats(conn, self.index)
+            replay = await journal.replay(conn, shard=self.index, after_seq=watermark)
+        for r in stats:
+            self.book.load(r["player_id"], r["game_id"], GameStats(
+                r["points"], r["unlocked_count"], to_us(r["first_unlock_at"]), to_us(r["last_unlock_at"]),
+                to_us(r["score_reached_at"]), r["last_seq"]), r["region"])
+        touched: set[Pair] = set()
+        for r in replay:
+            self.book.regions[r["player_id"]] = r["region"]
+            self.book.apply(r["seq"], r["player_id"], r["game_id"], r["points"], to_us(r["unlocked_at"]))
+            touched.add((r["player_id"], r["game_id"]))
+        # Rows after the watermark may never have reached their leaderboard: resend
+        # them all (versioned, so a leaderboard that has them ignores the resend).
+        await self._deliver(touched)
+        self.delivered_seq = self.checkpointed_seq = max([watermark] + [r["seq"] for r in replay])
+        self.spawn(self._writer())
+        self.every(self.settings.checkpoint_interval_s, self.checkpoint, "player checkpoint")
+        log.info("player shard %d: %d stats rows, %d replayed after seq %d",
+                 self.index, len(stats), len(replay), watermark)
+
+    async def _reload_catalog(self) -> None:
+        async with self.pool.acquire() as conn:
+            self.catalog = Catalog.from_rows(await catalog_store.read_catalog(conn))
+        self._catalog_at = time.monotonic()
+
+    # ---- the write path -------------------------------------------------
+    async def ingest(self, batch: UnlockBatch) -> AckBatch:
+        """Ack each unlock of the batch; 'accepted' only once it is committed."""
+        await self.ready()
+        future: asyncio.Future[AckBatch] = asyncio.get_running_loop().create_future()
+        self._pending.append((batch, future))
+        self._wake.set()
+        # The commit happens in the writer task: a caller that goes away does not undo it.
+        return await asyncio.shield(future)
+
+    async def _writer(self) -> None:
+        """Group commit: every batch waiting while the previous commit ran goes
+        into the next transaction. One writer, so this shard's journal rows
+        commit in seq order and delivered_seq is a true low watermark."""
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            work, self._pending = self._pending, []
+            if not work:
+                continue
+            merged = UnlockBatch(*([] for _ in range(5)))
+            for batch, _ in work:
+                for col, part in zip((merged.player_ids, merged.game_ids, merged.achievement_ids,
+                                      merged.regions, merged.client_at_us), (batch.player_ids, batch.game_ids,
+                                      batch.achievement_ids, batch.regions, batch.client_at_us), strict=True):
+                    col.extend(part)
+            try:
+                acks, touched, accepted, max_seq = await self._journal(merged)
+            except Exception as exc:  # noqa: BLE001 - every caller hears of it; the gateway retries
+                log.exception("journal write failed for %d unlocks", len(merged))
+                for _, future in work:
+                    if not future.done():
+                        future.set_exception(exc)
+                continue
+            start = 0
+            for batch, future in work:
+                end = start + len(batch)
+                if not future.done():
+                    future.set_result(AckBatch(acks.statuses[start:end], acks.reasons[start:end]))
+                start = end
+            if accepted:
+                self.spawn(publish(self.redis, self.settings.redis_prefix, accepted))
+            if touched:
+                try:
+                    await self._deliver(touched)
+                except Exception:  # noqa: BLE001 - the watermark stays put; recovery resends
+                    log.exception("leaderboard delivery failed; will resend after a restart")
+                    continue
+            self.delivered_seq = max(self.delivered_seq, max_seq)
+
+    async def _journal(
+        self, batch: UnlockBatch
+    ) -> tuple[AckBatch, set[Pair], list[tuple[str, dict[str, object]]], int]:
+        """Journal the batch; returns the acks, the pairs whose score changed,
+        the pushes to send and the newest seq written (0 if none)."""
+        plan = plan_intake(batch, self.catalog)
+        if plan.unknown_seen and time.monotonic() - self._catalog_at > CATALOG_RELOAD_S:
+            await self._reload_catalog()  # the catalog may have grown since we loaded it
+            plan = plan_intake(batch, self.catalog)
+        statuses, reasons = plan.statuses, plan.reasons
+        if not plan.journal_rows:
+            return AckBatch(statuses, reasons), set(), [], 0  # type: ignore[arg-type]
+        now_us = time.time_ns() // 1000
+        now = from_us(now_us)
+        idx = plan.journal_rows
+        players = [batch.player_ids[i] for i in idx]
+        regions = [batch.regions[i] or self.book.regions.get(batch.player_ids[i]) for i in idx]
+        region_updates = {
+            batch.player_ids[i]: batch.regions[i] for i in idx
+            if batch.regions[i] and self.book.regions.get(batch.player_ids[i]) != batch.regions[i]
+        }
+        async with self.pool.acquire() as conn:
+            rows = await journal.append(
+                conn, shard=self.index, player_ids=players,
+                game_ids=[batch.game_ids[i] for i in idx],
+                achievement_ids=[batch.achievement_ids[i] for i in idx],
+                points=plan.points, regions=regions, unlocked_at=[now] * len(idx),
+                client_at=[None if (c := batch.client_at_us[i]) is None else from_us(c) for i in idx],
+                region_updates=region_updates,  # type: ignore[arg-type]
+            )
+        for player_id, region in region_updates.items():
+            self.book.region_change(player_id, region)
+        seq_of = {(r["player_id"], r["game_id"], r["achievement_id"]): r["seq"] for r in rows}
+        touched: set[Pair] = set()
+        pushes: list[tuple[str, dict[str, object]]] = []
+        applied = sorted(
+            (seq_of[key], i, pts) for i, pts in zip(idx, plan.points, strict=True)
+            if (key := (batch.player_ids[i], batch.game_ids[i], batch.achievement_ids[i])) in seq_of
+        )
+        for i in idx:
+            statuses[i] = AckStatus.DUPLICATE
+        for seq, i, pts in applied:
+            statuses[i] = AckStatus.ACCEPTED
+            player_id, game_id = batch.player_ids[i], batch.game_ids[i]
+            self.book.apply(seq, player_id, game_id, pts, now_us)
+            touched.add((player_id, game_id))
+            pushes.append((player_id, {
+                "type": "unlock.accepted", "game_id": game_id, "achievement_id": batch.achievement_ids[i],
+                "points": pts, "game_points": self.book.games[player_id][game_id].points, "at": now.isoformat(),
+            }))
+        return AckBatch(statuses, reasons), touched, pushes, max((a[0] for a in applied), default=0)  # type: ignore[arg-type]
+
+    async def _deliver(self, touched: set[Pair]) -> None:
+        """Send absolute scores to each leaderboard shard concerned, and wait."""
+        by_shard: dict[int, set[Pair]] = defaultdict(set)
+        for pair in touched:
+            by_shard[shard_of(pair[1], self.settings.leaderboard_shards)].add(pair)
+        refs = [
+            directory.leaderboard_shard(self.settings, shard).apply.remote(self.book.score_updates(pairs))
+            for shard, pairs in by_shard.items()
+        ]
+        for result in await asyncio.gather(*refs, return_exceptions=True):
+            if isinstance(result, Exception):
+                # A leaderboard that died mid-call rebuilds from the checkpoint and the
+                # journal, where these rows already are; nothing to resend.
+                log.warning("leaderboard delivery failed: %r", result)
+
+    async def checkpoint(self) -> None:
+        if not self.book.dirty_count and self.delivered_seq == self.checkpointed_seq:
+            return
+        watermark = self.delivered_seq  # taken with the snapshot: no await in between
+        pairs, columns = self.book.take_dirty()
+        try:
+            async with self.pool.acquire() as conn:
+                await checkpoints.write_player_checkpoint(
+                    conn, shard=self.index, shard_count=self.settings.player_shards,
+                    watermark=watermark, columns=columns,
+                )
+        except BaseException:
+            self.book.mark_dirty(pairs)
+            raise
+        self.checkpointed_seq = watermark
+
+    # ---- reads ------------------------------------------------------------
+    async def dashboard(self, player_ids: list[str]) -> list[dict[str, object]]:
+        await self.ready()
+        return [self.book.dashboard(p) for p in player_ids]
+
+    async def status(self) -> dict[str, object]:
+        await self.ready()
+        return {
+            "shard": self.index, "players": len(self.book.games), "pending_batches": len(self._pending),
+            "delivered_seq": self.delivered_seq, "checkpointed_seq": self.checkpointed_seq,
+            "dirty": self.book.dirty_count, "recovered_in_s": self.recovered_in_s,
+        }

@@ -1,0 +1,116 @@
+"""What a player shard owns: per player per game counters and each player's
+region. Replay-safe: a journal row applies only if its seq is newer than the
+last one folded into that player's game."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from actors.messages import ScoreUpdates
+
+Pair = tuple[str, str]  # (player_id, game_id)
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_US = timedelta(microseconds=1)
+
+
+def to_us(moment: datetime) -> int:
+    """Exact microseconds since the epoch (PostgreSQL's timestamptz precision)."""
+    return (moment - _EPOCH) // _US
+
+
+def from_us(us: int) -> datetime:
+    return _EPOCH + timedelta(microseconds=us)
+
+
+@dataclass(slots=True)
+class GameStats:
+    points: int
+    unlocked: int
+    first_us: int
+    last_us: int
+    reached_us: int  # when `points` was reached: the rank tie-break
+    last_seq: int
+
+
+class PlayerBook:
+    def __init__(self) -> None:
+        self.games: dict[str, dict[str, GameStats]] = {}
+        self.regions: dict[str, str | None] = {}
+        self._dirty: set[Pair] = set()
+
+    def load(self, player_id: str, game_id: str, stats: GameStats, region: str | None) -> None:
+        """Take a checkpointed row as it is (recovery)."""
+        self.games.setdefault(player_id, {})[game_id] = stats
+        self.regions.setdefault(player_id, region)
+
+    def region_change(self, player_id: str, region: str | None) -> bool:
+        """Record a region the client sent; True if it differs from what we hold."""
+        if region is None or self.regions.get(player_id) == region:
+            return False
+        self.regions[player_id] = region
+        return True
+
+    def apply(self, seq: int, player_id: str, game_id: str, points: int, at_us: int) -> bool:
+        """Fold one journal row in; False if it was already folded in."""
+        per_game = self.games.setdefault(player_id, {})
+        stats = per_game.get(game_id)
+        if stats is None:
+            per_game[game_id] = GameStats(points, 1, at_us, at_us, at_us, seq)
+        elif seq <= stats.last_seq:
+            return False
+        else:
+            stats.unlocked += 1
+            stats.first_us = min(stats.first_us, at_us)
+            stats.last_us = max(stats.last_us, at_us)
+            if points > 0:
+                stats.points += points
+                stats.reached_us = max(stats.reached_us, at_us)
+            stats.last_seq = seq
+        self._dirty.add((player_id, game_id))
+        return True
+
+    def score_updates(self, pairs: set[Pair]) -> ScoreUpdates:
+        out = ScoreUpdates()
+        for player_id, game_id in pairs:
+            s = self.games[player_id][game_id]
+            out.add(player_id, game_id, self.regions.get(player_id), s.points, s.reached_us, s.last_seq)
+        return out
+
+    def take_dirty(self) -> tuple[set[Pair], tuple[list, list, list, list, list, list, list, list]]:
+        """Changed rows since the last call, as checkpoint columns; the caller
+        gives the pairs back with `mark_dirty` if the write fails."""
+        pairs, self._dirty = self._dirty, set()
+        cols: tuple[list, list, list, list, list, list, list, list] = ([], [], [], [], [], [], [], [])
+        for player_id, game_id in pairs:
+            s = self.games[player_id][game_id]
+            for col, value in zip(cols, (player_id, game_id, s.points, s.unlocked, from_us(s.first_us),
+                                         from_us(s.last_us), from_us(s.reached_us), s.last_seq), strict=True):
+                col.append(value)
+        return pairs, cols
+
+    def mark_dirty(self, pairs: set[Pair]) -> None:
+        self._dirty |= pairs
+
+    @property
+    def dirty_count(self) -> int:
+        return len(self._dirty)
+
+    def dashboard(self, player_id: str) -> dict[str, object]:
+        per_game = self.games.get(player_id, {})
+        return {
+            "player_id": player_id,
+            "region": self.regions.get(player_id),
+            "total_points": sum(s.points for s in per_game.values()),
+            "games": [
+                {
+                    "game_id": game_id,
+                    "points": s.points,
+                    "unlocked": s.unlocked,
+                    "first_unlock_at": from_us(s.first_us).isoformat(),
+                    "last_unlock_at": from_us(s.last_us).isoformat(),
+                }
+                for game_id, s in sorted(per_game.items())
+            ],
+        }

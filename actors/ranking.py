@@ -1,0 +1,121 @@
+"""One ranked board on a SortedList. Order is total: points desc, then the time
+the score was reached asc, then player_id asc. Ranks are 1-based. Pages use
+keyset cursors (the last entry's sort key), never offsets."""
+from __future__ import annotations
+
+import base64
+from dataclasses import dataclass
+
+import orjson
+from sortedcontainers import SortedList
+
+from actors.errors import BadCursor
+
+_TIME_BITS = 53  # microseconds since the epoch fit until the year 2255
+_TIME_MASK = (1 << _TIME_BITS) - 1
+
+SortKey = tuple[int, str]
+
+
+def sort_key(player_id: str, points: int, reached_us: int) -> SortKey:
+    """One int packs (-points, reached_us) so ascending order is the board's order."""
+    return (-points << _TIME_BITS) | reached_us, player_id
+
+
+def unpack(key: SortKey) -> tuple[str, int, int]:
+    packed, player_id = key
+    return player_id, -(packed >> _TIME_BITS), packed & _TIME_MASK
+
+
+@dataclass(frozen=True, slots=True)
+class Ranked:
+    rank: int
+    player_id: str
+    points: int
+    reached_us: int
+
+
+def encode_cursor(key: SortKey, direction: str) -> str:
+    return base64.urlsafe_b64encode(orjson.dumps([direction, key[0], key[1]])).decode().rstrip("=")
+
+
+def decode_cursor(token: str) -> tuple[str, SortKey]:
+    try:
+        direction, packed, player_id = orjson.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
+    except (ValueError, TypeError) as exc:
+        raise BadCursor("cursor is not one this server issued") from exc
+    if direction not in ("next", "prev") or not isinstance(packed, int) or not isinstance(player_id, str):
+        raise BadCursor("cursor is not one this server issued")
+    return direction, (packed, player_id)
+
+
+class Board:
+    __slots__ = ("_order", "_keys")
+
+    def __init__(self) -> None:
+        self._order: SortedList = SortedList()
+        self._keys: dict[str, SortKey] = {}
+
+    def __len__(self) -> int:
+        return len(self._keys)
+
+    def __contains__(self, player_id: str) -> bool:
+        return player_id in self._keys
+
+    def upsert(self, player_id: str, points: int, reached_us: int) -> None:
+        old = self._keys.get(player_id)
+        key = sort_key(player_id, points, reached_us)
+        if old == key:
+            return
+        if old is not None:
+            self._order.remove(old)
+        self._order.add(key)
+        self._keys[player_id] = key
+
+    def remove(self, player_id: str) -> None:
+        old = self._keys.pop(player_id, None)
+        if old is not None:
+            self._order.remove(old)
+
+    def rank(self, player_id: str) -> int | None:
+        key = self._keys.get(player_id)
+        return None if key is None else self._order.index(key) + 1
+
+    def _ranked(self, start: int, stop: int) -> list[Ranked]:
+        out = []
+        for offset, key in enumerate(self._order.islice(start, stop)):
+            player_id, points, reached = unpack(key)
+            out.append(Ranked(start + offset + 1, player_id, points, reached))
+        return out
+
+    def page(self, limit: int, cursor: str | None = None) -> tuple[list[Ranked], str | None, str | None]:
+        """A page of at most `limit` entries after (or before) the cursor.
+        Returns (entries, next_cursor, prev_cursor); a cursor is None at an end."""
+        if cursor is None:
+            start = 0
+        else:
+            direction, key = decode_cursor(cursor)
+            if direction == "next":
+                start = self._order.bisect_right(key)
+            else:
+                start = max(0, self._order.bisect_left(key) - limit)
+        stop = min(start + limit, len(self._order))
+        if cursor is not None and direction == "prev":
+            stop = min(self._order.bisect_left(key), stop)
+        entries = self._ranked(start, stop)
+        next_cursor = encode_cursor(self._order[stop - 1], "next") if entries and stop < len(self._order) else None
+        prev_cursor = encode_cursor(self._order[start], "prev") if entries and start > 0 else None
+        return entries, next_cursor, prev_cursor
+
+    def around(self, player_id: str, k: int) -> list[Ranked]:
+        """k entries above and below the player, the player included."""
+        key = self._keys.get(player_id)
+        if key is None:
+            return []
+        at = self._order.index(key)
+        return self._ranked(max(0, at - k), min(len(self._order), at + k + 1))
+
+    def percentile(self, rank: int) -> float:
+        """Share of the board ranked at or below `rank`: 100.0 for rank 1."""
+        total = len(self._keys)
+        return round(100.0 * (total - rank + 1) / total, 2) if total else 0.0

@@ -1,0 +1,36 @@
+"""The FastAPI app and the Ray Serve deployment that hosts it."""
+from __future__ import annotations
+
+from fastapi import FastAPI
+from ray import serve
+
+from gateway import problems
+from gateway.routes import health, ingest, pushes, reads
+from gateway.routes.deps import install_runtime
+from gateway.runtime import Runtime
+from persistence.settings import Settings
+
+
+def build_app() -> FastAPI:
+    app = FastAPI(title="Podium", version="0.1.0",
+                  description="Real-time achievements, rankings and notifications")
+    for module in (ingest, reads, pushes, health):
+        app.include_router(module.router)
+    problems.install(app)
+    return app
+
+
+app = build_app()
+
+
+@serve.deployment(name="gateway", ray_actor_options={"num_cpus": 0})
+@serve.ingress(app)
+class Gateway:
+    def __init__(self, settings: Settings) -> None:
+        install_runtime(Runtime(settings))
+
+
+def gateway_app(settings: Settings) -> serve.Application:
+    return Gateway.options(
+        num_replicas=settings.gateway_replicas, max_ongoing_requests=settings.max_sockets_per_replica,
+    ).bind(settings)

@@ -1,0 +1,95 @@
+"""Micro-batching in a gateway replica: unlocks bound for the same player shard
+within a few milliseconds travel in ONE actor call. Sends run in tasks of their
+own, so a client that disconnects (Serve cancels its handler) cannot cancel a
+journal write half way. Ray-free: the send function is injected."""
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+
+from actors.messages import AckBatch, AckStatus, Reason, Unlock, UnlockBatch
+
+log = logging.getLogger(__name__)
+Send = Callable[[int, UnlockBatch], Awaitable[AckBatch]]
+Ack = tuple[AckStatus, str | None]
+
+
+@dataclass(slots=True)
+class _Buffer:
+    chunks: list[tuple[list[Unlock], asyncio.Future[list[Ack]]]] = field(default_factory=list)
+    items: int = 0
+    timer: asyncio.TimerHandle | None = None
+
+
+class ShardBatcher:
+    def __init__(self, send: Send, *, window_s: float, max_items: int, max_pending: int, deadline_s: float) -> None:
+        self._send = send
+        self._window_s = window_s
+        self._max_items = max_items
+        self._max_pending = max_pending
+        self._deadline_s = deadline_s
+        self._buffers: dict[int, _Buffer] = {}
+        self._pending: dict[int, int] = {}  # items buffered or in flight, per shard
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    def pending(self, shard: int) -> int:
+        return self._pending.get(shard, 0)
+
+    async def submit(self, shard: int, unlocks: list[Unlock]) -> list[Ack]:
+        """Acks for `unlocks`, in order, once the shard has answered."""
+        if self._pending.get(shard, 0) + len(unlocks) > self._max_pending:
+            return [(AckStatus.REJECTED, Reason.OVERLOADED.value)] * len(unlocks)
+        future: asyncio.Future[list[Ack]] = asyncio.get_running_loop().create_future()
+        buf = self._buffers.setdefault(shard, _Buffer())
+        buf.chunks.append((unlocks, future))
+        buf.items += len(unlocks)
+        self._pending[shard] = self._pending.get(shard, 0) + len(unlocks)
+        if buf.items >= self._max_items or self._window_s == 0:
+            self._flush(shard)
+        elif buf.timer is None:
+            buf.timer = asyncio.get_running_loop().call_later(self._window_s, self._flush, shard)
+        return await asyncio.shield(future)
+
+    def _flush(self, shard: int) -> None:
+        buf = self._buffers.pop(shard, None)
+        if buf is None or not buf.chunks:
+            return
+        if buf.timer is not None:
+            buf.timer.cancel()
+        task = asyncio.ensure_future(self._deliver(shard, buf.chunks, buf.items))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _deliver(self, shard: int, chunks: list[tuple[list[Unlock], asyncio.Future[list[Ack]]]],
+                       count: int) -> None:
+        batch = UnlockBatch.of([u for unlocks, _ in chunks for u in unlocks])
+        try:
+            acks = await self._send_with_retry(shard, batch)
+        finally:
+            self._pending[shard] -= count
+        start = 0
+        for unlocks, future in chunks:
+            end = start + len(unlocks)
+            if not future.done():
+                future.set_result(acks[start:end])
+            start = end
+
+    async def _send_with_retry(self, shard: int, batch: UnlockBatch) -> list[Ack]:
+        """Retry until the deadline: a restarting shard answers again within
+        seconds, and a retried unlock that had committed comes back 'duplicate'."""
+        deadline = time.monotonic() + self._deadline_s
+        delay = 0.05
+        while True:
+            try:
+                result = await self._send(shard, batch)
+                return list(zip(result.statuses, result.reasons, strict=True))
+            except Exception as exc:  # noqa: BLE001 - actor restarting, database blip: retry
+                if time.monotonic() + delay > deadline:
+                    log.error("shard %d unavailable for %.0fs: %r", shard, self._deadline_s, exc)
+                    return [(AckStatus.REJECTED, Reason.UNAVAILABLE.value)] * len(batch)
+                log.warning("shard %d call failed (%r); retrying in %.2fs", shard, exc, delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 1.0)

@@ -1,0 +1,142 @@
+"""`podium`: run the cluster and administer it. Commands that print a secret
+print only that secret on stdout (logs go to stderr), so scripts can capture it."""
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import sys
+import time
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from persistence.settings import Settings
+
+app = typer.Typer(help="Podium: real-time achievements, ranks and pushes on Ray.", no_args_is_help=True)
+apikey_app = typer.Typer(help="API keys for game servers and clients.", no_args_is_help=True)
+catalog_app = typer.Typer(help="The achievement catalog.", no_args_is_help=True)
+app.add_typer(apikey_app, name="apikey")
+app.add_typer(catalog_app, name="catalog")
+
+DataDir = Annotated[Path | None, typer.Option("--data-dir", help="Data dir (default ./.podium or PODIUM_DATA_DIR)")]
+
+
+def _settings(data_dir: Path | None = None, **overrides: Any) -> Settings:
+    if data_dir is not None:
+        overrides["data_dir"] = data_dir
+    return Settings(**overrides)
+
+
+def _with_db(settings: Settings, work: Any) -> Any:
+    """Run `work(conn)` against the configured or the embedded PostgreSQL."""
+    from persistence.db import create_pool
+    from persistence.embedded import start_postgres
+
+    url = settings.database_url
+    if url is None:
+        url, _server = start_postgres(settings.data_dir)  # attaches if `podium up` already runs it
+
+    async def run() -> Any:
+        pool = await create_pool(url, max_size=1)
+        try:
+            async with pool.acquire() as conn:
+                from persistence import migrations
+
+                await migrations.apply(conn)
+                return await work(conn)
+        finally:
+            await pool.close()
+
+    return asyncio.run(run())
+
+
+@app.command()
+def up(port: Annotated[int | None, typer.Option(help="Gateway port")] = None, data_dir: DataDir = None) -> None:
+    """Start everything: servers, migrations, Ray, shard actors, the gateway."""
+    from gateway.launch import bring_up, tear_down
+
+    logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(levelname)s %(message)s")
+    settings = _settings(data_dir, **({"port": port} if port else {}))
+    resolved, servers, key = bring_up(settings)
+    url = f"http://{resolved.host}:{resolved.port}"
+    typer.echo(f"""
+Podium is up.
+  gateway     {url}   (docs: {url}/docs, health: {url}/v1/health)
+  dev API key {key}
+  player token: .venv/bin/podium token PLAYER_ID
+  data dir    {resolved.data_dir.resolve()}
+Ctrl-C stops everything; state is kept in the data dir.
+""")
+    stop = False
+
+    def _stop(*_: object) -> None:
+        nonlocal stop
+        stop = True
+
+    signal.signal(signal.SIGTERM, _stop)
+    try:
+        while not stop:
+            time.sleep(0.5)
+    except KeyboardInterrupt:
+        pass
+    typer.echo("stopping Podium...", err=True)
+    tear_down(servers)
+
+
+@app.command()
+def migrate(data_dir: DataDir = None) -> None:
+    """Apply pending migrations."""
+    from persistence import migrations
+
+    async def work(conn: Any) -> list[str]:
+        return await migrations.apply(conn)  # already applied by _with_db; reports nothing new
+
+    _with_db(_settings(data_dir), work)
+    typer.echo("migrations up to date", err=True)
+
+
+@catalog_app.command("import")
+def catalog_import(file: Path, data_dir: DataDir = None) -> None:
+    """Import (upsert) games and achievements from a JSON file."""
+    from gateway.launch import load_catalog_file
+    from persistence import catalog_store
+
+    games = load_catalog_file(file)
+
+    async def work(conn: Any) -> tuple[int, int]:
+        return await catalog_store.import_catalog(conn, games)
+
+    n_games, n_ach = _with_db(_settings(data_dir), work)
+    typer.echo(f"imported {n_games} games, {n_ach} achievements", err=True)
+
+
+@app.command()
+def token(player_id: str, data_dir: DataDir = None) -> None:
+    """Print a signed player token for PLAYER_ID (and nothing else)."""
+    from gateway.auth import mint_token
+
+    settings = _settings(data_dir)
+    typer.echo(mint_token(settings.resolved_token_secret(), player_id, settings.token_ttl_s))
+
+
+@apikey_app.command("create")
+def apikey_create(
+    game: Annotated[str | None, typer.Option(help="Game the key may write; omit for every game")] = None,
+    label: Annotated[str | None, typer.Option(help="A note for operators")] = None,
+    data_dir: DataDir = None,
+) -> None:
+    """Print a new API key (and nothing else). It is stored hashed."""
+    from persistence import api_keys
+
+    async def work(conn: Any) -> str:
+        if game is not None and not await conn.fetchval("SELECT 1 FROM games WHERE game_id = $1", game):
+            raise typer.BadParameter(f"no game {game!r} in the catalog", param_hint="--game")
+        return await api_keys.create(conn, game_id=game, label=label)
+
+    typer.echo(_with_db(_settings(data_dir), work))
+
+
+if __name__ == "__main__":
+    app()

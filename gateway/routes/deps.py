@@ -1,0 +1,31 @@
+"""Shared route plumbing: the replica's Runtime and the credentials of a request.
+Serve hands the replica a deserialized copy of the FastAPI app, so the Runtime
+lives here, in the process, set once by the deployment's constructor."""
+from __future__ import annotations
+
+from starlette.requests import HTTPConnection
+
+from gateway.runtime import Runtime
+
+_runtime: Runtime | None = None
+
+
+def install_runtime(rt: Runtime) -> None:
+    global _runtime
+    _runtime = rt
+
+
+async def runtime() -> Runtime:
+    assert _runtime is not None, "the gateway deployment installs the runtime at start"
+    return await _runtime.ready()
+
+
+def api_key_of(conn: HTTPConnection) -> str | None:
+    return conn.headers.get("x-api-key") or conn.query_params.get("api_key")
+
+
+def bearer_of(conn: HTTPConnection) -> str | None:
+    header = conn.headers.get("authorization", "")
+    if header.lower().startswith("bearer "):
+        return header[7:].strip()
+    return conn.query_params.get("token")

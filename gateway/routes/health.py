@@ -1,0 +1,40 @@
+"""GET /v1/health: PostgreSQL, Redis and every shard actor answer, or 503."""
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from fastapi import APIRouter, Depends
+from fastapi.responses import Response
+import orjson
+
+from actors import directory
+from gateway.routes.deps import runtime
+from gateway.runtime import Runtime
+
+router = APIRouter()
+TIMEOUT_S = 3.0
+
+
+async def _check(coro: Any) -> dict[str, Any]:
+    try:
+        detail = await asyncio.wait_for(coro, TIMEOUT_S)
+        return {"ok": True, **(detail if isinstance(detail, dict) else {})}
+    except Exception as exc:  # noqa: BLE001 - health reports, never raises
+        return {"ok": False, "error": repr(exc)[:200]}
+
+
+@router.get("/v1/health", tags=["operations"])
+async def health(rt: Runtime = Depends(runtime)) -> Response:
+    s = rt.settings
+    checks = {
+        "postgres": _check(rt.pool.fetchval("SELECT 1")),
+        "redis": _check(rt.redis.ping()),
+        **{f"player-shard-{i}": _check(directory.player_shard(s, i).status.remote()) for i in range(s.player_shards)},
+        **{f"leaderboard-shard-{i}": _check(directory.leaderboard_shard(s, i).status.remote())
+           for i in range(s.leaderboard_shards)},
+    }
+    results = dict(zip(checks, await asyncio.gather(*checks.values()), strict=True))
+    ok = all(r["ok"] for r in results.values())
+    body = {"status": "ok" if ok else "degraded", "checks": results, "push_sockets": rt.hub.sockets}
+    return Response(orjson.dumps(body), status_code=200 if ok else 503, media_type="application/json")

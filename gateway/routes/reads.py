@@ -1,0 +1,50 @@
+"""Reads: the catalog, leaderboard pages, a player's rank, the dashboard."""
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Depends, Query
+
+from gateway.routes.deps import runtime
+from gateway.runtime import Runtime
+
+router = APIRouter()
+Region = Query(None, pattern=r"^[a-z0-9-]{1,16}$", description="Regional board; omit for global")
+
+
+@router.get("/v1/games", tags=["catalog"])
+async def games(rt: Runtime = Depends(runtime)) -> dict[str, Any]:
+    _, rows = await rt.catalog()
+    out: dict[str, dict[str, Any]] = {}
+    for r in rows:
+        game = out.setdefault(r["game_id"], {"game_id": r["game_id"], "name": r["game_name"], "achievements": []})
+        if r["achievement_id"] is not None:
+            game["achievements"].append({"achievement_id": r["achievement_id"], "name": r["name"],
+                                         "points": r["points"]})
+    return {"games": list(out.values())}
+
+
+@router.get("/v1/games/{game_id}/leaderboard", tags=["leaderboards"])
+async def leaderboard(
+    game_id: str,
+    region: str | None = Region,
+    limit: int = Query(50, ge=1, description="Page size; capped at the server's page_limit_max"),
+    cursor: str | None = Query(None, max_length=512),
+    rt: Runtime = Depends(runtime),
+) -> dict[str, Any]:
+    await rt.require_game(game_id)
+    limit = min(limit, rt.settings.page_limit_max)
+    return await rt.leaderboard_shard(game_id).page.remote(game_id, region, limit, cursor)
+
+
+@router.get("/v1/games/{game_id}/players/{player_id}/rank", tags=["leaderboards"])
+async def player_rank(game_id: str, player_id: str, region: str | None = Region,
+                      rt: Runtime = Depends(runtime)) -> dict[str, Any]:
+    await rt.require_game(game_id)
+    return await rt.leaderboard_shard(game_id).rank.remote(game_id, region, player_id)
+
+
+@router.get("/v1/players/{player_id}/dashboard", tags=["players"])
+async def dashboard(player_id: str, rt: Runtime = Depends(runtime)) -> dict[str, Any]:
+    [board] = await rt.player_shard(player_id).dashboard.remote([player_id])
+    return board

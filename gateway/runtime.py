@@ -1,0 +1,83 @@
+"""Everything one gateway replica holds: settings, its pool and Redis client,
+the catalog and API-key caches, the micro-batcher and the push hub. Started on
+the first request (a Serve replica's constructor cannot await)."""
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+import asyncpg
+import redis.asyncio as aioredis
+
+from actors import directory
+from actors.catalog import Catalog
+from actors.errors import UnknownGame
+from actors.messages import AckBatch, UnlockBatch
+from actors.routing import shard_of
+from gateway.auth import KeyCache
+from gateway.batcher import ShardBatcher
+from gateway.push_hub import PushHub
+from persistence import catalog_store
+from persistence.db import create_pool
+from persistence.settings import Settings
+
+CATALOG_TTL_S = 2.0
+
+
+class Runtime:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.pool: asyncpg.Pool
+        self.redis: aioredis.Redis
+        self.keys: KeyCache
+        self.hub: PushHub
+        self.batcher = ShardBatcher(
+            self._send, window_s=settings.batch_window_ms / 1000, max_items=settings.max_batch_items,
+            max_pending=settings.max_pending_per_shard, deadline_s=settings.call_deadline_s,
+        )
+        self._catalog_rows: list[asyncpg.Record] = []
+        self._catalog: Catalog = Catalog({})
+        self._catalog_at = -CATALOG_TTL_S
+        self._started = False
+        self._lock = asyncio.Lock()
+
+    async def ready(self) -> Runtime:
+        if not self._started:
+            async with self._lock:
+                if not self._started:
+                    self.pool = await create_pool(self.settings.database_url or "", max_size=self.settings.db_pool_max)
+                    self.redis = aioredis.from_url(self.settings.redis_url or "")
+                    self.keys = KeyCache(self.pool)
+                    self.hub = PushHub(self.redis, self.settings.redis_prefix)
+                    await self.hub.start()
+                    self._started = True
+        return self
+
+    async def stop(self) -> None:
+        if self._started:
+            await self.hub.stop()
+            await self.pool.close()
+            await self.redis.aclose()
+
+    async def _send(self, shard: int, batch: UnlockBatch) -> AckBatch:
+        return await directory.player_shard(self.settings, shard).ingest.remote(batch)
+
+    def player_shard(self, player_id: str) -> Any:
+        return directory.player_shard(self.settings, shard_of(player_id, self.settings.player_shards))
+
+    def leaderboard_shard(self, game_id: str) -> Any:
+        return directory.leaderboard_shard(self.settings, shard_of(game_id, self.settings.leaderboard_shards))
+
+    async def catalog(self, *, fresh: bool = False) -> tuple[Catalog, list[asyncpg.Record]]:
+        if fresh or time.monotonic() - self._catalog_at > CATALOG_TTL_S:
+            async with self.pool.acquire() as conn:
+                self._catalog_rows = await catalog_store.read_catalog(conn)
+            self._catalog = Catalog.from_rows(self._catalog_rows)
+            self._catalog_at = time.monotonic()
+        return self._catalog, self._catalog_rows
+
+    async def require_game(self, game_id: str) -> None:
+        catalog, _ = await self.catalog()  # a new game shows within CATALOG_TTL_S
+        if not catalog.has_game(game_id):
+            raise UnknownGame(f"no game {game_id!r} in the catalog")

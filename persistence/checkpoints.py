@@ -1,0 +1,75 @@
+"""Checkpoint tables: player_game_stats and shard_watermarks. A checkpoint's
+stats and watermark are written in one transaction, so a reader that sees the
+watermark also sees every stats row it covers."""
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+import asyncpg
+
+_UPSERT_STATS = """
+INSERT INTO player_game_stats AS s (player_id, game_id, points, unlocked_count, first_unlock_at,
+                                    last_unlock_at, score_reached_at, last_seq, player_shard, checkpointed_at)
+SELECT *, $9::int, now() FROM unnest($1::text[], $2::text[], $3::bigint[], $4::int[], $5::timestamptz[],
+                                     $6::timestamptz[], $7::timestamptz[], $8::bigint[])
+ON CONFLICT (player_id, game_id) DO UPDATE SET
+    points = EXCLUDED.points, unlocked_count = EXCLUDED.unlocked_count,
+    first_unlock_at = EXCLUDED.first_unlock_at, last_unlock_at = EXCLUDED.last_unlock_at,
+    score_reached_at = EXCLUDED.score_reached_at, last_seq = EXCLUDED.last_seq, checkpointed_at = now()
+WHERE s.last_seq < EXCLUDED.last_seq
+"""
+
+_UPSERT_WATERMARK = """
+INSERT INTO shard_watermarks (kind, shard, shard_count, seq) VALUES ($1, $2, $3, $4)
+ON CONFLICT (kind, shard) DO UPDATE SET shard_count = EXCLUDED.shard_count, seq = EXCLUDED.seq,
+                                        checkpointed_at = now()
+"""
+
+_STATS_FOR_PLAYERS_OF_SHARD = """
+SELECT s.player_id, s.game_id, s.points, s.unlocked_count, s.first_unlock_at, s.last_unlock_at,
+       s.score_reached_at, s.last_seq, p.region
+FROM player_game_stats s LEFT JOIN players p USING (player_id)
+WHERE s.player_shard = $1
+"""
+
+_STATS_FOR_GAMES = """
+SELECT s.player_id, s.game_id, s.points, s.unlocked_count, s.first_unlock_at, s.last_unlock_at,
+       s.score_reached_at, s.last_seq, p.region
+FROM player_game_stats s LEFT JOIN players p USING (player_id)
+WHERE s.game_id = ANY($1::text[])
+"""
+
+
+async def write_player_checkpoint(
+    conn: asyncpg.Connection,
+    *,
+    shard: int,
+    shard_count: int,
+    watermark: int,
+    columns: tuple[Sequence[str], Sequence[str], Sequence[int], Sequence[int], Sequence[datetime],
+                   Sequence[datetime], Sequence[datetime], Sequence[int]],
+) -> None:
+    """Upsert changed stats rows and advance the shard's watermark, atomically."""
+    async with conn.transaction():
+        if columns[0]:
+            await conn.execute(_UPSERT_STATS, *columns, shard)
+        await conn.execute(_UPSERT_WATERMARK, "player", shard, shard_count, watermark)
+
+
+async def read_watermarks(conn: asyncpg.Connection, kind: str, shard_count: int) -> dict[int, int]:
+    """Watermark per shard, only for shards of the current layout (shard_count)."""
+    rows = await conn.fetch(
+        "SELECT shard, seq FROM shard_watermarks WHERE kind = $1 AND shard_count = $2", kind, shard_count
+    )
+    return {r["shard"]: r["seq"] for r in rows}
+
+
+async def read_player_shard_stats(conn: asyncpg.Connection, shard: int) -> list[asyncpg.Record]:
+    """Checkpointed stats of every player this shard owns."""
+    return await conn.fetch(_STATS_FOR_PLAYERS_OF_SHARD, shard)
+
+
+async def read_game_stats(conn: asyncpg.Connection, game_ids: Sequence[str]) -> list[asyncpg.Record]:
+    """Checkpointed stats of every player of these games."""
+    return await conn.fetch(_STATS_FOR_GAMES, list(game_ids))

@@ -1,0 +1,57 @@
+"""The one settings object (env prefix PODIUM_). Built once by the CLI or test
+driver and handed, frozen, to every actor and gateway replica."""
+from __future__ import annotations
+
+import secrets
+from pathlib import Path
+
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+_PLACEHOLDER_SECRETS = {"", "changeme", "secret", "dev"}
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="PODIUM_", frozen=True)
+
+    environment: str = Field("development", description="development | production; production refuses weak secrets")
+    data_dir: Path = Field(Path(".podium"), description="Embedded servers' data and local secrets live here")
+    database_url: str | None = Field(None, description="PostgreSQL URL; unset starts an embedded server in data_dir")
+    redis_url: str | None = Field(None, description="Redis URL; unset starts an embedded server in data_dir")
+    redis_prefix: str = Field("podium:", description="Prefix of every Redis key and channel Podium uses")
+    token_secret: str | None = Field(None, description="HS256 secret for player tokens; unset reads/creates data_dir/token_secret")
+    host: str = Field("127.0.0.1", description="Gateway bind address")
+    port: int = Field(8000, description="Gateway HTTP/WebSocket port")
+    ray_address: str | None = Field(None, description="Existing Ray cluster to join; unset starts a local one")
+    ray_namespace: str = Field("podium", description="Ray namespace of Podium's named actors")
+    player_shards: int = Field(4, ge=1, le=1024, description="Player shard actors (stable hash of player_id)")
+    leaderboard_shards: int = Field(2, ge=1, le=1024, description="Leaderboard shard actors (stable hash of game_id)")
+    gateway_replicas: int = Field(1, ge=1, description="Serve replicas of the gateway")
+    max_sockets_per_replica: int = Field(4096, ge=1, description="Serve max_ongoing_requests: one slot per open WebSocket")
+    batch_window_ms: float = Field(2.0, ge=0, description="Gateway micro-batch window per player shard")
+    max_frame_items: int = Field(1000, ge=1, description="Unlocks per frame or POST body; more is refused whole")
+    max_frame_bytes: int = Field(1_048_576, ge=1024, description="Bytes per frame or POST body; more is refused whole")
+    max_pending_per_shard: int = Field(50_000, ge=1, description="Queued unlocks per shard in a replica before 'overloaded'")
+    max_batch_items: int = Field(5000, ge=1, description="Unlocks per actor call")
+    call_deadline_s: float = Field(30.0, gt=0, description="How long the gateway retries a shard that is restarting")
+    checkpoint_interval_s: float = Field(2.0, gt=0, description="Seconds between actor checkpoints")
+    page_limit_max: int = Field(200, ge=1, description="Largest leaderboard page")
+    token_ttl_s: int = Field(7 * 24 * 3600, ge=60, description="Lifetime of minted player tokens")
+    db_pool_max: int = Field(4, ge=1, description="asyncpg pool size per process")
+
+    @model_validator(mode="after")
+    def _refuse_weak_secret_in_production(self) -> Settings:
+        if self.environment == "production" and (self.token_secret or "") in _PLACEHOLDER_SECRETS:
+            raise ValueError("PODIUM_TOKEN_SECRET must be set to a strong value in production")
+        return self
+
+    def resolved_token_secret(self) -> str:
+        """The configured secret, else one generated once and kept in data_dir."""
+        if self.token_secret:
+            return self.token_secret
+        path = self.data_dir / "token_secret"
+        if not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(secrets.token_urlsafe(48))
+            path.chmod(0o600)
+        return path.read_text().strip()
