@@ -55,7 +55,8 @@ class LeaderboardShard(ActorBase):
                 replayed += book.apply(r["seq"], r["player_id"], r["game_id"], r["points"], to_us(r["unlocked_at"]))
         pairs = {(p, g) for p, per_game in book.games.items() for g in per_game}
         self.standings.apply(book.score_updates(pairs), track=False)
-        log.info("leaderboard shard %d: %d games, %d entries (%d replayed)", self.index, len(games), len(pairs), replayed)
+        log.info("leaderboard shard %d: %d games, %d entries (%d replayed)",
+                 self.index, len(games), len(pairs), replayed)
 
     async def apply(self, updates: ScoreUpdates) -> int:
         """Apply absolute scores from a player shard; pushes rank changes."""

@@ -15,7 +15,7 @@ from actors import directory
 from actors.catalog import Catalog
 from actors.errors import LayoutMismatch
 from actors.intake import plan_intake
-from actors.messages import AckBatch, AckStatus, ScoreUpdates, UnlockBatch
+from actors.messages import AckBatch, AckStatus, UnlockBatch
 from actors.player_state import GameStats, Pair, PlayerBook, from_us, to_us
 from actors.pushes import publish
 from actors.routing import shard_of
@@ -105,7 +105,7 @@ class PlayerShard(ActorBase):
                     col.extend(part)
             try:
                 acks, touched, accepted, max_seq = await self._journal(merged)
-            except Exception as exc:  # noqa: BLE001 - every caller hears of it; the gateway retries
+            except Exception as exc:
                 log.exception("journal write failed for %d unlocks", len(merged))
                 for _, future in work:
                     if not future.done():
@@ -122,7 +122,7 @@ class PlayerShard(ActorBase):
             if touched:
                 try:
                     await self._deliver(touched)
-                except Exception:  # noqa: BLE001 - the watermark stays put; recovery resends
+                except Exception:
                     log.exception("leaderboard delivery failed; will resend after a restart")
                     continue
             self.delivered_seq = max(self.delivered_seq, max_seq)

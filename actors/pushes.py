@@ -26,5 +26,5 @@ async def publish(client: aioredis.Redis, prefix: str, events: Iterable[tuple[st
                 count += 1
             if count:
                 await pipe.execute()
-    except Exception:  # noqa: BLE001 - pushes must never break the write path
+    except Exception:
         log.warning("push publish failed", exc_info=True)

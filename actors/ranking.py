@@ -50,7 +50,7 @@ def decode_cursor(token: str) -> tuple[str, SortKey]:
 
 
 class Board:
-    __slots__ = ("_order", "_keys")
+    __slots__ = ("_keys", "_order")
 
     def __init__(self) -> None:
         self._order: SortedList = SortedList()

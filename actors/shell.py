@@ -63,7 +63,7 @@ class ActorBase:
                     await step()
                 except asyncio.CancelledError:
                     raise
-                except Exception:  # noqa: BLE001 - one failed step must not end the loop
+                except Exception:
                     log.exception("%s failed; retrying in %.1fs", name, seconds)
 
         self.spawn(loop())

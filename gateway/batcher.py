@@ -86,7 +86,7 @@ class ShardBatcher:
             try:
                 result = await self._send(shard, batch)
                 return list(zip(result.statuses, result.reasons, strict=True))
-            except Exception as exc:  # noqa: BLE001 - actor restarting, database blip: retry
+            except Exception as exc:
                 if time.monotonic() + delay > deadline:
                     log.error("shard %d unavailable for %.0fs: %r", shard, self._deadline_s, exc)
                     return [(AckStatus.REJECTED, Reason.UNAVAILABLE.value)] * len(batch)

@@ -5,6 +5,7 @@ import orjson
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
+from ray.exceptions import ActorUnavailableError, RayActorError
 
 from actors.errors import BadCursor, PodiumError, UnknownAchievement, UnknownGame, UnknownPlayer
 from gateway.auth import Unauthorized
@@ -35,6 +36,13 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(FrameError)
     async def _frame(_: Request, exc: FrameError) -> Response:
         return problem(exc.status, exc.code, exc.detail)
+
+    @app.exception_handler(RayActorError)
+    @app.exception_handler(ActorUnavailableError)
+    async def _restarting(_: Request, exc: Exception) -> Response:
+        response = problem(503, "unavailable", "a shard is restarting; retry shortly")
+        response.headers["Retry-After"] = "1"
+        return response
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_: Request, exc: RequestValidationError) -> Response:

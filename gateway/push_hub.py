@@ -65,7 +65,7 @@ class PushHub:
                 message = await self._pubsub.get_message(ignore_subscribe_messages=True, timeout=1.0)
             except asyncio.CancelledError:
                 raise
-            except Exception:  # noqa: BLE001 - Redis restarts: log, back off, go on
+            except Exception:
                 log.warning("push subscriber error; retrying", exc_info=True)
                 await asyncio.sleep(0.5)
                 continue

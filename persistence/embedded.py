@@ -22,7 +22,7 @@ class EmbeddedServers:
             if stop is not None:
                 try:
                     stop()
-                except Exception:  # noqa: BLE001 - best effort at exit
+                except Exception:
                     log.warning("embedded server did not stop cleanly", exc_info=True)
 
 

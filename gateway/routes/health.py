@@ -4,9 +4,9 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+import orjson
 from fastapi import APIRouter, Depends
 from fastapi.responses import Response
-import orjson
 
 from actors import directory
 from gateway.routes.deps import runtime
@@ -20,7 +20,7 @@ async def _check(coro: Any) -> dict[str, Any]:
     try:
         detail = await asyncio.wait_for(coro, TIMEOUT_S)
         return {"ok": True, **(detail if isinstance(detail, dict) else {})}
-    except Exception as exc:  # noqa: BLE001 - health reports, never raises
+    except Exception as exc:
         return {"ok": False, "error": repr(exc)[:200]}
 
 

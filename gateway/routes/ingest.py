@@ -93,5 +93,5 @@ async def ingest_socket(websocket: WebSocket) -> None:
             await replies.put(None)
             try:
                 await sender
-            except Exception:  # noqa: BLE001 - the client left; its unlocks are journaled anyway
+            except Exception:
                 log.debug("ingest socket closed before its last replies were sent")

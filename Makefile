@@ -1,0 +1,35 @@
+# Podium: `make up` runs it, `make test` passes the tests. Both set up .venv first.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-stamp
+
+.PHONY: install up test test-unit test-integration lint clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip uv
+	$(BIN)/uv pip install --quiet --python $(BIN)/python -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+up: install
+	$(BIN)/podium up $(if $(PORT),--port $(PORT))
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/mypy actors/ranking.py actors/routing.py actors/intake.py actors/player_state.py actors/standings.py \
+		actors/catalog.py actors/messages.py gateway/frames.py gateway/batcher.py gateway/auth.py
+
+test-unit: install
+	$(BIN)/pytest -q tests/unit
+
+test-integration: install
+	$(BIN)/pytest -q tests/integration
+
+test: lint
+	$(BIN)/pytest -q tests/unit tests/integration
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache

@@ -1,0 +1,148 @@
+"""Integration tier: one real Ray, a real PostgreSQL and Redis, a running Serve
+gateway. PODIUM_DATABASE_URL / PODIUM_REDIS_URL point at servers to use;
+without them embedded ones start. Either way the session creates its own
+database and Redis key prefix, and drops them at the end."""
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import asyncpg
+import httpx
+import pytest
+import redis
+
+from gateway import launch
+from persistence import api_keys, catalog_store
+from persistence.embedded import EmbeddedServers, ensure_servers
+from persistence.settings import Settings
+
+TEST_CATALOG: list[dict[str, Any]] = [
+    {"game_id": "arena", "name": "Arena", "achievements": [
+        {"achievement_id": f"a{i}", "name": f"A{i}", "points": p} for i, p in enumerate([10, 20, 30, 40, 0, 5])]},
+    {"game_id": "puzzle", "name": "Puzzle", "achievements": [
+        {"achievement_id": f"p{i}", "name": f"P{i}", "points": 7 * (i + 1)} for i in range(4)]},
+]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _with_database(url: str, name: str) -> str:
+    parts = urlsplit(url)
+    return urlunsplit(parts._replace(path=f"/{name}"))
+
+
+@dataclass
+class Cluster:
+    settings: Settings
+    base_url: str
+    ws_url: str
+    admin_url: str
+    database: str
+    servers: EmbeddedServers
+
+
+async def _admin(url: str, sql: str) -> None:
+    conn = await asyncpg.connect(url)
+    try:
+        await conn.execute(sql)
+    finally:
+        await conn.close()
+
+
+@pytest.fixture(scope="session")
+def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
+    data_dir = tmp_path_factory.mktemp("podium")
+    servers = ensure_servers(os.environ.get("PODIUM_DATABASE_URL"), os.environ.get("PODIUM_REDIS_URL"), data_dir)
+    assert servers.database_url and servers.redis_url
+    tag = uuid.uuid4().hex[:10]
+    database = f"podium_test_{tag}"
+    asyncio.run(_admin(servers.database_url, f'CREATE DATABASE "{database}"'))
+    settings = Settings(
+        database_url=_with_database(servers.database_url, database), redis_url=servers.redis_url,
+        redis_prefix=f"podium-test-{tag}:", data_dir=data_dir, port=_free_port(), player_shards=2,
+        leaderboard_shards=2, checkpoint_interval_s=1.0, token_secret=f"test-secret-{tag}-{uuid.uuid4().hex}",
+        ray_namespace=f"podium-test-{tag}", call_deadline_s=20.0,
+    )
+    asyncio.run(launch.prepare_database(settings, demo_catalog=False))
+    asyncio.run(_import_catalog(settings.database_url or ""))
+    launch.start_ray(settings, num_cpus=2, dashboard=False)
+    launch.deploy(settings)
+    try:
+        yield Cluster(settings, f"http://127.0.0.1:{settings.port}", f"ws://127.0.0.1:{settings.port}",
+                      servers.database_url, database, servers)
+    finally:
+        try:
+            import ray
+            from ray import serve
+
+            serve.shutdown()
+            ray.shutdown()
+        finally:
+            asyncio.run(_admin(servers.database_url, f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)'))
+            client = redis.Redis.from_url(servers.redis_url)
+            keys = list(client.scan_iter(match=f"{settings.redis_prefix}*"))
+            if keys:
+                client.delete(*keys)
+            servers.stop()
+
+
+async def _import_catalog(url: str) -> None:
+    conn = await asyncpg.connect(url)
+    try:
+        await catalog_store.import_catalog(conn, TEST_CATALOG)
+    finally:
+        await conn.close()
+
+
+@pytest.fixture(scope="session")
+async def db(cluster: Cluster) -> AsyncIterator[asyncpg.Pool]:
+    pool = await asyncpg.create_pool(cluster.settings.database_url, min_size=1, max_size=2)
+    assert pool is not None
+    yield pool
+    await pool.close()
+
+
+@pytest.fixture(scope="session")
+async def api_key(db: asyncpg.Pool) -> str:
+    async with db.acquire() as conn:
+        return await api_keys.create(conn, game_id=None, label="integration tests")
+
+
+@pytest.fixture
+async def http(cluster: Cluster) -> AsyncIterator[httpx.AsyncClient]:
+    async with httpx.AsyncClient(base_url=cluster.base_url, timeout=30.0) as client:
+        yield client
+
+
+@pytest.fixture
+def uid() -> Callable[[str], str]:
+    """Unique ids per test, so tests sharing one cluster never see each other's players."""
+    tag = uuid.uuid4().hex[:8]
+    return lambda name: f"{name}-{tag}"
+
+
+async def eventually(check: Callable[[], Awaitable[Any]], *, timeout: float = 20.0, every: float = 0.1) -> Any:
+    """Poll `check` until it returns a truthy value (or stops raising) within the deadline."""
+    deadline = time.monotonic() + timeout
+    last: BaseException | None = None
+    while time.monotonic() < deadline:
+        try:
+            result = await check()
+            if result:
+                return result
+        except Exception as exc:
+            last = exc
+        await asyncio.sleep(every)
+    raise AssertionError(f"condition not met within {timeout}s (last error: {last!r})")

@@ -1,0 +1,87 @@
+"""Reads over real HTTP: catalog, leaderboard pages with cursors, rank,
+dashboard, health, and their problem bodies."""
+from __future__ import annotations
+
+import orjson
+
+from tests.integration.conftest import eventually
+
+
+async def post(http, api_key, items) -> list[dict]:
+    response = await http.post("/v1/unlocks", content=orjson.dumps(items), headers={"X-API-Key": api_key})
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+async def test_catalog_lists_games_with_points(http) -> None:
+    games = {g["game_id"]: g for g in (await http.get("/v1/games")).json()["games"]}
+    assert {"arena", "puzzle"} <= set(games)
+    assert {a["achievement_id"]: a["points"] for a in games["arena"]["achievements"]}["a3"] == 40
+
+
+async def test_leaderboard_pages_rank_and_percentile(http, api_key, uid) -> None:
+    # puzzle points: p0=7 p1=14 p2=21 p3=28; player k unlocks p0..p(k-1)
+    region = uid("r")[-8:]
+    players = [uid(f"lb{k}") for k in range(1, 5)]
+    await post(http, api_key, [{"player_id": p, "game_id": "puzzle", "achievement_id": f"p{i}", "region": region}
+                               for k, p in enumerate(players, 1) for i in range(k)])
+
+    async def page_of_region(cursor: str | None = None, limit: int = 3) -> dict:
+        params = {"region": region, "limit": limit, **({"cursor": cursor} if cursor else {})}
+        return (await http.get("/v1/games/puzzle/leaderboard", params=params)).json()
+
+    first = await eventually(lambda: _full(page_of_region(), 4))
+    assert [e["player_id"] for e in first["entries"]] == players[::-1][:3]
+    assert [e["points"] for e in first["entries"]] == [70, 42, 21]
+    second = await page_of_region(first["next_cursor"])
+    assert [e["player_id"] for e in second["entries"]] == [players[0]] and second["entries"][0]["rank"] == 4
+    assert second["next_cursor"] is None
+    back = await page_of_region(second["prev_cursor"])
+    assert back["entries"] == first["entries"]
+
+    rank = (await http.get(f"/v1/games/puzzle/players/{players[1]}/rank", params={"region": region})).json()
+    assert (rank["rank"], rank["points"], rank["total"], rank["percentile"]) == (3, 21, 4, 50.0)
+    global_rank = (await http.get(f"/v1/games/puzzle/players/{players[3]}/rank")).json()
+    assert global_rank["rank"] >= 1 and global_rank["total"] >= 4
+
+
+async def _full(page_coro, total: int) -> dict | None:
+    page = await page_coro
+    return page if page["total"] == total else None
+
+
+async def test_page_size_is_capped(http, cluster) -> None:
+    page = (await http.get("/v1/games/arena/leaderboard", params={"limit": 10_000})).json()
+    assert len(page["entries"]) <= cluster.settings.page_limit_max
+
+
+async def test_dashboard_has_every_game_in_one_call(http, api_key, uid) -> None:
+    p = uid("dash")
+    await post(http, api_key, [{"player_id": p, "game_id": "arena", "achievement_id": "a0", "region": "na"},
+                               {"player_id": p, "game_id": "puzzle", "achievement_id": "p3"}])
+    board = (await http.get(f"/v1/players/{p}/dashboard")).json()
+    assert board["total_points"] == 10 + 28 and board["region"] == "na"
+    assert {g["game_id"]: (g["points"], g["unlocked"]) for g in board["games"]} == {"arena": (10, 1),
+                                                                                      "puzzle": (28, 1)}
+
+
+async def test_problems_for_unknown_things_and_bad_params(http, uid) -> None:
+    cases = [
+        ("/v1/games/no-such-game/leaderboard", 404, "unknown_game"),
+        (f"/v1/games/arena/players/{uid('nobody')}/rank", 404, "unknown_player"),
+        ("/v1/games/arena/leaderboard?cursor=forged", 400, "bad_cursor"),
+        ("/v1/games/arena/leaderboard?limit=0", 422, "invalid_request"),
+        ("/v1/games/arena/leaderboard?region=NOT%20A%20REGION", 422, "invalid_request"),
+    ]
+    for path, status, code in cases:
+        response = await http.get(path)
+        assert (response.status_code, response.json()["code"]) == (status, code), path
+        assert response.headers["content-type"] == "application/problem+json"
+
+
+async def test_health_reports_every_part(http, cluster) -> None:
+    body = (await http.get("/v1/health")).json()
+    s = cluster.settings
+    assert body["status"] == "ok"
+    assert len(body["checks"]) == 2 + s.player_shards + s.leaderboard_shards
+    assert all(check["ok"] for check in body["checks"].values())

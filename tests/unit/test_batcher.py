@@ -1,0 +1,78 @@
+import asyncio
+
+import pytest
+
+from actors.messages import AckBatch, AckStatus, Unlock, UnlockBatch
+from gateway.batcher import ShardBatcher
+
+
+class Recorder:
+    def __init__(self, fail_times: int = 0, delay: float = 0.0) -> None:
+        self.calls: list[tuple[int, int]] = []
+        self.fail_times = fail_times
+        self.delay = delay
+
+    async def __call__(self, shard: int, batch: UnlockBatch) -> AckBatch:
+        await asyncio.sleep(self.delay)
+        if self.fail_times:
+            self.fail_times -= 1
+            raise ConnectionError("shard restarting")
+        self.calls.append((shard, len(batch)))
+        return AckBatch([AckStatus.ACCEPTED] * len(batch), [None] * len(batch))
+
+
+def unlocks(n: int) -> list[Unlock]:
+    return [Unlock(f"p{i}", "g", "a") for i in range(n)]
+
+
+def batcher(send: Recorder, **kw: float) -> ShardBatcher:
+    return ShardBatcher(send, window_s=kw.get("window_s", 0.01), max_items=int(kw.get("max_items", 100)),
+                        max_pending=int(kw.get("max_pending", 1000)), deadline_s=kw.get("deadline_s", 2.0))
+
+
+async def test_concurrent_submits_to_one_shard_share_one_call() -> None:
+    send = Recorder()
+    b = batcher(send)
+    results = await asyncio.gather(*(b.submit(0, unlocks(3)) for _ in range(5)), b.submit(1, unlocks(2)))
+    assert sorted(send.calls) == [(0, 15), (1, 2)]
+    assert [len(r) for r in results] == [3, 3, 3, 3, 3, 2]
+
+
+async def test_a_full_buffer_flushes_without_waiting_for_the_window() -> None:
+    send = Recorder()
+    b = batcher(send, window_s=5.0, max_items=10)
+    await asyncio.wait_for(b.submit(0, unlocks(10)), 1.0)
+    assert send.calls == [(0, 10)]
+
+
+async def test_a_failing_shard_is_retried() -> None:
+    send = Recorder(fail_times=2)
+    acks = await batcher(send).submit(0, unlocks(2))
+    assert acks == [(AckStatus.ACCEPTED, None)] * 2 and send.calls == [(0, 2)]
+
+
+async def test_past_the_deadline_items_are_rejected_unavailable() -> None:
+    send = Recorder(fail_times=1000)
+    acks = await batcher(send, deadline_s=0.2).submit(0, unlocks(2))
+    assert acks == [(AckStatus.REJECTED, "unavailable")] * 2
+
+
+async def test_over_the_pending_limit_items_are_rejected_overloaded() -> None:
+    send = Recorder(delay=0.2)
+    b = batcher(send, max_pending=5)
+    first = asyncio.ensure_future(b.submit(0, unlocks(4)))
+    await asyncio.sleep(0)
+    assert await b.submit(0, unlocks(2)) == [(AckStatus.REJECTED, "overloaded")] * 2
+    assert len(await first) == 4
+
+
+async def test_a_cancelled_caller_does_not_cancel_the_send() -> None:
+    send = Recorder(delay=0.05)
+    b = batcher(send)
+    caller = asyncio.ensure_future(b.submit(0, unlocks(3)))
+    await asyncio.sleep(0.02)  # the window has passed: the send is in flight
+    caller.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await caller
+    await asyncio.sleep(0.1)
+    assert send.calls == [(0, 3)]

@@ -1,0 +1,44 @@
+import orjson
+import pytest
+
+from gateway.frames import FrameError, parse_frame
+
+
+def parse(items: object, **kw: int) -> list:
+    return parse_frame(orjson.dumps(items), max_items=kw.get("max_items", 10), max_bytes=kw.get("max_bytes", 10_000))
+
+
+def test_good_items_pass_and_bad_items_are_rejected_alone() -> None:
+    out = parse([
+        {"id": 1, "player_id": "p", "game_id": "g", "achievement_id": "a", "region": "eu",
+         "at": "2026-11-22T10:00:00Z"},
+        {"id": 2, "player_id": "p p", "game_id": "g", "achievement_id": "a"},
+        {"id": 3, "player_id": "p", "game_id": "g"},
+        {"id": 4, "player_id": "p", "game_id": "g", "achievement_id": "a", "extra": 1},
+        {"id": 5, "player_id": 7, "game_id": "g", "achievement_id": "a"},
+        "not an object",
+    ])
+    assert out[0].unlock is not None and out[0].unlock.region == "eu" and out[0].unlock.client_at_us
+    assert [o.id for o in out] == [1, 2, 3, 4, 5, None]
+    assert all(o.unlock is None and o.reason.startswith("invalid") for o in out[1:])
+    assert "achievement_id" in out[2].reason
+
+
+def test_naive_time_is_rejected() -> None:
+    [item] = parse([{"player_id": "p", "game_id": "g", "achievement_id": "a", "at": "2026-11-22T10:00:00"}])
+    assert item.unlock is None and "timezone" in item.reason
+
+
+@pytest.mark.parametrize(("raw", "code"), [
+    (b"{nope", "malformed_json"), (b'{"a": 1}', "not_an_array"), (b"[" + b"{}," * 10 + b"{}]", "too_many_items"),
+])
+def test_bad_frames_are_refused_whole(raw: bytes, code: str) -> None:
+    with pytest.raises(FrameError) as err:
+        parse_frame(raw, max_items=10, max_bytes=10_000)
+    assert err.value.code == code
+
+
+def test_oversize_frame_is_refused_before_parsing() -> None:
+    with pytest.raises(FrameError) as err:
+        parse_frame(b"[" + b" " * 2000 + b"]", max_items=10, max_bytes=1024)
+    assert err.value.code == "frame_too_large" and err.value.status == 413

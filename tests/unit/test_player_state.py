@@ -1,0 +1,63 @@
+from datetime import UTC, datetime
+
+from actors.player_state import GameStats, PlayerBook, from_us, to_us
+
+
+def test_microsecond_round_trip_is_exact() -> None:
+    moment = datetime(2026, 11, 22, 19, 42, 40, 245354, tzinfo=UTC)
+    assert from_us(to_us(moment)) == moment
+
+
+def test_replaying_a_row_twice_counts_it_once() -> None:
+    book = PlayerBook()
+    assert book.apply(1, "p", "g", 10, 100)
+    assert book.apply(2, "p", "g", 5, 200)
+    assert not book.apply(2, "p", "g", 5, 200)
+    s = book.games["p"]["g"]
+    assert (s.points, s.unlocked, s.first_us, s.last_us, s.reached_us, s.last_seq) == (15, 2, 100, 200, 200, 2)
+
+
+def test_zero_point_unlock_does_not_move_the_time_the_score_was_reached() -> None:
+    book = PlayerBook()
+    book.apply(1, "p", "g", 10, 100)
+    book.apply(2, "p", "g", 0, 300)
+    assert book.games["p"]["g"].reached_us == 100 and book.games["p"]["g"].last_us == 300
+
+
+def test_checkpoint_plus_tail_equals_the_live_state() -> None:
+    rows = [(seq, f"p{seq % 3}", "g", seq, seq * 10) for seq in range(1, 20)]
+    live = PlayerBook()
+    for r in rows:
+        live.apply(*r)
+    # a checkpoint taken after row 12, then the journal tail replayed from an older watermark (8)
+    partial = PlayerBook()
+    for r in rows[:12]:
+        partial.apply(*r)
+    _, cols = partial.take_dirty()
+    recovered = PlayerBook()
+    for p, g, pts, n, first, last, reached, seq in zip(*cols, strict=True):
+        recovered.load(p, g, GameStats(pts, n, to_us(first), to_us(last), to_us(reached), seq), None)
+    for r in rows[8:]:
+        recovered.apply(*r)
+    assert {p: vars_of(g) for p, g in recovered.games.items()} == {p: vars_of(g) for p, g in live.games.items()}
+
+
+def vars_of(games: dict[str, GameStats]) -> dict[str, tuple[int, ...]]:
+    return {g: (s.points, s.unlocked, s.first_us, s.last_us, s.reached_us, s.last_seq) for g, s in games.items()}
+
+
+def test_failed_checkpoint_gives_the_rows_back() -> None:
+    book = PlayerBook()
+    book.apply(1, "p", "g", 1, 1)
+    pairs, _ = book.take_dirty()
+    assert book.dirty_count == 0
+    book.mark_dirty(pairs)
+    assert book.dirty_count == 1
+
+
+def test_dashboard_sums_every_game() -> None:
+    book = PlayerBook()
+    book.apply(1, "p", "g1", 10, 1)
+    book.apply(2, "p", "g2", 5, 2)
+    board = book.dashboard("p")
+    assert board["total_points"] == 15 and [g["game_id"] for g in board["games"]] == ["g1", "g2"]  # type: ignore[index, union-attr]
