@@ -54,16 +54,17 @@ class LeaderboardShard(ActorBase):
                 book.regions[r["player_id"]] = r["region"]
                 replayed += book.apply(r["seq"], r["player_id"], r["game_id"], r["points"], to_us(r["unlocked_at"]))
         pairs = {(p, g) for p, per_game in book.games.items() for g in per_game}
-        self.standings.apply(book.score_updates(pairs), track=False)
+        self.standings.apply(book.score_updates(pairs), track=())
         log.info("leaderboard shard %d: %d games, %d entries (%d replayed)",
                  self.index, len(games), len(pairs), replayed)
 
     async def apply(self, updates: ScoreUpdates) -> int:
         """Apply absolute scores from a player shard; pushes rank changes."""
         await self.ready()
-        changes = self.standings.apply(updates)
+        changes = self.standings.apply(updates, track=self.presence)
         if changes:
-            self.spawn(publish(self.redis, self.settings.redis_prefix, (_rank_event(c) for c in changes)))
+            self.spawn(publish(self.redis, self.settings.redis_prefix, self.settings.push_partitions,
+                               [_rank_event(c) for c in changes]))
         return len(changes)
 
     def _board_or_empty(self, game_id: str, region: str | None) -> Board:

@@ -118,7 +118,7 @@ class PlayerShard(ActorBase):
                     future.set_result(AckBatch(acks.statuses[start:end], acks.reasons[start:end]))
                 start = end
             if accepted:
-                self.spawn(publish(self.redis, self.settings.redis_prefix, accepted))
+                self.spawn(publish(self.redis, self.settings.redis_prefix, self.settings.push_partitions, accepted))
             if touched:
                 try:
                     await self._deliver(touched)
@@ -173,6 +173,8 @@ class PlayerShard(ActorBase):
             player_id, game_id = batch.player_ids[i], batch.game_ids[i]
             self.book.apply(seq, player_id, game_id, pts, now_us)
             touched.add((player_id, game_id))
+            if player_id not in self.presence:
+                continue
             pushes.append((player_id, {
                 "type": "unlock.accepted", "game_id": game_id, "achievement_id": batch.achievement_ids[i],
                 "points": pts, "game_points": self.book.games[player_id][game_id].points, "at": now.isoformat(),

@@ -10,6 +10,7 @@ from collections.abc import Awaitable, Callable
 import asyncpg
 import redis.asyncio as aioredis
 
+from actors.presence import Presence
 from persistence.db import create_pool
 from persistence.settings import Settings
 
@@ -28,6 +29,7 @@ class ActorBase:
         self.pool: asyncpg.Pool
         self.redis: aioredis.Redis
         self.recovered_in_s: float | None = None
+        self.presence = Presence()
         self._start_lock = asyncio.Lock()
         self._started = False
         self._tasks: set[asyncio.Task[None]] = set()
@@ -41,6 +43,7 @@ class ActorBase:
             t0 = time.perf_counter()
             self.pool = await create_pool(self.settings.database_url or "", max_size=self.settings.db_pool_max)
             self.redis = aioredis.from_url(self.settings.redis_url or "")
+            await self.presence.follow(self.redis, self.settings.redis_prefix)
             await self.recover()
             self.recovered_in_s = time.perf_counter() - t0
             self._started = True

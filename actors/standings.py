@@ -3,6 +3,7 @@ and the boards built from them - per game, global and per region. Applying a
 ScoreUpdates batch returns the coalesced rank changes it caused."""
 from __future__ import annotations
 
+from collections.abc import Container
 from dataclasses import dataclass
 
 from actors.messages import RankChange, ScoreUpdates
@@ -33,10 +34,11 @@ class Standings:
             board = self.boards[(game_id, scope)] = Board()
         return board
 
-    def apply(self, updates: ScoreUpdates, *, track: bool = True) -> list[RankChange]:
+    def apply(self, updates: ScoreUpdates, *, track: Container[str] | None = None) -> list[RankChange]:
         """Apply updates newer than what is held; returns one change per player
-        and game whose global or regional rank moved (first old, last new).
-        track=False (recovery) skips the rank look-ups and returns nothing."""
+        and game whose global or regional rank moved (first old, last new),
+        for the players in `track` (None: everyone). Rank look-ups cost, so
+        callers pass who can hear about it (online players; nobody in recovery)."""
         changes: dict[tuple[str, str, str], RankChange] = {}
         for i in range(len(updates)):
             game_id, player_id, version = updates.game_ids[i], updates.player_ids[i], updates.versions[i]
@@ -46,14 +48,15 @@ class Standings:
             region = updates.regions[i]
             points, reached = updates.points[i], updates.reached_us[i]
             scopes = [GLOBAL] + ([region] if region else [])
-            old_ranks = {s: self._board(game_id, s).rank(player_id) for s in scopes} if track else {}
+            tracked = track is None or player_id in track
+            old_ranks = {s: self._board(game_id, s).rank(player_id) for s in scopes} if tracked else {}
             if entry is not None and entry.region and entry.region != region:
                 self._board(game_id, entry.region).remove(player_id)
             self.entries[(game_id, player_id)] = Entry(points, reached, region, version)
             for scope in scopes:
                 board = self._board(game_id, scope)
                 board.upsert(player_id, points, reached)
-                if not track:
+                if not tracked:
                     continue
                 new_rank = board.rank(player_id)
                 assert new_rank is not None

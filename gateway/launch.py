@@ -22,7 +22,13 @@ from persistence.settings import Settings
 
 log = logging.getLogger(__name__)
 DEMO_CATALOG = Path(__file__).resolve().parent / "demo_catalog.json"
-SERVE_ENV = {"RAY_SERVE_ENABLE_HA_PROXY": "1"}  # ~3x the default proxy's throughput here
+
+
+def serve_env(settings: Settings) -> dict[str, str]:
+    """HAProxy ingress: ~3x the default proxy's throughput on these machines."""
+    return {"RAY_SERVE_ENABLE_HA_PROXY": "1",
+            "RAY_SERVE_HAPROXY_STATS_PORT": str(settings.haproxy_stats_port),
+            "RAY_SERVE_HAPROXY_METRICS_PORT": str(settings.haproxy_metrics_port)}
 
 
 def resolve_servers(settings: Settings) -> tuple[Settings, EmbeddedServers]:
@@ -72,10 +78,11 @@ def load_catalog_file(path: Path) -> list[dict[str, Any]]:
 
 
 def start_ray(settings: Settings, *, num_cpus: int | None = None, dashboard: bool = True) -> None:
-    os.environ.update(SERVE_ENV)
+    env = serve_env(settings)
+    os.environ.update(env)  # the local raylet, hence Serve's controller and proxies, inherit it
     if not ray.is_initialized():
         ray.init(address=settings.ray_address, namespace=settings.ray_namespace, num_cpus=num_cpus,
-                 include_dashboard=dashboard, runtime_env={"env_vars": SERVE_ENV}, log_to_driver=False)
+                 include_dashboard=dashboard, runtime_env={"env_vars": env}, log_to_driver=False)
 
 
 def deploy(settings: Settings) -> None:

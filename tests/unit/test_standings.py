@@ -36,3 +36,10 @@ def test_unchanged_rank_is_not_reported() -> None:
     st = Standings()
     st.apply(updates(("a", "g", None, 10, 1, 1)))
     assert st.apply(updates(("a", "g", None, 20, 2, 2))) == []
+
+
+def test_only_tracked_players_get_rank_changes() -> None:
+    st = Standings()
+    changes = st.apply(updates(("a", "g", None, 10, 1, 1), ("b", "g", None, 20, 1, 2)), track={"b"})
+    assert [c.player_id for c in changes] == ["b"]
+    assert st.board("g").rank("a") == 2  # type: ignore[union-attr]  # untracked players are still ranked
