@@ -12,6 +12,7 @@ import random
 import statistics
 import time
 import uuid
+from collections import Counter
 
 import httpx
 import orjson
@@ -24,11 +25,11 @@ def pct(values: list[float], q: float) -> float:
 
 
 async def ingest(url: str, key: str, games: list[tuple[str, list[str]]], seconds: float, frame: int,
-                 window: int) -> tuple[int, int, float, list[float], list[str]]:
+                 window: int) -> tuple[Counter[str], float, list[float], list[str]]:
     run = uuid.uuid4().hex[:6]
     sent_at: dict[int, float] = {}
     latencies: list[float] = []
-    accepted = other = 0
+    statuses: Counter[str] = Counter()
     players: list[str] = []
     counter = 0
 
@@ -65,13 +66,9 @@ async def ingest(url: str, key: str, games: list[tuple[str, list[str]]], seconds
             received = next_id - in_flight
             latencies.append((time.perf_counter() - sent_at.pop(received)) * 1000)
             in_flight -= 1
-            for ack in reply:
-                if ack["status"] == "accepted":
-                    accepted += 1
-                else:
-                    other += 1
+            statuses.update(ack["status"] + (f":{ack['reason']}" if "reason" in ack else "") for ack in reply)
         elapsed = time.perf_counter() - start
-    return accepted, other, elapsed, latencies, players
+    return statuses, elapsed, latencies, players
 
 
 async def rank_reads(base: str, games: list[tuple[str, list[str]]], players: list[str], n: int) -> list[float]:
@@ -100,9 +97,10 @@ async def main() -> None:
         catalog = (await client.get("/v1/games")).json()["games"]
     games = [(g["game_id"], [x["achievement_id"] for x in g["achievements"]]) for g in catalog if g["achievements"]]
     ws_url = a.base.replace("http", "ws", 1)
-    accepted, other, elapsed, lat, players = await ingest(ws_url, a.api_key, games, a.seconds, a.frame, a.window)
+    statuses, elapsed, lat, players = await ingest(ws_url, a.api_key, games, a.seconds, a.frame, a.window)
+    accepted = statuses.pop("accepted", 0)
     print(f"ingest: one socket, frames of {a.frame}, {a.window} in flight, {elapsed:.1f}s")
-    print(f"  accepted {accepted} ({accepted / elapsed:,.0f}/s durable), other acks {other}")
+    print(f"  accepted {accepted} ({accepted / elapsed:,.0f}/s durable), other acks {dict(statuses)}")
     print(f"  ack latency per frame ms: p50 {statistics.median(lat):.1f}  p99 {pct(lat, 0.99):.1f}")
     await asyncio.sleep(1.0)
     reads = await rank_reads(a.base, games, players, a.reads)
