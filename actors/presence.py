@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 
 import redis.asyncio as aioredis
 
@@ -53,16 +54,20 @@ class Presence:
         await pubsub.subscribe(presence_key(prefix))
         counts = await client.hgetall(presence_key(prefix))
         self.online = {k.decode() for k, v in counts.items() if int(v) > 0}
-        self._task = asyncio.ensure_future(self._read(pubsub))
+        self._task = asyncio.ensure_future(read_forever(pubsub, self.apply, "presence follower"))
 
-    async def _read(self, pubsub: aioredis.client.PubSub) -> None:
-        while True:
-            try:
-                message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=1.0)
-                if message is not None:
-                    self.apply(message["data"])
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.warning("presence follower error; continuing", exc_info=True)
-                await asyncio.sleep(0.5)
+
+
+async def read_forever(pubsub: aioredis.client.PubSub, handle: Callable[[bytes], object], what: str) -> None:
+    """Hand every message's data to `handle`; a Redis restart or a bad
+    message is logged and the loop goes on (it never dies on one item)."""
+    while True:
+        try:
+            message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=1.0)
+            if message is not None:
+                handle(message["data"])
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.warning("%s error; continuing", what, exc_info=True)
+            await asyncio.sleep(0.5)

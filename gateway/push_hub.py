@@ -5,7 +5,6 @@ pushes, never the replica's memory)."""
 from __future__ import annotations
 
 import asyncio
-import logging
 import uuid
 from collections import defaultdict
 
@@ -15,7 +14,6 @@ import redis.asyncio as aioredis
 from actors import presence
 from actors.pushes import channel_of
 
-log = logging.getLogger(__name__)
 QUEUE_SIZE = 256
 
 
@@ -33,7 +31,7 @@ class PushHub:
     async def start(self) -> None:
         # redis-py reads only once subscribed: a replica channel makes that so from the start.
         await self._pubsub.subscribe(f"{self._prefix}gateway:{uuid.uuid4().hex}")
-        self._task = asyncio.ensure_future(self._read())
+        self._task = asyncio.ensure_future(presence.read_forever(self._pubsub, self.dispatch, "push subscriber"))
 
     async def stop(self) -> None:
         if self._task is not None:
@@ -87,15 +85,3 @@ class PushHub:
                 queue.put_nowait(data)
                 delivered += 1
         return delivered
-
-    async def _read(self) -> None:
-        while True:
-            try:
-                message = await self._pubsub.get_message(ignore_subscribe_messages=True, timeout=1.0)
-                if message is not None:
-                    self.dispatch(message["data"])
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.warning("push subscriber error; continuing", exc_info=True)
-                await asyncio.sleep(0.5)
