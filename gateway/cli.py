@@ -121,6 +121,32 @@ def token(player_id: str, data_dir: DataDir = None) -> None:
     typer.echo(mint_token(settings.resolved_token_secret(), player_id, settings.token_ttl_s))
 
 
+@app.command()
+def watch(
+    player_id: str,
+    url: Annotated[str, typer.Option(help="Gateway base URL")] = "ws://127.0.0.1:8000",
+    seconds: Annotated[float | None, typer.Option(help="Stop after this long (default: until Ctrl-C)")] = None,
+    data_dir: DataDir = None,
+) -> None:
+    """Print PLAYER_ID's live pushes, one JSON object per line."""
+    import websockets
+
+    from gateway.auth import mint_token
+
+    settings = _settings(data_dir)
+    token = mint_token(settings.resolved_token_secret(), player_id, 3600)
+
+    async def run() -> None:
+        async with websockets.connect(f"{url}/v1/ws/players/{player_id}?token={token}") as ws:
+            async for message in ws:
+                typer.echo(message)
+
+    try:
+        asyncio.run(asyncio.wait_for(run(), seconds) if seconds else run())
+    except (KeyboardInterrupt, TimeoutError):
+        pass
+
+
 @apikey_app.command("create")
 def apikey_create(
     game: Annotated[str | None, typer.Option(help="Game the key may write; omit for every game")] = None,

@@ -77,3 +77,22 @@ async def test_migrations_apply_once_and_refuse_an_edited_file(cluster, tmp_path
             await migrations.apply(conn, edited)
     finally:
         await conn.close()
+
+
+async def test_watch_prints_a_players_pushes(cluster, http, api_key, uid) -> None:
+    import asyncio
+
+    p = uid("watched")
+    env = {**os.environ, "PODIUM_TOKEN_SECRET": cluster.settings.token_secret}
+    proc = await asyncio.create_subprocess_exec(
+        *PODIUM, "watch", p, "--url", cluster.ws_url, "--seconds", "8", env=env,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    assert proc.stdout is not None
+    first = await asyncio.wait_for(proc.stdout.readline(), 30)
+    assert orjson.loads(first) == {"type": "subscribed", "player_id": p}
+    await http.post("/v1/unlocks", headers={"X-API-Key": api_key},
+                    content=orjson.dumps([{"player_id": p, "game_id": "arena", "achievement_id": "a1"}]))
+    second = await asyncio.wait_for(proc.stdout.readline(), 5)
+    assert orjson.loads(second)["type"] == "unlock.accepted"
+    proc.kill()
+    await proc.wait()
