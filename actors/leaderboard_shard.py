@@ -1,17 +1,17 @@
 """LeaderboardShard: the Ray actor owning the boards of the games whose stable
 hash lands on it. Its checkpoint is the player shards' player_game_stats plus
-their watermarks: recovery reads those and replays the journal after them."""
+their watermarks: recovery bulk-loads those and replays the journal after them."""
 from __future__ import annotations
 
+import gc
 import logging
 
 import ray
 
-from actors.errors import UnknownPlayer
 from actors.messages import RankChange, ScoreUpdates
 from actors.player_state import GameStats, PlayerBook, from_us, to_us
 from actors.pushes import publish
-from actors.ranking import Board, Ranked
+from actors.ranking import Board, Ranked, unpack
 from actors.routing import shard_of
 from actors.shell import ActorBase
 from actors.standings import GLOBAL, Standings
@@ -37,26 +37,27 @@ class LeaderboardShard(ActorBase):
             games = sorted({r["game_id"] for r in await catalog_store.read_catalog(conn)
                             if shard_of(r["game_id"], self.settings.leaderboard_shards) == self.index})
             watermarks = await checkpoints.read_watermarks(conn, "player", self.settings.player_shards)
-            stats = await checkpoints.read_game_stats(conn, games)
-            replays = [
-                await journal.replay(conn, shard=p, after_seq=watermarks.get(p, 0), game_ids=games)
-                for p in range(self.settings.player_shards)
-            ]
-        # Fold the journal tail onto the checkpoint exactly as the player shards do.
+            scores = await checkpoints.read_game_scores(conn, games)
+            tail = [row for p in range(self.settings.player_shards)
+                    for row in await journal.replay(conn, shard=p, after_seq=watermarks.get(p, 0), game_ids=games)]
+        self.standings.bulk_load(tuple(r) for r in scores)  # type: ignore[misc]
+        # Fold the journal tail onto the checkpointed scores it touches, exactly
+        # as the player shards do, then apply those as ordinary versioned updates.
         book = PlayerBook()
-        for r in stats:
-            book.load(r["player_id"], r["game_id"], GameStats(
-                r["points"], r["unlocked_count"], to_us(r["first_unlock_at"]), to_us(r["last_unlock_at"]),
-                to_us(r["score_reached_at"]), r["last_seq"]), r["region"])
-        replayed = 0
-        for rows in replays:
-            for r in rows:
-                book.regions[r["player_id"]] = r["region"]
-                replayed += book.apply(r["seq"], r["player_id"], r["game_id"], r["points"], to_us(r["unlocked_at"]))
-        pairs = {(p, g) for p, per_game in book.games.items() for g in per_game}
-        self.standings.apply(book.score_updates(pairs), track=())
-        log.info("leaderboard shard %d: %d games, %d entries (%d replayed)",
-                 self.index, len(games), len(pairs), replayed)
+        for r in tail:
+            player_id, game_id = r["player_id"], r["game_id"]
+            if game_id not in book.games.get(player_id, {}):
+                held = self.standings.entries.get(game_id, {}).get(player_id)
+                if held is not None:
+                    _, points, reached = unpack(held.key)
+                    book.load(player_id, game_id, GameStats(points, 0, 0, 0, reached, held.version), held.region)
+            book.regions[player_id] = r["region"]
+            book.apply(r["seq"], player_id, game_id, r["points"], to_us(r["unlocked_at"]))
+        touched = {(r["player_id"], r["game_id"]) for r in tail}
+        self.standings.apply(book.score_updates(touched), track=())
+        gc.freeze()  # the boards live as long as the actor: keep them out of every later GC pass
+        log.info("leaderboard shard %d: %d games, %d entries, %d journal rows replayed",
+                 self.index, len(games), len(scores), len(tail))
 
     async def apply(self, updates: ScoreUpdates) -> int:
         """Apply absolute scores from a player shard; pushes rank changes."""
@@ -67,30 +68,34 @@ class LeaderboardShard(ActorBase):
                                [_rank_event(c) for c in changes]))
         return len(changes)
 
-    def _board_or_empty(self, game_id: str, region: str | None) -> Board:
-        return self.standings.board(game_id, region or GLOBAL) or Board()
-
     async def page(self, game_id: str, region: str | None, limit: int, cursor: str | None) -> dict[str, object]:
         await self.ready()
-        board = self._board_or_empty(game_id, region)
+        board = self.standings.board(game_id, region or GLOBAL) or Board()
         entries, next_cursor, prev_cursor = board.page(limit, cursor)
         return {"game_id": game_id, "region": region, "total": len(board), "entries": [_entry(e) for e in entries],
                 "next_cursor": next_cursor, "prev_cursor": prev_cursor}
 
     async def rank(self, game_id: str, region: str | None, player_id: str) -> dict[str, object]:
         await self.ready()
-        board = self._board_or_empty(game_id, region)
-        rank = board.rank(player_id)
-        if rank is None:
-            raise UnknownPlayer(f"{player_id} has no score on {game_id}" + (f" in {region}" if region else ""))
-        entry = board.around(player_id, 0)[0]
-        return {"game_id": game_id, "region": region, "player_id": player_id, "rank": rank, "points": entry.points,
-                "reached_at": from_us(entry.reached_us).isoformat(), "total": len(board),
-                "percentile": board.percentile(rank)}
+        s = self.standings.standing(game_id, player_id, region or GLOBAL)
+        return {"game_id": game_id, "region": region, "player_id": player_id, "rank": s.rank, "points": s.points,
+                "reached_at": from_us(s.reached_us).isoformat(), "total": s.total, "percentile": s.percentile}
+
+    async def around(self, game_id: str, region: str | None, player_id: str, k: int) -> dict[str, object]:
+        await self.ready()
+        entries = self.standings.around(game_id, player_id, k, region or GLOBAL)
+        board = self.standings.board(game_id, region or GLOBAL)
+        return {"game_id": game_id, "region": region, "player_id": player_id, "total": len(board or ()),
+                "entries": [_entry(e) for e in entries]}
+
+    async def together(self, game_id: str, region: str | None, player_ids: list[str]) -> dict[str, object]:
+        await self.ready()
+        entries = self.standings.ranked_together(game_id, player_ids, region or GLOBAL)
+        return {"game_id": game_id, "region": region, "entries": [_entry(e) for e in entries]}
 
     async def status(self) -> dict[str, object]:
         await self.ready()
-        return {"shard": self.index, "entries": len(self.standings.entries), "boards": len(self.standings.boards),
+        return {"shard": self.index, "entries": len(self.standings), "boards": len(self.standings.boards),
                 "recovered_in_s": self.recovered_in_s}
 
 

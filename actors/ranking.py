@@ -1,9 +1,12 @@
-"""One ranked board on a SortedList. Order is total: points desc, then the time
-the score was reached asc, then player_id asc. Ranks are 1-based. Pages use
-keyset cursors (the last entry's sort key), never offsets."""
+"""One ranked board: a SortedList of sort keys. Order is total: points desc,
+then the time the score was reached asc, then player_id asc. Ranks are
+1-based. Pages use keyset cursors (the last entry's sort key), never offsets.
+The board holds only keys; its owner (Standings) keeps each player's key, so
+a player's global and regional boards share one key object."""
 from __future__ import annotations
 
 import base64
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import orjson
@@ -50,36 +53,23 @@ def decode_cursor(token: str) -> tuple[str, SortKey]:
 
 
 class Board:
-    __slots__ = ("_keys", "_order")
+    __slots__ = ("_order",)
 
-    def __init__(self) -> None:
-        self._order: SortedList = SortedList()
-        self._keys: dict[str, SortKey] = {}
+    def __init__(self, keys: Iterable[SortKey] = ()) -> None:
+        self._order: SortedList = SortedList(keys)  # bulk load: one sort, not n inserts
 
     def __len__(self) -> int:
-        return len(self._keys)
+        return len(self._order)
 
-    def __contains__(self, player_id: str) -> bool:
-        return player_id in self._keys
-
-    def upsert(self, player_id: str, points: int, reached_us: int) -> None:
-        old = self._keys.get(player_id)
-        key = sort_key(player_id, points, reached_us)
-        if old == key:
-            return
-        if old is not None:
-            self._order.remove(old)
+    def add(self, key: SortKey) -> None:
         self._order.add(key)
-        self._keys[player_id] = key
 
-    def remove(self, player_id: str) -> None:
-        old = self._keys.pop(player_id, None)
-        if old is not None:
-            self._order.remove(old)
+    def discard(self, key: SortKey) -> None:
+        self._order.discard(key)
 
-    def rank(self, player_id: str) -> int | None:
-        key = self._keys.get(player_id)
-        return None if key is None else self._order.index(key) + 1
+    def rank_of(self, key: SortKey) -> int:
+        """1-based rank of a key that is on the board."""
+        return self._order.index(key) + 1
 
     def _ranked(self, start: int, stop: int) -> list[Ranked]:
         out = []
@@ -91,31 +81,27 @@ class Board:
     def page(self, limit: int, cursor: str | None = None) -> tuple[list[Ranked], str | None, str | None]:
         """A page of at most `limit` entries after (or before) the cursor.
         Returns (entries, next_cursor, prev_cursor); a cursor is None at an end."""
-        if cursor is None:
-            start = 0
-        else:
+        size = len(self._order)
+        start, stop = 0, min(limit, size)
+        if cursor is not None:
             direction, key = decode_cursor(cursor)
             if direction == "next":
                 start = self._order.bisect_right(key)
+                stop = min(start + limit, size)
             else:
-                start = max(0, self._order.bisect_left(key) - limit)
-        stop = min(start + limit, len(self._order))
-        if cursor is not None and direction == "prev":
-            stop = min(self._order.bisect_left(key), stop)
+                stop = self._order.bisect_left(key)
+                start = max(0, stop - limit)
         entries = self._ranked(start, stop)
-        next_cursor = encode_cursor(self._order[stop - 1], "next") if entries and stop < len(self._order) else None
+        next_cursor = encode_cursor(self._order[stop - 1], "next") if entries and stop < size else None
         prev_cursor = encode_cursor(self._order[start], "prev") if entries and start > 0 else None
         return entries, next_cursor, prev_cursor
 
-    def around(self, player_id: str, k: int) -> list[Ranked]:
-        """k entries above and below the player, the player included."""
-        key = self._keys.get(player_id)
-        if key is None:
-            return []
+    def around(self, key: SortKey, k: int) -> list[Ranked]:
+        """k entries above and below `key` (on the board), itself included."""
         at = self._order.index(key)
         return self._ranked(max(0, at - k), min(len(self._order), at + k + 1))
 
     def percentile(self, rank: int) -> float:
         """Share of the board ranked at or below `rank`: 100.0 for rank 1."""
-        total = len(self._keys)
+        total = len(self._order)
         return round(100.0 * (total - rank + 1) / total, 2) if total else 0.0

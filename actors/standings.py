@@ -1,29 +1,57 @@
-"""What a leaderboard shard owns: each (game, player) score with its version,
-and the boards built from them - per game, global and per region. Applying a
-ScoreUpdates batch returns the coalesced rank changes it caused."""
+"""What a leaderboard shard owns: each player's score per game (one Entry,
+versioned) and the boards built from them - per game, global and per region.
+Applying a ScoreUpdates batch returns the coalesced rank changes it caused."""
 from __future__ import annotations
 
-from collections.abc import Container
+import gc
+from collections import defaultdict
+from collections.abc import Container, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
+from actors.errors import UnknownPlayer
 from actors.messages import RankChange, ScoreUpdates
-from actors.ranking import Board
+from actors.ranking import Board, Ranked, SortKey, sort_key, unpack
 
 GLOBAL = "global"
 
 
+@contextmanager
+def gc_paused() -> Iterator[None]:
+    """Creating a million long-lived objects triggers the cyclic GC over and
+    over (it doubled recovery time); nothing here makes cycles."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
 @dataclass(slots=True)
 class Entry:
+    key: SortKey  # shared by the player's global and regional boards
+    region: str | None
+    version: int  # newest journal seq folded into this score
+
+
+@dataclass(frozen=True, slots=True)
+class Standing:
+    rank: int
+    total: int
+    percentile: float
     points: int
     reached_us: int
-    region: str | None
-    version: int
 
 
 class Standings:
     def __init__(self) -> None:
-        self.entries: dict[tuple[str, str], Entry] = {}  # (game_id, player_id)
+        self.entries: dict[str, dict[str, Entry]] = {}  # game_id -> player_id -> Entry
         self.boards: dict[tuple[str, str], Board] = {}  # (game_id, GLOBAL | region)
+
+    def __len__(self) -> int:
+        return sum(len(players) for players in self.entries.values())
 
     def board(self, game_id: str, scope: str = GLOBAL) -> Board | None:
         return self.boards.get((game_id, scope))
@@ -34,6 +62,33 @@ class Standings:
             board = self.boards[(game_id, scope)] = Board()
         return board
 
+    def entry(self, game_id: str, player_id: str, scope: str = GLOBAL) -> Entry:
+        entry = self.entries.get(game_id, {}).get(player_id)
+        if entry is None or (scope != GLOBAL and entry.region != scope):
+            where = "" if scope == GLOBAL else f" in {scope}"
+            raise UnknownPlayer(f"{player_id} has no score on {game_id}{where}")
+        return entry
+
+    def standing(self, game_id: str, player_id: str, scope: str = GLOBAL) -> Standing:
+        key = self.entry(game_id, player_id, scope).key
+        board = self._board(game_id, scope)
+        rank = board.rank_of(key)
+        _, points, reached = unpack(key)
+        return Standing(rank, len(board), board.percentile(rank), points, reached)
+
+    def around(self, game_id: str, player_id: str, k: int, scope: str = GLOBAL) -> list[Ranked]:
+        return self._board(game_id, scope).around(self.entry(game_id, player_id, scope).key, k)
+
+    def ranked_together(self, game_id: str, player_ids: Iterable[str], scope: str = GLOBAL) -> list[Ranked]:
+        """The given players ranked among themselves (a friends board); players
+        without a score on the board are left out."""
+        keys = []
+        for player_id in player_ids:
+            entry = self.entries.get(game_id, {}).get(player_id)
+            if entry is not None and (scope == GLOBAL or entry.region == scope):
+                keys.append(entry.key)
+        return [Ranked(i + 1, *unpack(key)) for i, key in enumerate(sorted(set(keys)))]
+
     def apply(self, updates: ScoreUpdates, *, track: Container[str] | None = None) -> list[RankChange]:
         """Apply updates newer than what is held; returns one change per player
         and game whose global or regional rank moved (first old, last new),
@@ -42,29 +97,54 @@ class Standings:
         changes: dict[tuple[str, str, str], RankChange] = {}
         for i in range(len(updates)):
             game_id, player_id, version = updates.game_ids[i], updates.player_ids[i], updates.versions[i]
-            entry = self.entries.get((game_id, player_id))
+            players = self.entries.get(game_id)
+            if players is None:
+                players = self.entries[game_id] = {}
+            entry = players.get(player_id)
             if entry is not None and entry.version >= version:
                 continue
             region = updates.regions[i]
-            points, reached = updates.points[i], updates.reached_us[i]
-            scopes = [GLOBAL] + ([region] if region else [])
+            key = sort_key(player_id, updates.points[i], updates.reached_us[i])
+            scopes = (GLOBAL, region) if region else (GLOBAL,)
             tracked = track is None or player_id in track
-            old_ranks = {s: self._board(game_id, s).rank(player_id) for s in scopes} if tracked else {}
-            if entry is not None and entry.region and entry.region != region:
-                self._board(game_id, entry.region).remove(player_id)
-            self.entries[(game_id, player_id)] = Entry(points, reached, region, version)
+            old_ranks: dict[str, int | None] = {}
+            if entry is not None:
+                old_scopes = (GLOBAL, entry.region) if entry.region else (GLOBAL,)
+                for scope in old_scopes:
+                    board = self._board(game_id, scope)
+                    if tracked:
+                        old_ranks[scope] = board.rank_of(entry.key)
+                    board.discard(entry.key)
+            players[player_id] = Entry(key, region, version)
             for scope in scopes:
                 board = self._board(game_id, scope)
-                board.upsert(player_id, points, reached)
+                board.add(key)
                 if not tracked:
                     continue
-                new_rank = board.rank(player_id)
-                assert new_rank is not None
-                key = (player_id, game_id, scope)
-                earlier = changes.get(key)
-                old_rank = earlier.old_rank if earlier is not None else old_ranks[scope]
-                changes[key] = RankChange(player_id, game_id, scope, old_rank, new_rank, points, len(board))
+                change_key = (player_id, game_id, scope)
+                earlier = changes.get(change_key)
+                old_rank = earlier.old_rank if earlier is not None else old_ranks.get(scope)
+                changes[change_key] = RankChange(player_id, game_id, scope, old_rank, board.rank_of(key),
+                                                 updates.points[i], len(board))
         return [c for c in changes.values() if c.old_rank != c.new_rank]
 
-    def game_ids(self) -> set[str]:
-        return {game_id for game_id, _ in self.boards}
+    def bulk_load(self, rows: Iterable[tuple[str, str, str | None, int, int, int]]) -> None:
+        """Recovery into an empty Standings: (player_id, game_id, region, points,
+        reached_us, version) rows, boards built with one sort each."""
+        assert not self.entries, "bulk_load builds from nothing"
+        with gc_paused():
+            self._bulk_load(rows)
+
+    def _bulk_load(self, rows: Iterable[tuple[str, str, str | None, int, int, int]]) -> None:
+        keys: dict[tuple[str, str], list[SortKey]] = defaultdict(list)
+        for player_id, game_id, region, points, reached_us, version in rows:
+            key = sort_key(player_id, points, reached_us)
+            players = self.entries.get(game_id)
+            if players is None:
+                players = self.entries[game_id] = {}
+            players[player_id] = Entry(key, region, version)
+            keys[(game_id, GLOBAL)].append(key)
+            if region:
+                keys[(game_id, region)].append(key)
+        for board_key, board_keys in keys.items():
+            self.boards[board_key] = Board(board_keys)

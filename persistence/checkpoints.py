@@ -33,13 +33,13 @@ FROM player_game_stats s LEFT JOIN players p USING (player_id)
 WHERE s.player_shard = $1
 """
 
-_STATS_FOR_GAMES = """
-SELECT s.player_id, s.game_id, s.points, s.unlocked_count, s.first_unlock_at, s.last_unlock_at,
-       s.score_reached_at, s.last_seq, p.region
+_SCORES_FOR_GAMES = """
+SELECT s.player_id, s.game_id, p.region, s.points,
+       (extract(epoch FROM s.score_reached_at) * 1000000)::bigint AS reached_us, s.last_seq
 FROM player_game_stats s LEFT JOIN players p USING (player_id)
 WHERE s.game_id = ANY($1::text[])
+ORDER BY s.game_id, s.points DESC, s.score_reached_at, s.player_id  -- board order: the index's order
 """
-
 
 async def write_player_checkpoint(
     conn: asyncpg.Connection,
@@ -70,6 +70,8 @@ async def read_player_shard_stats(conn: asyncpg.Connection, shard: int) -> list[
     return await conn.fetch(_STATS_FOR_PLAYERS_OF_SHARD, shard)
 
 
-async def read_game_stats(conn: asyncpg.Connection, game_ids: Sequence[str]) -> list[asyncpg.Record]:
-    """Checkpointed stats of every player of these games."""
-    return await conn.fetch(_STATS_FOR_GAMES, list(game_ids))
+async def read_game_scores(conn: asyncpg.Connection, game_ids: Sequence[str]) -> list[asyncpg.Record]:
+    """(player_id, game_id, region, points, reached_us, last_seq) of every player
+    of these games, in board order: what a leaderboard needs, times already in
+    microseconds, sorted so that building the boards is linear."""
+    return await conn.fetch(_SCORES_FOR_GAMES, list(game_ids))

@@ -9,6 +9,7 @@ from gateway.routes.deps import runtime
 from gateway.runtime import Runtime
 
 router = APIRouter()
+MAX_AMONG = 200  # players in one "ranked together" (friends) board
 Region = Query(None, pattern=r"^[a-z0-9-]{1,16}$", description="Regional board; omit for global")
 
 
@@ -42,6 +43,22 @@ async def player_rank(game_id: str, player_id: str, region: str | None = Region,
                       rt: Runtime = Depends(runtime)) -> dict[str, Any]:
     await rt.require_game(game_id)
     return await rt.leaderboard_shard(game_id).rank.remote(game_id, region, player_id)
+
+
+@router.get("/v1/games/{game_id}/players/{player_id}/around", tags=["leaderboards"])
+async def around_player(game_id: str, player_id: str, region: str | None = Region,
+                        k: int = Query(5, ge=0, le=50, description="Entries above and below"),
+                        rt: Runtime = Depends(runtime)) -> dict[str, Any]:
+    await rt.require_game(game_id)
+    return await rt.leaderboard_shard(game_id).around.remote(game_id, region, player_id, k)
+
+
+@router.get("/v1/games/{game_id}/leaderboard/among", tags=["leaderboards"])
+async def among(game_id: str, players: list[str] = Query(..., min_length=1, max_length=MAX_AMONG,
+                                                         description="Repeat: ?players=a&players=b"),
+                region: str | None = Region, rt: Runtime = Depends(runtime)) -> dict[str, Any]:
+    await rt.require_game(game_id)
+    return await rt.leaderboard_shard(game_id).together.remote(game_id, region, players)
 
 
 @router.get("/v1/players/{player_id}/dashboard", tags=["players"])

@@ -85,3 +85,27 @@ async def test_health_reports_every_part(http, cluster) -> None:
     assert body["status"] == "ok"
     assert len(body["checks"]) == 2 + s.player_shards + s.leaderboard_shards
     assert all(check["ok"] for check in body["checks"].values())
+
+
+async def test_around_me_and_players_ranked_together(http, api_key, uid) -> None:
+    region = uid("r")[-8:]
+    players = [uid(f"ar{k}") for k in range(1, 5)]  # player k has p0..p(k-1): 7, 21, 42, 70 points
+    await post(http, api_key, [{"player_id": p, "game_id": "puzzle", "achievement_id": f"p{i}", "region": region}
+                               for k, p in enumerate(players, 1) for i in range(k)])
+
+    async def around_top() -> dict | None:
+        body = (await http.get(f"/v1/games/puzzle/players/{players[3]}/around",
+                               params={"region": region, "k": 1})).json()
+        return body if len(body.get("entries", [])) == 2 else None
+
+    top = await eventually(around_top)
+    assert [(e["rank"], e["player_id"]) for e in top["entries"]] == [(1, players[3]), (2, players[2])]
+    middle = (await http.get(f"/v1/games/puzzle/players/{players[1]}/around",
+                             params={"region": region, "k": 1})).json()
+    assert [e["player_id"] for e in middle["entries"]] == [players[2], players[1], players[0]]
+    among = (await http.get("/v1/games/puzzle/leaderboard/among",
+                            params=[("players", players[0]), ("players", players[2]), ("players", uid("x"))])).json()
+    assert [(e["rank"], e["player_id"], e["points"]) for e in among["entries"]] == [(1, players[2], 42),
+                                                                                     (2, players[0], 7)]
+    missing = await http.get(f"/v1/games/puzzle/players/{uid('nobody')}/around")
+    assert missing.status_code == 404 and missing.json()["code"] == "unknown_player"
