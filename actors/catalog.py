@@ -32,6 +32,3 @@ class Catalog:
 
     def has_game(self, game_id: str) -> bool:
         return game_id in self.points
-
-    def achievement_count(self, game_id: str) -> int:
-        return len(self.points.get(game_id, ()))

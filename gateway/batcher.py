@@ -35,9 +35,6 @@ class ShardBatcher:
         self._pending: dict[int, int] = {}  # items buffered or in flight, per shard
         self._tasks: set[asyncio.Task[None]] = set()
 
-    def pending(self, shard: int) -> int:
-        return self._pending.get(shard, 0)
-
     async def submit(self, shard: int, unlocks: list[Unlock]) -> list[Ack]:
         """Acks for `unlocks`, in order, once the shard has answered."""
         if self._pending.get(shard, 0) + len(unlocks) > self._max_pending:

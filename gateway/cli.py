@@ -121,6 +121,20 @@ def token(player_id: str, data_dir: DataDir = None) -> None:
     typer.echo(mint_token(settings.resolved_token_secret(), player_id, settings.token_ttl_s))
 
 
+@apikey_app.command("revoke")
+def apikey_revoke(key: str, data_dir: DataDir = None) -> None:
+    """Revoke an API key; gateways stop accepting it within 30 s (their cache)."""
+    from persistence import api_keys
+
+    async def work(conn: Any) -> bool:
+        return await api_keys.revoke(conn, key)
+
+    if not _with_db(_settings(data_dir), work):
+        typer.echo("no such live key", err=True)
+        raise typer.Exit(1)
+    typer.echo("revoked", err=True)
+
+
 @app.command()
 def watch(
     player_id: str,

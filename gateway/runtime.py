@@ -70,8 +70,8 @@ class Runtime:
     def leaderboard_shard(self, game_id: str) -> Any:
         return directory.leaderboard_shard(self.settings, shard_of(game_id, self.settings.leaderboard_shards))
 
-    async def catalog(self, *, fresh: bool = False) -> tuple[Catalog, list[asyncpg.Record]]:
-        if fresh or time.monotonic() - self._catalog_at > CATALOG_TTL_S:
+    async def catalog(self) -> tuple[Catalog, list[asyncpg.Record]]:
+        if time.monotonic() - self._catalog_at > CATALOG_TTL_S:
             async with self.pool.acquire() as conn:
                 self._catalog_rows = await catalog_store.read_catalog(conn)
             self._catalog = Catalog.from_rows(self._catalog_rows)

@@ -96,3 +96,13 @@ async def test_watch_prints_a_players_pushes(cluster, http, api_key, uid) -> Non
     assert orjson.loads(second)["type"] == "unlock.accepted"
     proc.kill()
     await proc.wait()
+
+
+async def test_apikey_revoke_revokes_once_and_says_so(cluster, db) -> None:
+    key = run_cli(cluster, "apikey", "create").stdout.strip()
+    out = run_cli(cluster, "apikey", "revoke", key)
+    again = run_cli(cluster, "apikey", "revoke", key)
+    assert out.returncode == 0 and again.returncode == 1 and "no such live key" in again.stderr
+    async with db.acquire() as conn:
+        with pytest.raises(api_keys.KeyNotFound):
+            await api_keys.lookup(conn, key)
