@@ -6,11 +6,14 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shutil
 import socket
+import tempfile
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
@@ -62,8 +65,11 @@ async def _admin(url: str, sql: str) -> None:
 
 
 @pytest.fixture(scope="session")
-def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
-    data_dir = tmp_path_factory.mktemp("podium")
+def cluster() -> Iterator[Cluster]:
+    # Not under pytest's tmp root: any other pytest session resets that root to
+    # mode 0700, and the embedded PostgreSQL runs as its own user (pgserver).
+    data_dir = Path(tempfile.mkdtemp(prefix="podium-test-"))
+    data_dir.chmod(0o755)
     servers = ensure_servers(os.environ.get("PODIUM_DATABASE_URL"), os.environ.get("PODIUM_REDIS_URL"), data_dir)
     assert servers.database_url and servers.redis_url
     tag = uuid.uuid4().hex[:10]
@@ -97,6 +103,7 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
             if keys:
                 client.delete(*keys)
             servers.stop()
+            shutil.rmtree(data_dir, ignore_errors=True)
 
 
 async def _import_catalog(url: str) -> None:
