@@ -5,13 +5,12 @@ The board holds only keys; its owner (Standings) keeps each player's key, so
 a player's global and regional boards share one key object."""
 from __future__ import annotations
 
-import base64
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-import orjson
 from sortedcontainers import SortedList
 
+from actors import cursors
 from actors.errors import BadCursor
 
 _TIME_BITS = 53  # microseconds since the epoch fit until the year 2255
@@ -39,17 +38,14 @@ class Ranked:
 
 
 def encode_cursor(key: SortKey, direction: str) -> str:
-    return base64.urlsafe_b64encode(orjson.dumps([direction, key[0], key[1]])).decode().rstrip("=")
+    return cursors.encode([direction, key[0], key[1]])
 
 
 def decode_cursor(token: str) -> tuple[str, SortKey]:
-    try:
-        direction, packed, player_id = orjson.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
-    except (ValueError, TypeError) as exc:
-        raise BadCursor("cursor is not one this server issued") from exc
-    if direction not in ("next", "prev") or not isinstance(packed, int) or not isinstance(player_id, str):
+    direction, packed, player_id = cursors.decode(token, (str, int, str))
+    if direction not in ("next", "prev"):
         raise BadCursor("cursor is not one this server issued")
-    return direction, (packed, player_id)
+    return str(direction), (int(packed), str(player_id))  # type: ignore[call-overload]
 
 
 class Board:

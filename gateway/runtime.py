@@ -23,6 +23,7 @@ from persistence.db import create_pool
 from persistence.settings import Settings
 
 CATALOG_TTL_S = 2.0
+RARITY_TTL_S = 10.0  # rarity is a journal count: recount at most this often per game and replica
 
 
 class Runtime:
@@ -39,6 +40,7 @@ class Runtime:
         self._catalog_rows: list[asyncpg.Record] = []
         self._catalog: Catalog = Catalog({})
         self._catalog_at = -CATALOG_TTL_S
+        self._rarity: dict[str, tuple[float, dict[str, Any]]] = {}
         self._started = False
         self._lock = asyncio.Lock()
 
@@ -77,6 +79,20 @@ class Runtime:
             self._catalog = Catalog.from_rows(self._catalog_rows)
             self._catalog_at = time.monotonic()
         return self._catalog, self._catalog_rows
+
+    async def rarity(self, game_id: str) -> dict[str, Any]:
+        """Achievement rarity of a game, recounted from the journal at most every RARITY_TTL_S."""
+        hit = self._rarity.get(game_id)
+        if hit is None or time.monotonic() - hit[0] > RARITY_TTL_S:
+            async with self.pool.acquire() as conn:
+                rows = await catalog_store.read_rarity(conn, game_id)
+            players = rows[0]["players"] if rows else 0
+            body = {"game_id": game_id, "players": players, "achievements": [
+                {"achievement_id": r["achievement_id"], "name": r["name"], "points": r["points"],
+                 "holders": r["holders"], "percent": round(100.0 * r["holders"] / players, 2) if players else 0.0}
+                for r in rows]}
+            hit = self._rarity[game_id] = (time.monotonic(), body)
+        return hit[1]
 
     async def require_game(self, game_id: str) -> None:
         catalog, _ = await self.catalog()  # a new game shows within CATALOG_TTL_S

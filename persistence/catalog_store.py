@@ -27,6 +27,23 @@ async def import_catalog(conn: asyncpg.Connection, games: list[dict[str, Any]]) 
     return len(games), len(ach)
 
 
+_RARITY = """
+SELECT a.achievement_id, a.name, a.points, count(u.seq) AS holders,
+       (SELECT count(DISTINCT player_id) FROM unlocks WHERE game_id = $1) AS players
+FROM achievements a
+LEFT JOIN unlocks u ON u.game_id = a.game_id AND u.achievement_id = a.achievement_id
+WHERE a.game_id = $1
+GROUP BY a.achievement_id, a.name, a.points
+ORDER BY a.achievement_id
+"""
+
+
+async def read_rarity(conn: asyncpg.Connection, game_id: str) -> list[asyncpg.Record]:
+    """Per achievement of a game: (achievement_id, name, points, holders, players),
+    players being everyone with any unlock in the game. Counts the journal."""
+    return await conn.fetch(_RARITY, game_id)
+
+
 async def read_catalog(conn: asyncpg.Connection) -> list[asyncpg.Record]:
     """Every game with its achievements as (game_id, game_name, achievement_id, name, points)."""
     return await conn.fetch(

@@ -55,6 +55,23 @@ async def append(
         )
 
 
+_PLAYER_UNLOCKS = """
+SELECT game_id, achievement_id, points, unlocked_at FROM unlocks
+WHERE player_id = $1 AND ($2::text IS NULL OR game_id = $2)
+  AND (game_id, achievement_id) > ($3, $4)
+ORDER BY game_id, achievement_id
+LIMIT $5
+"""
+
+
+async def player_unlocks(
+    conn: asyncpg.Connection, player_id: str, *, game_id: str | None, after: tuple[str, str], limit: int
+) -> list[asyncpg.Record]:
+    """A player's unlocks in (game, achievement) order after a keyset position;
+    served by the journal's unique index (player_id, game_id, achievement_id)."""
+    return await conn.fetch(_PLAYER_UNLOCKS, player_id, game_id, after[0], after[1], limit)
+
+
 async def replay(
     conn: asyncpg.Connection, *, shard: int, after_seq: int, game_ids: Sequence[str] | None = None
 ) -> list[asyncpg.Record]:

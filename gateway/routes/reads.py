@@ -5,8 +5,10 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, Query
 
+from actors import cursors
 from gateway.routes.deps import runtime
 from gateway.runtime import Runtime
+from persistence import journal
 
 router = APIRouter()
 MAX_AMONG = 200  # players in one "ranked together" (friends) board
@@ -65,3 +67,33 @@ async def among(game_id: str, players: list[str] = Query(..., min_length=1, max_
 async def dashboard(player_id: str, rt: Runtime = Depends(runtime)) -> dict[str, Any]:
     [board] = await rt.player_shard(player_id).dashboard.remote([player_id])
     return board
+
+
+@router.get("/v1/games/{game_id}/achievements", tags=["catalog"])
+async def achievements(game_id: str, rt: Runtime = Depends(runtime)) -> dict[str, Any]:
+    """The game's achievements with rarity: the share of the game's players holding each."""
+    await rt.require_game(game_id)
+    return await rt.rarity(game_id)
+
+
+@router.get("/v1/players/{player_id}/achievements", tags=["players"])
+async def player_achievements(
+    player_id: str,
+    game: str | None = Query(None, description="Only this game"),
+    limit: int = Query(50, ge=1, description="Page size; capped at page_limit_max"),
+    cursor: str | None = Query(None, max_length=512),
+    rt: Runtime = Depends(runtime),
+) -> dict[str, Any]:
+    after = cursors.decode(cursor, (str, str)) if cursor else ["", ""]
+    limit = min(limit, rt.settings.page_limit_max)
+    async with rt.pool.acquire() as conn:
+        rows = await journal.player_unlocks(conn, player_id, game_id=game, after=(str(after[0]), str(after[1])),
+                                            limit=limit + 1)
+    page = rows[:limit]
+    return {
+        "player_id": player_id,
+        "achievements": [{"game_id": r["game_id"], "achievement_id": r["achievement_id"], "points": r["points"],
+                          "unlocked_at": r["unlocked_at"].isoformat()} for r in page],
+        "next_cursor": cursors.encode([page[-1]["game_id"], page[-1]["achievement_id"]]) if len(rows) > limit
+        else None,
+    }

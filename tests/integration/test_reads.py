@@ -109,3 +109,41 @@ async def test_around_me_and_players_ranked_together(http, api_key, uid) -> None
                                                                                      (2, players[0], 7)]
     missing = await http.get(f"/v1/games/puzzle/players/{uid('nobody')}/around")
     assert missing.status_code == 404 and missing.json()["code"] == "unknown_player"
+
+
+async def test_achievements_come_with_rarity(http, api_key, uid) -> None:
+    before = (await http.get("/v1/games/arena/achievements")).json()
+    p, q = uid("rar1"), uid("rar2")
+    await post(http, api_key, [{"player_id": p, "game_id": "arena", "achievement_id": "a5"},
+                               {"player_id": q, "game_id": "arena", "achievement_id": "a5"},
+                               {"player_id": q, "game_id": "arena", "achievement_id": "a2"}])
+
+    async def recounted() -> dict | None:  # the gateway recounts at most every 10 s
+        body = (await http.get("/v1/games/arena/achievements")).json()
+        return body if body["players"] >= before["players"] + 2 else None
+
+    body = await eventually(recounted, timeout=30, every=1.0)
+    by_id = {a["achievement_id"]: a for a in body["achievements"]}
+    assert set(by_id) == {f"a{i}" for i in range(6)}
+    assert by_id["a5"]["holders"] >= 2 and by_id["a5"]["points"] == 5
+    assert by_id["a5"]["percent"] == round(100.0 * by_id["a5"]["holders"] / body["players"], 2)
+    assert (await http.get("/v1/games/nope/achievements")).status_code == 404
+
+
+async def test_a_players_achievements_are_paged(http, api_key, uid) -> None:
+    p = uid("pager")
+    await post(http, api_key, [{"player_id": p, "game_id": "arena", "achievement_id": f"a{i}"} for i in range(6)]
+               + [{"player_id": p, "game_id": "puzzle", "achievement_id": "p2"}])
+    seen, cursor = [], None
+    while True:
+        params = {"limit": 3, **({"cursor": cursor} if cursor else {})}
+        body = (await http.get(f"/v1/players/{p}/achievements", params=params)).json()
+        seen += [(a["game_id"], a["achievement_id"]) for a in body["achievements"]]
+        cursor = body["next_cursor"]
+        if cursor is None:
+            break
+    assert seen == [("arena", f"a{i}") for i in range(6)] + [("puzzle", "p2")]
+    only = (await http.get(f"/v1/players/{p}/achievements", params={"game": "puzzle"})).json()
+    assert [(a["achievement_id"], a["points"]) for a in only["achievements"]] == [("p2", 21)]
+    forged = await http.get(f"/v1/players/{p}/achievements", params={"cursor": "forged"})
+    assert forged.status_code == 400 and forged.json()["code"] == "bad_cursor"
