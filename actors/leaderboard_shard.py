@@ -4,11 +4,13 @@ their watermarks: recovery bulk-loads those and replays the journal after them."
 from __future__ import annotations
 
 import gc
+import itertools
 import logging
+from typing import Any
 
 import ray
 
-from actors.messages import RankChange, ScoreUpdates
+from actors.messages import ALL_GAMES, RankChange, ScoreUpdates
 from actors.player_state import GameStats, PlayerBook, from_us, to_us
 from actors.pushes import publish
 from actors.ranking import Board, Ranked, unpack
@@ -33,16 +35,31 @@ class LeaderboardShard(ActorBase):
         self.standings = Standings()
 
     async def recover(self) -> None:
+        owns_totals = shard_of(ALL_GAMES, self.settings.leaderboard_shards) == self.index
         async with self.pool.acquire() as conn, conn.transaction(isolation="repeatable_read", readonly=True):
             games = sorted({r["game_id"] for r in await catalog_store.read_catalog(conn)
                             if shard_of(r["game_id"], self.settings.leaderboard_shards) == self.index})
             watermarks = await checkpoints.read_watermarks(conn, "player", self.settings.player_shards)
             scores = await checkpoints.read_game_scores(conn, games)
             tail = [row for p in range(self.settings.player_shards)
-                    for row in await journal.replay(conn, shard=p, after_seq=watermarks.get(p, 0), game_ids=games)]
-        self.standings.bulk_load(tuple(r) for r in scores)  # type: ignore[misc]
-        # Fold the journal tail onto the checkpointed scores it touches, exactly
-        # as the player shards do, then apply those as ordinary versioned updates.
+                    for row in await journal.replay(conn, shard=p, after_seq=watermarks.get(p, 0),
+                                                    game_ids=None if owns_totals else games)]
+            totals = await checkpoints.read_totals(conn, ALL_GAMES) if owns_totals else []
+            tail_players = sorted({r["player_id"] for r in tail})
+            tail_player_scores = await checkpoints.read_player_scores(conn, tail_players) if owns_totals else []
+        self.standings.bulk_load(tuple(r) for r in itertools.chain(scores, totals))  # type: ignore[misc]
+        mine = set(games)
+        self._fold_game_tail([r for r in tail if r["game_id"] in mine])
+        if owns_totals and tail:
+            self._fold_totals_tail(tail, tail_player_scores)
+        gc.freeze()  # the boards live as long as the actor: keep them out of every later GC pass
+        log.info("leaderboard shard %d: %d games%s, %d entries, %d journal rows replayed",
+                 self.index, len(games), " + all-games board" if owns_totals else "", len(scores) + len(totals),
+                 len(tail))
+
+    def _fold_game_tail(self, tail: list[Any]) -> None:
+        """Fold the journal tail onto the checkpointed scores it touches, exactly
+        as the player shards do, then apply those as ordinary versioned updates."""
         book = PlayerBook()
         for r in tail:
             player_id, game_id = r["player_id"], r["game_id"]
@@ -55,9 +72,17 @@ class LeaderboardShard(ActorBase):
             book.apply(r["seq"], player_id, game_id, r["points"], to_us(r["unlocked_at"]))
         touched = {(r["player_id"], r["game_id"]) for r in tail}
         self.standings.apply(book.score_updates(touched), track=())
-        gc.freeze()  # the boards live as long as the actor: keep them out of every later GC pass
-        log.info("leaderboard shard %d: %d games, %d entries, %d journal rows replayed",
-                 self.index, len(games), len(scores), len(tail))
+
+    def _fold_totals_tail(self, tail: list[Any], player_scores: list[Any]) -> None:
+        """Totals of the players the tail touches: their checkpointed games plus the tail."""
+        book = PlayerBook()
+        for r in player_scores:
+            book.load(r["player_id"], r["game_id"], GameStats(r["points"], 0, 0, 0, r["reached_us"], r["last_seq"]),
+                      r["region"])
+        for r in tail:
+            book.regions[r["player_id"]] = r["region"]
+            book.apply(r["seq"], r["player_id"], r["game_id"], r["points"], to_us(r["unlocked_at"]))
+        self.standings.apply(book.total_updates({r["player_id"] for r in tail}), track=())
 
     async def apply(self, updates: ScoreUpdates) -> int:
         """Apply absolute scores from a player shard; pushes rank changes."""

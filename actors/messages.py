@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from enum import StrEnum
 
+ALL_GAMES = "_all"  # reserved game id of the cross-game board (sum of a player's points in every game)
+
 
 class AckStatus(StrEnum):
     ACCEPTED = "accepted"
@@ -84,6 +86,12 @@ class ScoreUpdates:
         self.points.append(points)
         self.reached_us.append(reached_us)
         self.versions.append(version)
+
+    def extend(self, other: ScoreUpdates) -> None:
+        for mine, theirs in zip((self.player_ids, self.game_ids, self.regions, self.points, self.reached_us,
+                                 self.versions), (other.player_ids, other.game_ids, other.regions, other.points,
+                                                  other.reached_us, other.versions), strict=True):
+            mine.extend(theirs)  # type: ignore[attr-defined]
 
     def __len__(self) -> int:
         return len(self.player_ids)

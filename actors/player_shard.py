@@ -15,7 +15,7 @@ from actors import directory
 from actors.catalog import Catalog
 from actors.errors import LayoutMismatch
 from actors.intake import plan_intake
-from actors.messages import AckBatch, AckStatus, UnlockBatch
+from actors.messages import ALL_GAMES, AckBatch, AckStatus, ScoreUpdates, UnlockBatch
 from actors.player_state import GameStats, Pair, PlayerBook, from_us, to_us
 from actors.pushes import publish
 from actors.routing import shard_of
@@ -186,10 +186,11 @@ class PlayerShard(ActorBase):
         by_shard: dict[int, set[Pair]] = defaultdict(set)
         for pair in touched:
             by_shard[shard_of(pair[1], self.settings.leaderboard_shards)].add(pair)
-        refs = [
-            directory.leaderboard_shard(self.settings, shard).apply.remote(self.book.score_updates(pairs))
-            for shard, pairs in by_shard.items()
-        ]
+        batches = {shard: self.book.score_updates(pairs) for shard, pairs in by_shard.items()}
+        totals_shard = shard_of(ALL_GAMES, self.settings.leaderboard_shards)
+        batches.setdefault(totals_shard, ScoreUpdates()).extend(self.book.total_updates({p for p, _ in touched}))
+        refs = [directory.leaderboard_shard(self.settings, shard).apply.remote(updates)
+                for shard, updates in batches.items()]
         for result in await asyncio.gather(*refs, return_exceptions=True):
             if isinstance(result, Exception):
                 # A leaderboard that died mid-call rebuilds from the checkpoint and the

@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from actors.messages import ScoreUpdates
+from actors.messages import ALL_GAMES, ScoreUpdates
 
 Pair = tuple[str, str]  # (player_id, game_id)
 
@@ -76,6 +76,20 @@ class PlayerBook:
         for player_id, game_id in pairs:
             s = self.games[player_id][game_id]
             out.add(player_id, game_id, self.regions.get(player_id), s.points, s.reached_us, s.last_seq)
+        return out
+
+    def total_updates(self, player_ids: set[str]) -> ScoreUpdates:
+        """Each player's cross-game total as a score of ALL_GAMES: reached when
+        the last point was added, versioned by the newest seq of any game."""
+        out = ScoreUpdates()
+        for player_id in player_ids:
+            games = self.games.get(player_id)
+            if not games:
+                continue
+            scoring = [s.reached_us for s in games.values() if s.points > 0]
+            reached = max(scoring) if scoring else min(s.reached_us for s in games.values())
+            out.add(player_id, ALL_GAMES, self.regions.get(player_id), sum(s.points for s in games.values()),
+                    reached, max(s.last_seq for s in games.values()))
         return out
 
     def take_dirty(self) -> tuple[set[Pair], tuple[list, list, list, list, list, list, list, list]]:

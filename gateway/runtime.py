@@ -13,7 +13,7 @@ import redis.asyncio as aioredis
 from actors import directory
 from actors.catalog import Catalog
 from actors.errors import UnknownGame
-from actors.messages import AckBatch, UnlockBatch
+from actors.messages import ALL_GAMES, AckBatch, UnlockBatch
 from actors.routing import shard_of
 from gateway.auth import KeyCache
 from gateway.batcher import ShardBatcher
@@ -96,5 +96,5 @@ class Runtime:
 
     async def require_game(self, game_id: str) -> None:
         catalog, _ = await self.catalog()  # a new game shows within CATALOG_TTL_S
-        if not catalog.has_game(game_id):
+        if game_id != ALL_GAMES and not catalog.has_game(game_id):
             raise UnknownGame(f"no game {game_id!r} in the catalog")

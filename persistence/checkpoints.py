@@ -26,6 +26,24 @@ ON CONFLICT (kind, shard) DO UPDATE SET shard_count = EXCLUDED.shard_count, seq 
                                         checkpointed_at = now()
 """
 
+_SCORES_FOR_PLAYERS = """
+SELECT s.player_id, s.game_id, p.region, s.points,
+       (extract(epoch FROM s.score_reached_at) * 1000000)::bigint AS reached_us, s.last_seq
+FROM player_game_stats s LEFT JOIN players p USING (player_id)
+WHERE s.player_id = ANY($1::text[])
+"""
+
+_TOTALS = """
+SELECT s.player_id, $1::text AS game_id, p.region, sum(s.points)::bigint AS points,
+       (extract(epoch FROM COALESCE(max(s.score_reached_at) FILTER (WHERE s.points > 0), min(s.score_reached_at)))
+        * 1000000)::bigint AS reached_us,
+       max(s.last_seq) AS last_seq
+FROM player_game_stats s LEFT JOIN players p USING (player_id)
+WHERE $2::text[] IS NULL OR s.player_id = ANY($2::text[])
+GROUP BY s.player_id, p.region
+ORDER BY 4 DESC, 5, 1
+"""
+
 _STATS_FOR_PLAYERS_OF_SHARD = """
 SELECT s.player_id, s.game_id, s.points, s.unlocked_count, s.first_unlock_at, s.last_unlock_at,
        s.score_reached_at, s.last_seq, p.region
@@ -55,6 +73,19 @@ async def write_player_checkpoint(
         if columns[0]:
             await conn.execute(_UPSERT_STATS, *columns, shard)
         await conn.execute(_UPSERT_WATERMARK, "player", shard, shard_count, watermark)
+
+
+async def read_player_scores(conn: asyncpg.Connection, player_ids: Sequence[str]) -> list[asyncpg.Record]:
+    """Rows shaped like read_game_scores, for every game of these players."""
+    return await conn.fetch(_SCORES_FOR_PLAYERS, list(player_ids))
+
+
+async def read_totals(
+    conn: asyncpg.Connection, label: str, player_ids: Sequence[str] | None = None
+) -> list[asyncpg.Record]:
+    """Each player's checkpointed total over every game, as rows shaped like
+    read_game_scores (game_id = label), in board order."""
+    return await conn.fetch(_TOTALS, label, None if player_ids is None else list(player_ids))
 
 
 async def read_watermarks(conn: asyncpg.Connection, kind: str, shard_count: int) -> dict[int, int]:

@@ -12,6 +12,7 @@ import ray
 import websockets
 
 from actors import directory
+from actors.messages import ALL_GAMES
 from actors.player_state import to_us
 from tests.integration.conftest import eventually
 
@@ -83,11 +84,11 @@ async def test_no_acked_unlock_is_lost_and_boards_match_the_journal(cluster, htt
     other = {(a["status"], a.get("reason")) for _, a in seen.values() if a["status"] != "accepted"}
     assert other <= {("duplicate", None), ("rejected", "unavailable")}, other
 
-    for game in GAMES:
+    for game in [*GAMES, ALL_GAMES]:  # ALL_GAMES: each player's total over every game
         truth_rows = await db.fetch(
             """SELECT player_id, sum(points)::bigint AS points,
                       COALESCE(max(unlocked_at) FILTER (WHERE points > 0), min(unlocked_at)) AS reached
-               FROM unlocks WHERE game_id = $1 GROUP BY player_id""", game)
+               FROM unlocks WHERE $1 = '_all' OR game_id = $1 GROUP BY player_id""", game)
         truth = recompute(truth_rows)
 
         async def board_matches(game: str = game, truth: list = truth) -> bool:

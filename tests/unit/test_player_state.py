@@ -61,3 +61,17 @@ def test_dashboard_sums_every_game() -> None:
     book.apply(2, "p", "g2", 5, 2)
     board = book.dashboard("p")
     assert board["total_points"] == 15 and [g["game_id"] for g in board["games"]] == ["g1", "g2"]  # type: ignore[index, union-attr]
+
+
+def test_cross_game_total_sums_games_and_takes_the_newest_seq() -> None:
+    from actors.messages import ALL_GAMES
+
+    book = PlayerBook()
+    book.apply(1, "p", "g1", 10, 100)
+    book.apply(5, "p", "g2", 7, 300)
+    book.apply(6, "p", "g2", 0, 900)  # zero points: does not move the time the total was reached
+    book.apply(2, "q", "g1", 0, 50)
+    totals = book.total_updates({"p", "q", "nobody"})
+    got = {totals.player_ids[i]: (totals.game_ids[i], totals.points[i], totals.reached_us[i], totals.versions[i])
+           for i in range(len(totals))}
+    assert got == {"p": (ALL_GAMES, 17, 300, 6), "q": (ALL_GAMES, 0, 50, 2)}
