@@ -19,22 +19,41 @@ from tests.integration.conftest import eventually
 GAMES = {"arena": [f"a{i}" for i in range(6)], "puzzle": [f"p{i}" for i in range(4)]}
 
 
-async def stream(cluster, api_key: str, tag: str, stop: asyncio.Event) -> dict[str, tuple[dict, dict]]:
-    """Send frames of 40 unlocks until stopped; returns item id -> (item, ack)."""
+async def stream(cluster, api_key: str, tag: str, stop: asyncio.Event) -> tuple[dict, int]:
+    """Send frames of 40 unlocks until stopped, as a careful client does: when
+    the socket drops, reconnect and resend the frame that got no reply.
+    Returns (item id -> (item, ack), reconnects)."""
     seen: dict[str, tuple[dict, dict]] = {}
     counter = itertools.count()
-    async with websockets.connect(f"{cluster.ws_url}/v1/ws/ingest", additional_headers={"X-API-Key": api_key}) as ws:
-        while not stop.is_set():
-            frame = []
-            for _ in range(40):
-                n = next(counter)
-                game = "arena" if n % 3 else "puzzle"
-                frame.append({"id": f"{tag}-{n}", "player_id": f"{tag}-pl{n % 97}", "game_id": game,
-                              "achievement_id": GAMES[game][n % len(GAMES[game])], "region": ("eu", "na")[n % 2]})
-            await ws.send(orjson.dumps(frame).decode())
-            for item, ack in zip(frame, orjson.loads(await ws.recv()), strict=True):
-                seen[item["id"]] = (item, ack)
-    return seen
+    reconnects = 0
+    frame: list[dict] = []
+    while not stop.is_set() or frame:
+        try:
+            async with websockets.connect(f"{cluster.ws_url}/v1/ws/ingest",
+                                          additional_headers={"X-API-Key": api_key}) as ws:
+                while not stop.is_set() or frame:
+                    if not frame:
+                        for _ in range(40):
+                            n = next(counter)
+                            game = "arena" if n % 3 else "puzzle"
+                            frame.append({"id": f"{tag}-{n}", "player_id": f"{tag}-pl{n % 97}", "game_id": game,
+                                          "achievement_id": GAMES[game][n % len(GAMES[game])],
+                                          "region": ("eu", "na")[n % 2]})
+                    await ws.send(orjson.dumps(frame).decode())
+                    for item, ack in zip(frame, orjson.loads(await ws.recv()), strict=True):
+                        seen[item["id"]] = (item, ack)
+                    frame = []
+        except (OSError, websockets.ConnectionClosed, websockets.InvalidStatus):
+            reconnects += 1
+            await asyncio.sleep(0.5)
+    return seen, reconnects
+
+
+def gateway_replicas() -> list:
+    """Handles of the gateway's Serve replicas (named SERVE_REPLICA::podium#gateway#...)."""
+    return [ray.get_actor(a["name"], namespace=a["namespace"])
+            for a in ray.util.list_named_actors(all_namespaces=True)
+            if a["name"].startswith("SERVE_REPLICA::podium#gateway#")]
 
 
 def recompute(rows) -> list[tuple[str, int, int]]:
@@ -66,9 +85,23 @@ async def test_no_acked_unlock_is_lost_and_boards_match_the_journal(cluster, htt
     for victim in victims:
         await asyncio.sleep(1.5)
         ray.kill(victim, no_restart=False)
+    await asyncio.sleep(1.5)
+    replicas = gateway_replicas()
+    assert replicas
+    for replica in replicas:  # the gateway too: Serve starts a new replica
+        ray.kill(replica, no_restart=True)
+    await asyncio.sleep(2.0)
+
+    async def gateway_healthy() -> bool:  # the new replica answers, every shard with it
+        return (await http.get("/v1/health")).status_code == 200
+
+    await eventually(gateway_healthy, timeout=90)
     await asyncio.sleep(2.0)
     stop.set()
-    seen = await asyncio.wait_for(streamer, 120)
+    seen, reconnects = await asyncio.wait_for(streamer, 120)
+    assert reconnects >= 1, "the gateway restart should have dropped the socket"
+    sent = {f"{tag}-{n}" for n in range(len(seen))}
+    assert set(seen) == sent, "every unlock sent got an ack in the end"
 
     statuses = [ack["status"] for _, ack in seen.values()]
     assert statuses.count("accepted") > 100
