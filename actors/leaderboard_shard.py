@@ -11,7 +11,7 @@ from typing import Any
 import ray
 
 from actors.messages import ALL_GAMES, RankChange, ScoreUpdates
-from actors.player_state import GameStats, PlayerBook, from_us, to_us
+from actors.player_state import GameStats, PlayerBook, from_us
 from actors.pushes import publish
 from actors.ranking import Board, Ranked, unpack
 from actors.routing import shard_of
@@ -61,17 +61,12 @@ class LeaderboardShard(ActorBase):
         """Fold the journal tail onto the checkpointed scores it touches, exactly
         as the player shards do, then apply those as ordinary versioned updates."""
         book = PlayerBook()
-        for r in tail:
-            player_id, game_id = r["player_id"], r["game_id"]
-            if game_id not in book.games.get(player_id, {}):
-                held = self.standings.entries.get(game_id, {}).get(player_id)
-                if held is not None:
-                    _, points, reached = unpack(held.key)
-                    book.load(player_id, game_id, GameStats(points, 0, 0, 0, reached, held.version), held.region)
-            book.regions[player_id] = r["region"]
-            book.apply(r["seq"], player_id, game_id, r["points"], to_us(r["unlocked_at"]))
-        touched = {(r["player_id"], r["game_id"]) for r in tail}
-        self.standings.apply(book.score_updates(touched), track=())
+        for player_id, game_id in {(r["player_id"], r["game_id"]) for r in tail}:
+            held = self.standings.entries.get(game_id, {}).get(player_id)
+            if held is not None:
+                _, points, reached = unpack(held.key)
+                book.load(player_id, game_id, GameStats(points, 0, 0, 0, reached, held.version), held.region)
+        self.standings.apply(book.score_updates(book.replay(tail)), track=())
 
     def _fold_totals_tail(self, tail: list[Any], player_scores: list[Any]) -> None:
         """Totals of the players the tail touches: their checkpointed games plus the tail."""
@@ -79,10 +74,7 @@ class LeaderboardShard(ActorBase):
         for r in player_scores:
             book.load(r["player_id"], r["game_id"], GameStats(r["points"], 0, 0, 0, r["reached_us"], r["last_seq"]),
                       r["region"])
-        for r in tail:
-            book.regions[r["player_id"]] = r["region"]
-            book.apply(r["seq"], r["player_id"], r["game_id"], r["points"], to_us(r["unlocked_at"]))
-        self.standings.apply(book.total_updates({r["player_id"] for r in tail}), track=())
+        self.standings.apply(book.total_updates({p for p, _ in book.replay(tail)}), track=())
 
     async def apply(self, updates: ScoreUpdates) -> int:
         """Apply absolute scores from a player shard; pushes rank changes."""

@@ -54,6 +54,17 @@ class UnlockBatch:
             [u.client_at_us for u in unlocks],
         )
 
+    @classmethod
+    def concat(cls, batches: list[UnlockBatch]) -> UnlockBatch:
+        """One batch of all of them, in order (the player shard's group commit)."""
+        return cls(
+            [p for b in batches for p in b.player_ids],
+            [g for b in batches for g in b.game_ids],
+            [a for b in batches for a in b.achievement_ids],
+            [r for b in batches for r in b.regions],
+            [c for b in batches for c in b.client_at_us],
+        )
+
     def __len__(self) -> int:
         return len(self.player_ids)
 

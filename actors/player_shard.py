@@ -37,6 +37,7 @@ class PlayerShard(ActorBase):
         self._pending: list[tuple[UnlockBatch, asyncio.Future[AckBatch]]] = []
         self._wake = asyncio.Event()
         self.delivered_seq = 0  # every journal row of this shard <= this reached its leaderboard
+        self._undelivered: set[Pair] = set()  # pairs whose last delivery failed: resent with the next one
         self.checkpointed_seq = 0
 
     # ---- recovery -------------------------------------------------------
@@ -58,11 +59,7 @@ class PlayerShard(ActorBase):
             self.book.load(r["player_id"], r["game_id"], GameStats(
                 r["points"], r["unlocked_count"], to_us(r["first_unlock_at"]), to_us(r["last_unlock_at"]),
                 to_us(r["score_reached_at"]), r["last_seq"]), r["region"])
-        touched: set[Pair] = set()
-        for r in replay:
-            self.book.regions[r["player_id"]] = r["region"]
-            self.book.apply(r["seq"], r["player_id"], r["game_id"], r["points"], to_us(r["unlocked_at"]))
-            touched.add((r["player_id"], r["game_id"]))
+        touched = self.book.replay(replay)
         # Rows after the watermark may never have reached their leaderboard: resend
         # them all (versioned, so a leaderboard that has them ignores the resend).
         await self._deliver(touched)
@@ -97,12 +94,7 @@ class PlayerShard(ActorBase):
             work, self._pending = self._pending, []
             if not work:
                 continue
-            merged = UnlockBatch(*([] for _ in range(5)))
-            for batch, _ in work:
-                for col, part in zip((merged.player_ids, merged.game_ids, merged.achievement_ids,
-                                      merged.regions, merged.client_at_us), (batch.player_ids, batch.game_ids,
-                                      batch.achievement_ids, batch.regions, batch.client_at_us), strict=True):
-                    col.extend(part)
+            merged = UnlockBatch.concat([batch for batch, _ in work])
             try:
                 acks, touched, accepted, max_seq = await self._journal(merged)
             except Exception as exc:
@@ -119,12 +111,17 @@ class PlayerShard(ActorBase):
                 start = end
             if accepted:
                 self.spawn(publish(self.redis, self.settings.redis_prefix, self.settings.push_partitions, accepted))
-            if touched:
+            pending = touched | self._undelivered
+            if pending:
                 try:
-                    await self._deliver(touched)
+                    await self._deliver(pending)
                 except Exception:
-                    log.exception("leaderboard delivery failed; will resend after a restart")
+                    # Scores are absolute and versioned, so resending the book's current values
+                    # later is exact; until then the watermark must not pass these rows.
+                    log.exception("leaderboard delivery failed; resending with the next batch")
+                    self._undelivered = pending
                     continue
+                self._undelivered = set()
             self.delivered_seq = max(self.delivered_seq, max_seq)
 
     async def _journal(

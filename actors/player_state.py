@@ -3,8 +3,10 @@ region. Replay-safe: a journal row applies only if its seq is newer than the
 last one folded into that player's game."""
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from actors.messages import ALL_GAMES, ScoreUpdates
 
@@ -70,6 +72,17 @@ class PlayerBook:
             stats.last_seq = seq
         self._dirty.add((player_id, game_id))
         return True
+
+    def replay(self, rows: Iterable[Mapping[str, Any]]) -> set[Pair]:
+        """Fold journal rows (seq, player_id, game_id, points, unlocked_at,
+        region) in, oldest first; returns every pair the rows touch, including
+        rows already folded in (their scores may still need resending)."""
+        touched: set[Pair] = set()
+        for r in rows:
+            self.regions[r["player_id"]] = r["region"]
+            self.apply(r["seq"], r["player_id"], r["game_id"], r["points"], to_us(r["unlocked_at"]))
+            touched.add((r["player_id"], r["game_id"]))
+        return touched
 
     def score_updates(self, pairs: set[Pair]) -> ScoreUpdates:
         out = ScoreUpdates()

@@ -9,7 +9,7 @@ from typing import Annotated
 import orjson
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 
-from actors.messages import Unlock
+from actors.messages import Reason, Unlock
 from actors.player_state import to_us
 
 Ident = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.:@-]{1,64}$")]
@@ -43,7 +43,7 @@ class ParsedItem:
 def _describe(exc: ValidationError) -> str:
     first = exc.errors()[0]
     where = ".".join(str(p) for p in first["loc"]) or "item"
-    return f"invalid: {where}: {first['msg']}"
+    return f"{Reason.INVALID.value}: {where}: {first['msg']}"
 
 
 def parse_frame(raw: bytes | str, *, max_items: int, max_bytes: int) -> list[ParsedItem]:
@@ -69,11 +69,11 @@ def parse_frame(raw: bytes | str, *, max_items: int, max_bytes: int) -> list[Par
             out.append(ParsedItem(item_id, None, _describe(exc)))
             continue
         if parsed is None:
-            out.append(ParsedItem(None, None, "invalid: item is not an object"))
+            out.append(ParsedItem(None, None, f"{Reason.INVALID.value}: item is not an object"))
             continue
         at = parsed.at
         if at is not None and at.tzinfo is None:
-            out.append(ParsedItem(item_id, None, "invalid: at: needs a timezone (e.g. Z)"))
+            out.append(ParsedItem(item_id, None, f"{Reason.INVALID.value}: at: needs a timezone (e.g. Z)"))
             continue
         out.append(ParsedItem(item_id, Unlock(parsed.player_id, parsed.game_id, parsed.achievement_id,
                                               parsed.region, None if at is None else to_us(at))))

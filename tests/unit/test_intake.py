@@ -19,3 +19,10 @@ def test_unknown_ids_are_rejected_and_repeats_in_a_batch_are_duplicates() -> Non
 
 def test_clean_batch_sees_nothing_unknown() -> None:
     assert not plan_intake(UnlockBatch.of([Unlock("p", "g", "a")]), CATALOG).unknown_seen
+
+
+def test_concat_keeps_every_column_in_order() -> None:
+    a = UnlockBatch.of([Unlock("p", "g", "a", "eu", 1)])
+    b = UnlockBatch.of([Unlock("q", "g", "b"), Unlock("r", "h", "c", "na")])
+    merged = UnlockBatch.concat([a, b])
+    assert merged == UnlockBatch(["p", "q", "r"], ["g", "g", "h"], ["a", "b", "c"], ["eu", None, "na"], [1, None, None])

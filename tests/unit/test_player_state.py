@@ -75,3 +75,12 @@ def test_cross_game_total_sums_games_and_takes_the_newest_seq() -> None:
     got = {totals.player_ids[i]: (totals.game_ids[i], totals.points[i], totals.reached_us[i], totals.versions[i])
            for i in range(len(totals))}
     assert got == {"p": (ALL_GAMES, 17, 300, 6), "q": (ALL_GAMES, 0, 50, 2)}
+
+
+def test_replay_folds_rows_and_reports_every_pair_even_already_folded_ones() -> None:
+    rows = [{"seq": s, "player_id": "p", "game_id": g, "points": 5, "unlocked_at": from_us(s * 10), "region": "eu"}
+            for s, g in [(1, "g1"), (2, "g2"), (3, "g1")]]
+    book = PlayerBook()
+    book.apply(1, "p", "g1", 5, 10)  # row 1 is already in, as after a checkpoint
+    assert book.replay(rows) == {("p", "g1"), ("p", "g2")}
+    assert book.games["p"]["g1"].points == 10 and book.regions["p"] == "eu"
