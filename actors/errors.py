@@ -19,6 +19,13 @@ class UnknownPlayer(PodiumError):
     code = "unknown_player"
 
 
+class InvalidRequest(PodiumError):
+    """A query that is well-formed but asks for something that does not exist
+    (a period of the all-games board, a history window other than 7/30/90)."""
+
+    code = "invalid_request"
+
+
 class BadCursor(PodiumError):
     code = "bad_cursor"
 

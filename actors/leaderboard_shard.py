@@ -11,7 +11,8 @@ from typing import Any
 import ray
 
 from actors.messages import ALL_GAMES, RankChange, ScoreUpdates
-from actors.player_state import GameStats, PlayerBook, from_us
+from actors.periods import ALL_TIME, PeriodClock, board_id, describe, is_period, parse_board_id
+from actors.player_state import GameStats, PeriodStats, PlayerBook, from_us, now_us
 from actors.pushes import publish
 from actors.ranking import Board, Ranked, unpack
 from actors.routing import shard_of
@@ -21,6 +22,7 @@ from persistence import catalog_store, checkpoints, journal
 from persistence.settings import Settings
 
 log = logging.getLogger(__name__)
+RETIRE_EVERY_S = 30.0  # how often closed periods older than the previous one are dropped
 
 
 def _entry(r: Ranked) -> dict[str, object]:
@@ -33,40 +35,62 @@ class LeaderboardShard(ActorBase):
     def __init__(self, index: int, settings: Settings) -> None:
         super().__init__(index, settings)
         self.standings = Standings()
+        self.clock = PeriodClock(settings.period_reset_hour)
 
     async def recover(self) -> None:
+        self.standings = Standings()  # from nothing, also after a failed attempt
         owns_totals = shard_of(ALL_GAMES, self.settings.leaderboard_shards) == self.index
         async with self.pool.acquire() as conn, conn.transaction(isolation="repeatable_read", readonly=True):
             games = sorted({r["game_id"] for r in await catalog_store.read_catalog(conn)
                             if shard_of(r["game_id"], self.settings.leaderboard_shards) == self.index})
             watermarks = await checkpoints.read_watermarks(conn, "player", self.settings.player_shards)
             scores = await checkpoints.read_game_scores(conn, games)
+            live = self.clock.live_starts(now_us())
+            periods = await checkpoints.read_period_scores(conn, games, [(k, from_us(s)) for k, s in live])
             tail = [row for p in range(self.settings.player_shards)
                     for row in await journal.replay(conn, shard=p, after_seq=watermarks.get(p, 0),
                                                     game_ids=None if owns_totals else games)]
             totals = await checkpoints.read_totals(conn, ALL_GAMES) if owns_totals else []
             tail_players = sorted({r["player_id"] for r in tail})
             tail_player_scores = await checkpoints.read_player_scores(conn, tail_players) if owns_totals else []
-        self.standings.bulk_load(tuple(r) for r in itertools.chain(scores, totals))  # type: ignore[misc]
+        period_rows = ((r["player_id"], board_id(r["game_id"], r["period"], r["start_us"]), r["region"], r["points"],
+                        r["reached_us"], r["last_seq"]) for r in periods)
+        self.standings.bulk_load(itertools.chain((tuple(r) for r in itertools.chain(scores, totals)),  # type: ignore[misc]
+                                                 period_rows))
         mine = set(games)
         self._fold_game_tail([r for r in tail if r["game_id"] in mine])
         if owns_totals and tail:
             self._fold_totals_tail(tail, tail_player_scores)
         gc.freeze()  # the boards live as long as the actor: keep them out of every later GC pass
-        log.info("leaderboard shard %d: %d games%s, %d entries, %d journal rows replayed",
+        self.every(RETIRE_EVERY_S, self._retire_periods, "period retirement")
+        log.info("leaderboard shard %d: %d games%s, %d entries (+%d in periods), %d journal rows replayed",
                  self.index, len(games), " + all-games board" if owns_totals else "", len(scores) + len(totals),
-                 len(tail))
+                 len(periods), len(tail))
+
+    async def _retire_periods(self) -> None:
+        now = now_us()
+        for board in list(self.standings.entries):
+            _, kind, start = parse_board_id(board)
+            if start is not None and not self.clock.is_live(kind, start, now):
+                self.standings.drop(board)
 
     def _fold_game_tail(self, tail: list[Any]) -> None:
         """Fold the journal tail onto the checkpointed scores it touches, exactly
         as the player shards do, then apply those as ordinary versioned updates."""
-        book = PlayerBook()
+        book = PlayerBook(self.clock)
+        now = now_us()
+        live = self.clock.live_starts(now)
         for player_id, game_id in {(r["player_id"], r["game_id"]) for r in tail}:
             held = self.standings.entries.get(game_id, {}).get(player_id)
             if held is not None:
                 _, points, reached = unpack(held.key)
                 book.load(player_id, game_id, GameStats(points, 0, 0, 0, reached, held.version), held.region)
-        self.standings.apply(book.score_updates(book.replay(tail)), track=())
+            for kind, start in live:
+                period = self.standings.entries.get(board_id(game_id, kind, start), {}).get(player_id)
+                if period is not None:
+                    _, points, reached = unpack(period.key)
+                    book.load_period(player_id, game_id, kind, start, PeriodStats(points, 0, reached, period.version))
+        self.standings.apply(book.score_updates(book.replay(tail), now), track=())
 
     def _fold_totals_tail(self, tail: list[Any], player_scores: list[Any]) -> None:
         """Totals of the players the tail touches: their checkpointed games plus the tail."""
@@ -79,40 +103,44 @@ class LeaderboardShard(ActorBase):
     async def apply(self, updates: ScoreUpdates) -> int:
         """Apply absolute scores from a player shard; pushes rank changes."""
         await self.ready()
-        changes = self.standings.apply(updates, track=self.presence)
+        # Live rank pushes are for all-time boards; period ranks are read on demand.
+        changes = [c for c in self.standings.apply(updates, track=self.presence) if not is_period(c.game_id)]
         if changes:
             self.spawn(publish(self.redis, self.settings.redis_prefix, self.settings.push_partitions,
                                [_rank_event(c) for c in changes]))
         return len(changes)
 
-    async def page(self, game_id: str, region: str | None, limit: int, cursor: str | None) -> dict[str, object]:
+    # Reads take a board id: a game id (all-time) or a period board (actors/periods.board_id).
+    async def page(self, board: str, region: str | None, limit: int, cursor: str | None) -> dict[str, object]:
         await self.ready()
-        board = self.standings.board(game_id, region or GLOBAL) or Board()
-        entries, next_cursor, prev_cursor = board.page(limit, cursor)
-        return {"game_id": game_id, "region": region, "total": len(board), "entries": [_entry(e) for e in entries],
+        held = self.standings.board(board, region or GLOBAL) or Board()
+        entries, next_cursor, prev_cursor = held.page(limit, cursor)
+        return {**describe(board), "region": region, "total": len(held), "entries": [_entry(e) for e in entries],
                 "next_cursor": next_cursor, "prev_cursor": prev_cursor}
 
-    async def rank(self, game_id: str, region: str | None, player_id: str) -> dict[str, object]:
+    async def rank(self, board: str, region: str | None, player_id: str) -> dict[str, object]:
         await self.ready()
-        s = self.standings.standing(game_id, player_id, region or GLOBAL)
-        return {"game_id": game_id, "region": region, "player_id": player_id, "rank": s.rank, "points": s.points,
+        s = self.standings.standing(board, player_id, region or GLOBAL)
+        return {**describe(board), "region": region, "player_id": player_id, "rank": s.rank, "points": s.points,
                 "reached_at": from_us(s.reached_us).isoformat(), "total": s.total, "percentile": s.percentile}
 
-    async def around(self, game_id: str, region: str | None, player_id: str, k: int) -> dict[str, object]:
+    async def around(self, board: str, region: str | None, player_id: str, k: int) -> dict[str, object]:
         await self.ready()
-        entries = self.standings.around(game_id, player_id, k, region or GLOBAL)
-        board = self.standings.board(game_id, region or GLOBAL)
-        return {"game_id": game_id, "region": region, "player_id": player_id, "total": len(board or ()),
+        entries = self.standings.around(board, player_id, k, region or GLOBAL)
+        held = self.standings.board(board, region or GLOBAL)
+        return {**describe(board), "region": region, "player_id": player_id, "total": len(held or ()),
                 "entries": [_entry(e) for e in entries]}
 
-    async def together(self, game_id: str, region: str | None, player_ids: list[str]) -> dict[str, object]:
+    async def together(self, board: str, region: str | None, player_ids: list[str]) -> dict[str, object]:
         await self.ready()
-        entries = self.standings.ranked_together(game_id, player_ids, region or GLOBAL)
-        return {"game_id": game_id, "region": region, "entries": [_entry(e) for e in entries]}
+        entries = self.standings.ranked_together(board, player_ids, region or GLOBAL)
+        return {**describe(board), "region": region, "entries": [_entry(e) for e in entries]}
 
     async def status(self) -> dict[str, object]:
         await self.ready()
-        return {"shard": self.index, "entries": len(self.standings), "boards": len(self.standings.boards),
+        periods = sum(len(p) for b, p in self.standings.entries.items() if parse_board_id(b)[1] != ALL_TIME)
+        return {"shard": self.index, "entries": len(self.standings) - periods, "period_entries": periods,
+                "boards": len(self.standings.boards),
                 "recovered_in_s": self.recovered_in_s}
 
 

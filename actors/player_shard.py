@@ -14,9 +14,11 @@ import ray
 from actors import directory
 from actors.catalog import Catalog
 from actors.errors import LayoutMismatch
+from actors.history import day_series
 from actors.intake import plan_intake
 from actors.messages import ALL_GAMES, AckBatch, AckStatus, ScoreUpdates, UnlockBatch
-from actors.player_state import GameStats, Pair, PlayerBook, from_us, to_us
+from actors.periods import DAY_US, PeriodClock
+from actors.player_state import GameStats, Pair, PeriodStats, PlayerBook, from_us, now_us, to_us
 from actors.pushes import publish
 from actors.routing import shard_of
 from actors.shell import ActorBase
@@ -25,15 +27,17 @@ from persistence.settings import Settings
 
 log = logging.getLogger(__name__)
 CATALOG_RELOAD_S = 1.0  # an unknown id reloads the catalog at most this often
+CATALOG_POLL_S = 2.0  # changed points (same ids) are picked up within this
 
 
 @ray.remote(max_restarts=-1, max_task_retries=0, num_cpus=0)
 class PlayerShard(ActorBase):
     def __init__(self, index: int, settings: Settings) -> None:
         super().__init__(index, settings)
-        self.book = PlayerBook()
+        self.book = PlayerBook(PeriodClock(settings.period_reset_hour))
         self.catalog = Catalog({})
         self._catalog_at = 0.0
+        self._catalog_version: object = None
         self._pending: list[tuple[UnlockBatch, asyncio.Future[AckBatch]]] = []
         self._wake = asyncio.Event()
         self.delivered_seq = 0  # every journal row of this shard <= this reached its leaderboard
@@ -42,6 +46,7 @@ class PlayerShard(ActorBase):
 
     # ---- recovery -------------------------------------------------------
     async def recover(self) -> None:
+        self.book = PlayerBook(self.book.clock)  # from nothing, also after a failed attempt
         await self._reload_catalog()
         async with self.pool.acquire() as conn, conn.transaction(isolation="repeatable_read", readonly=True):
             layouts = await conn.fetch("SELECT DISTINCT shard_count FROM shard_watermarks WHERE kind = 'player'")
@@ -54,11 +59,16 @@ class PlayerShard(ActorBase):
                 self.index, 0
             )
             stats = await checkpoints.read_player_shard_stats(conn, self.index)
+            live = [(kind, from_us(start)) for kind, start in self.book.clock.live_starts(now_us())]
+            periods = await checkpoints.read_player_shard_periods(conn, self.index, live)
             replay = await journal.replay(conn, shard=self.index, after_seq=watermark)
         for r in stats:
             self.book.load(r["player_id"], r["game_id"], GameStats(
                 r["points"], r["unlocked_count"], to_us(r["first_unlock_at"]), to_us(r["last_unlock_at"]),
                 to_us(r["score_reached_at"]), r["last_seq"]), r["region"])
+        for r in periods:
+            self.book.load_period(r["player_id"], r["game_id"], r["period"], r["start_us"],
+                                  PeriodStats(r["points"], r["unlocked_count"], r["reached_us"], r["last_seq"]))
         touched = self.book.replay(replay)
         # Rows after the watermark may never have reached their leaderboard: resend
         # them all (versioned, so a leaderboard that has them ignores the resend).
@@ -66,13 +76,23 @@ class PlayerShard(ActorBase):
         self.delivered_seq = self.checkpointed_seq = max([watermark] + [r["seq"] for r in replay])
         self.spawn(self._writer())
         self.every(self.settings.checkpoint_interval_s, self.checkpoint, "player checkpoint")
+        self.every(CATALOG_POLL_S, self._poll_catalog, "catalog poll")
         log.info("player shard %d: %d stats rows, %d replayed after seq %d",
                  self.index, len(stats), len(replay), watermark)
 
     async def _reload_catalog(self) -> None:
         async with self.pool.acquire() as conn:
+            self._catalog_version = await catalog_store.catalog_version(conn)
             self.catalog = Catalog.from_rows(await catalog_store.read_catalog(conn))
         self._catalog_at = time.monotonic()
+
+    async def _poll_catalog(self) -> None:
+        """Reload when any game or achievement changed (e.g. new points): they apply
+        to unlocks from then on; journaled unlocks keep the points they were given."""
+        async with self.pool.acquire() as conn:
+            version = await catalog_store.catalog_version(conn)
+        if version != self._catalog_version:
+            await self._reload_catalog()
 
     # ---- the write path -------------------------------------------------
     async def ingest(self, batch: UnlockBatch) -> AckBatch:
@@ -136,8 +156,8 @@ class PlayerShard(ActorBase):
         statuses, reasons = plan.statuses, plan.reasons
         if not plan.journal_rows:
             return AckBatch(statuses, reasons), set(), [], 0  # type: ignore[arg-type]
-        now_us = time.time_ns() // 1000
-        now = from_us(now_us)
+        at_us = now_us()
+        now = from_us(at_us)
         idx = plan.journal_rows
         players = [batch.player_ids[i] for i in idx]
         regions = [batch.regions[i] or self.book.regions.get(batch.player_ids[i]) for i in idx]
@@ -168,7 +188,7 @@ class PlayerShard(ActorBase):
         for seq, i, pts in applied:
             statuses[i] = AckStatus.ACCEPTED
             player_id, game_id = batch.player_ids[i], batch.game_ids[i]
-            self.book.apply(seq, player_id, game_id, pts, now_us)
+            self.book.apply(seq, player_id, game_id, pts, at_us)
             touched.add((player_id, game_id))
             if player_id not in self.presence:
                 continue
@@ -183,7 +203,8 @@ class PlayerShard(ActorBase):
         by_shard: dict[int, set[Pair]] = defaultdict(set)
         for pair in touched:
             by_shard[shard_of(pair[1], self.settings.leaderboard_shards)].add(pair)
-        batches = {shard: self.book.score_updates(pairs) for shard, pairs in by_shard.items()}
+        at_us = now_us()
+        batches = {shard: self.book.score_updates(pairs, at_us) for shard, pairs in by_shard.items()}
         totals_shard = shard_of(ALL_GAMES, self.settings.leaderboard_shards)
         batches.setdefault(totals_shard, ScoreUpdates()).extend(self.book.total_updates({p for p, _ in touched}))
         refs = [directory.leaderboard_shard(self.settings, shard).apply.remote(updates)
@@ -198,22 +219,34 @@ class PlayerShard(ActorBase):
         if not self.book.dirty_count and self.delivered_seq == self.checkpointed_seq:
             return
         watermark = self.delivered_seq  # taken with the snapshot: no await in between
-        pairs, columns = self.book.take_dirty()
+        dirty = self.book.take_dirty()
         try:
             async with self.pool.acquire() as conn:
                 await checkpoints.write_player_checkpoint(
                     conn, shard=self.index, shard_count=self.settings.player_shards,
-                    watermark=watermark, columns=columns,
+                    watermark=watermark, columns=dirty.stats_columns, period_columns=dirty.period_columns,
                 )
         except BaseException:
-            self.book.mark_dirty(pairs)
+            self.book.mark_dirty(dirty)
             raise
         self.checkpointed_seq = watermark
+        self.book.evict_periods(now_us())
 
     # ---- reads ------------------------------------------------------------
     async def dashboard(self, player_ids: list[str]) -> list[dict[str, object]]:
         await self.ready()
         return [self.book.dashboard(p) for p in player_ids]
+
+    async def history(self, player_id: str, game_id: str | None, days: int) -> dict[str, object]:
+        """Points and unlocks per day over the last `days` days (today included):
+        checkpointed days from PostgreSQL, overlaid with what this shard holds."""
+        await self.ready()
+        first = self.book.clock.current("day", now_us()) - (days - 1) * DAY_US
+        async with self.pool.acquire() as conn:
+            rows = await checkpoints.read_player_days(conn, player_id, from_us(first), game_id)
+        held = [(r["game_id"], r["start_us"], r["points"], r["unlocked_count"]) for r in rows]
+        return {"player_id": player_id, "game_id": game_id, "days": day_series(
+            held, self.book.days(player_id, game_id, first), first, days)}
 
     async def status(self) -> dict[str, object]:
         await self.ready()

@@ -3,14 +3,18 @@ region. Replay-safe: a journal row applies only if its seq is newer than the
 last one folded into that player's game."""
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from actors.messages import ALL_GAMES, ScoreUpdates
+from actors.periods import DAY, PERIODS, PeriodClock, board_id
 
 Pair = tuple[str, str]  # (player_id, game_id)
+Period = tuple[str, int]  # (kind, start_us)
+PeriodKey = tuple[str, str, str, int]  # (player_id, game_id, kind, start_us)
 
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -26,6 +30,10 @@ def from_us(us: int) -> datetime:
     return _EPOCH + timedelta(microseconds=us)
 
 
+def now_us() -> int:
+    return time.time_ns() // 1000
+
+
 @dataclass(slots=True)
 class GameStats:
     points: int
@@ -36,16 +44,43 @@ class GameStats:
     last_seq: int
 
 
+@dataclass(slots=True)
+class PeriodStats:
+    """A player's score in one game during one day or week."""
+
+    points: int
+    unlocked: int
+    reached_us: int
+    last_seq: int
+
+
+@dataclass(frozen=True, slots=True)
+class Dirty:
+    """Rows changed since the last checkpoint, as checkpoint columns."""
+
+    pairs: set[Pair]
+    periods: set[PeriodKey]
+    stats_columns: tuple[list, list, list, list, list, list, list, list]
+    period_columns: tuple[list, list, list, list, list, list, list, list]
+
+
 class PlayerBook:
-    def __init__(self) -> None:
+    def __init__(self, clock: PeriodClock | None = None) -> None:
+        self.clock = clock or PeriodClock()
         self.games: dict[str, dict[str, GameStats]] = {}
+        self.periods: dict[Pair, dict[Period, PeriodStats]] = {}
         self.regions: dict[str, str | None] = {}
         self._dirty: set[Pair] = set()
+        self._dirty_periods: set[PeriodKey] = set()
 
     def load(self, player_id: str, game_id: str, stats: GameStats, region: str | None) -> None:
         """Take a checkpointed row as it is (recovery)."""
         self.games.setdefault(player_id, {})[game_id] = stats
         self.regions.setdefault(player_id, region)
+
+    def load_period(self, player_id: str, game_id: str, kind: str, start_us: int, stats: PeriodStats) -> None:
+        """Take a checkpointed period row as it is (recovery)."""
+        self.periods.setdefault((player_id, game_id), {})[(kind, start_us)] = stats
 
     def region_change(self, player_id: str, region: str | None) -> bool:
         """Record a region the client sent; True if it differs from what we hold."""
@@ -71,7 +106,24 @@ class PlayerBook:
                 stats.reached_us = max(stats.reached_us, at_us)
             stats.last_seq = seq
         self._dirty.add((player_id, game_id))
+        self._apply_periods(seq, player_id, game_id, points, at_us)
         return True
+
+    def _apply_periods(self, seq: int, player_id: str, game_id: str, points: int, at_us: int) -> None:
+        """The same row into its day and its week (called once per row, after the seq guard)."""
+        held = self.periods.setdefault((player_id, game_id), {})
+        for kind in PERIODS:
+            start = self.clock.start(kind, at_us)
+            stats = held.get((kind, start))
+            if stats is None:
+                held[(kind, start)] = PeriodStats(points, 1, at_us, seq)
+            else:
+                stats.unlocked += 1
+                if points > 0:
+                    stats.points += points
+                    stats.reached_us = max(stats.reached_us, at_us)
+                stats.last_seq = max(stats.last_seq, seq)
+            self._dirty_periods.add((player_id, game_id, kind, start))
 
     def replay(self, rows: Iterable[Mapping[str, Any]]) -> set[Pair]:
         """Fold journal rows (seq, player_id, game_id, points, unlocked_at,
@@ -84,11 +136,17 @@ class PlayerBook:
             touched.add((r["player_id"], r["game_id"]))
         return touched
 
-    def score_updates(self, pairs: set[Pair]) -> ScoreUpdates:
+    def score_updates(self, pairs: set[Pair], now_us: int) -> ScoreUpdates:
+        """Absolute scores of these pairs on every board they are on: all-time,
+        and each live (current or previous) day and week."""
         out = ScoreUpdates()
         for player_id, game_id in pairs:
             s = self.games[player_id][game_id]
-            out.add(player_id, game_id, self.regions.get(player_id), s.points, s.reached_us, s.last_seq)
+            region = self.regions.get(player_id)
+            out.add(player_id, game_id, region, s.points, s.reached_us, s.last_seq)
+            for (kind, start), p in self.periods.get((player_id, game_id), {}).items():
+                if self.clock.is_live(kind, start, now_us):
+                    out.add(player_id, board_id(game_id, kind, start), region, p.points, p.reached_us, p.last_seq)
         return out
 
     def total_updates(self, player_ids: set[str]) -> ScoreUpdates:
@@ -105,24 +163,49 @@ class PlayerBook:
                     reached, max(s.last_seq for s in games.values()))
         return out
 
-    def take_dirty(self) -> tuple[set[Pair], tuple[list, list, list, list, list, list, list, list]]:
+    def take_dirty(self) -> Dirty:
         """Changed rows since the last call, as checkpoint columns; the caller
-        gives the pairs back with `mark_dirty` if the write fails."""
+        gives them back with `mark_dirty` if the write fails."""
         pairs, self._dirty = self._dirty, set()
+        periods, self._dirty_periods = self._dirty_periods, set()
         cols: tuple[list, list, list, list, list, list, list, list] = ([], [], [], [], [], [], [], [])
         for player_id, game_id in pairs:
             s = self.games[player_id][game_id]
             for col, value in zip(cols, (player_id, game_id, s.points, s.unlocked, from_us(s.first_us),
                                          from_us(s.last_us), from_us(s.reached_us), s.last_seq), strict=True):
                 col.append(value)
-        return pairs, cols
+        pcols: tuple[list, list, list, list, list, list, list, list] = ([], [], [], [], [], [], [], [])
+        for player_id, game_id, kind, start in periods:
+            p = self.periods[(player_id, game_id)][(kind, start)]
+            for col, value in zip(pcols, (player_id, game_id, kind, from_us(start), p.points, p.unlocked,
+                                          from_us(p.reached_us), p.last_seq), strict=True):
+                col.append(value)
+        return Dirty(pairs, periods, cols, pcols)
 
-    def mark_dirty(self, pairs: set[Pair]) -> None:
-        self._dirty |= pairs
+    def mark_dirty(self, dirty: Dirty) -> None:
+        self._dirty |= dirty.pairs
+        self._dirty_periods |= dirty.periods
 
     @property
     def dirty_count(self) -> int:
-        return len(self._dirty)
+        return len(self._dirty) + len(self._dirty_periods)
+
+    def evict_periods(self, now_us: int) -> int:
+        """Forget closed periods that are checkpointed; they live on in PostgreSQL."""
+        evicted = 0
+        for (player_id, game_id), held in self.periods.items():
+            for kind, start in [p for p in held if not self.clock.is_live(p[0], p[1], now_us)]:
+                if (player_id, game_id, kind, start) not in self._dirty_periods:
+                    del held[(kind, start)]
+                    evicted += 1
+        return evicted
+
+    def days(self, player_id: str, game_id: str | None, since_us: int) -> list[tuple[str, int, int, int]]:
+        """(game_id, day_start_us, points, unlocked) held in memory from `since_us` on."""
+        return [(g, start, p.points, p.unlocked)
+                for g in ([game_id] if game_id else self.games.get(player_id, {}))
+                for (kind, start), p in self.periods.get((player_id, g), {}).items()
+                if kind == DAY and start >= since_us]
 
     def dashboard(self, player_id: str) -> dict[str, object]:
         per_game = self.games.get(player_id, {})

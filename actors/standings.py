@@ -62,6 +62,12 @@ class Standings:
             board = self.boards[(game_id, scope)] = Board()
         return board
 
+    def drop(self, game_id: str) -> None:
+        """Forget a board and every entry on it (a period that is no longer live)."""
+        self.entries.pop(game_id, None)
+        for board_key in [k for k in self.boards if k[0] == game_id]:
+            del self.boards[board_key]
+
     def entry(self, game_id: str, player_id: str, scope: str = GLOBAL) -> Entry:
         entry = self.entries.get(game_id, {}).get(player_id)
         if entry is None or (scope != GLOBAL and entry.region != scope):

@@ -7,12 +7,13 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
 from ray.exceptions import ActorUnavailableError, RayActorError
 
-from actors.errors import BadCursor, PodiumError, UnknownAchievement, UnknownGame, UnknownPlayer
+from actors.errors import BadCursor, InvalidRequest, PodiumError, UnknownAchievement, UnknownGame, UnknownPlayer
 from gateway.auth import Unauthorized
 from gateway.frames import FrameError
 
 _STATUS: dict[type[Exception], int] = {
     UnknownGame: 404, UnknownAchievement: 404, UnknownPlayer: 404, BadCursor: 400, Unauthorized: 401,
+    InvalidRequest: 422,
 }
 
 

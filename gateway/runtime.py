@@ -12,8 +12,10 @@ import redis.asyncio as aioredis
 
 from actors import directory
 from actors.catalog import Catalog
-from actors.errors import UnknownGame
+from actors.errors import InvalidRequest, UnknownGame
 from actors.messages import ALL_GAMES, AckBatch, UnlockBatch
+from actors.periods import ALL_TIME, PeriodClock, board_id
+from actors.player_state import now_us
 from actors.routing import shard_of
 from gateway.auth import KeyCache
 from gateway.batcher import ShardBatcher
@@ -33,6 +35,7 @@ class Runtime:
         self.redis: aioredis.Redis
         self.keys: KeyCache
         self.hub: PushHub
+        self.clock = PeriodClock(settings.period_reset_hour)
         self.batcher = ShardBatcher(
             self._send, window_s=settings.batch_window_ms / 1000, max_items=settings.max_batch_items,
             max_pending=settings.max_pending_per_shard, deadline_s=settings.call_deadline_s,
@@ -98,3 +101,15 @@ class Runtime:
         catalog, _ = await self.catalog()  # a new game shows within CATALOG_TTL_S
         if game_id != ALL_GAMES and not catalog.has_game(game_id):
             raise UnknownGame(f"no game {game_id!r} in the catalog")
+
+    def board(self, game_id: str, period: str, previous: bool) -> str:
+        """The board a read is about: all-time, or the current or previous day or week."""
+        if period == ALL_TIME:
+            if previous:
+                raise InvalidRequest("previous applies to day and week boards")
+            return game_id
+        if game_id == ALL_GAMES:
+            raise InvalidRequest("the all-games board is all-time only")
+        at = now_us()
+        start = self.clock.previous(period, at) if previous else self.clock.current(period, at)
+        return board_id(game_id, period, start)

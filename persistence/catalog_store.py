@@ -51,3 +51,12 @@ async def read_catalog(conn: asyncpg.Connection) -> list[asyncpg.Record]:
            FROM games g LEFT JOIN achievements a USING (game_id)
            ORDER BY g.game_id, a.achievement_id"""
     )
+
+
+async def catalog_version(conn: asyncpg.Connection) -> tuple[object, ...]:
+    """Changes whenever a game or achievement is added or updated (cheap to poll)."""
+    row = await conn.fetchrow(
+        """SELECT (SELECT count(*) FROM games), (SELECT max(updated_at) FROM games),
+                  (SELECT count(*) FROM achievements), (SELECT max(updated_at) FROM achievements)"""
+    )
+    return tuple(row)

@@ -20,6 +20,17 @@ ON CONFLICT (player_id, game_id) DO UPDATE SET
 WHERE s.last_seq < EXCLUDED.last_seq
 """
 
+_UPSERT_PERIODS = """
+INSERT INTO player_period_stats AS s (player_id, game_id, period, period_start, points, unlocked_count,
+                                      score_reached_at, last_seq, player_shard, checkpointed_at)
+SELECT *, $9::int, now() FROM unnest($1::text[], $2::text[], $3::text[], $4::timestamptz[], $5::bigint[],
+                                     $6::int[], $7::timestamptz[], $8::bigint[])
+ON CONFLICT (player_id, period, period_start, game_id) DO UPDATE SET
+    points = EXCLUDED.points, unlocked_count = EXCLUDED.unlocked_count,
+    score_reached_at = EXCLUDED.score_reached_at, last_seq = EXCLUDED.last_seq, checkpointed_at = now()
+WHERE s.last_seq < EXCLUDED.last_seq
+"""
+
 _UPSERT_WATERMARK = """
 INSERT INTO shard_watermarks (kind, shard, shard_count, seq) VALUES ($1, $2, $3, $4)
 ON CONFLICT (kind, shard) DO UPDATE SET shard_count = EXCLUDED.shard_count, seq = EXCLUDED.seq,
@@ -59,6 +70,33 @@ WHERE s.game_id = ANY($1::text[])
 ORDER BY s.game_id, s.points DESC, s.score_reached_at, s.player_id  -- board order: the index's order
 """
 
+_PERIOD_SCORES_FOR_GAMES = """
+SELECT s.player_id, s.game_id, s.period, (extract(epoch FROM s.period_start) * 1000000)::bigint AS start_us,
+       p.region, s.points, (extract(epoch FROM s.score_reached_at) * 1000000)::bigint AS reached_us, s.last_seq
+FROM player_period_stats s LEFT JOIN players p USING (player_id)
+WHERE s.game_id = ANY($1::text[])
+  AND (s.period, s.period_start) IN (SELECT * FROM unnest($2::text[], $3::timestamptz[]))
+ORDER BY s.game_id, s.period, s.period_start, s.points DESC, s.score_reached_at, s.player_id
+"""
+
+_PERIODS_OF_SHARD = """
+SELECT s.player_id, s.game_id, s.period, (extract(epoch FROM s.period_start) * 1000000)::bigint AS start_us,
+       s.points, s.unlocked_count, (extract(epoch FROM s.score_reached_at) * 1000000)::bigint AS reached_us,
+       s.last_seq
+FROM player_period_stats s
+WHERE s.player_shard = $1 AND (s.period, s.period_start) IN (SELECT * FROM unnest($2::text[], $3::timestamptz[]))
+"""
+
+_DAYS_OF_PLAYER = """
+SELECT game_id, (extract(epoch FROM period_start) * 1000000)::bigint AS start_us, points, unlocked_count
+FROM player_period_stats
+WHERE player_id = $1 AND period = 'day' AND period_start >= $2 AND ($3::text IS NULL OR game_id = $3)
+"""
+
+PeriodColumns = tuple[Sequence[str], Sequence[str], Sequence[str], Sequence[datetime], Sequence[int],
+                      Sequence[int], Sequence[datetime], Sequence[int]]
+
+
 async def write_player_checkpoint(
     conn: asyncpg.Connection,
     *,
@@ -67,11 +105,14 @@ async def write_player_checkpoint(
     watermark: int,
     columns: tuple[Sequence[str], Sequence[str], Sequence[int], Sequence[int], Sequence[datetime],
                    Sequence[datetime], Sequence[datetime], Sequence[int]],
+    period_columns: PeriodColumns | None = None,
 ) -> None:
-    """Upsert changed stats rows and advance the shard's watermark, atomically."""
+    """Upsert changed stats and period rows and advance the shard's watermark, atomically."""
     async with conn.transaction():
         if columns[0]:
             await conn.execute(_UPSERT_STATS, *columns, shard)
+        if period_columns and period_columns[0]:
+            await conn.execute(_UPSERT_PERIODS, *period_columns, shard)
         await conn.execute(_UPSERT_WATERMARK, "player", shard, shard_count, watermark)
 
 
@@ -106,3 +147,30 @@ async def read_game_scores(conn: asyncpg.Connection, game_ids: Sequence[str]) ->
     of these games, in board order: what a leaderboard needs, times already in
     microseconds, sorted so that building the boards is linear."""
     return await conn.fetch(_SCORES_FOR_GAMES, list(game_ids))
+
+
+def _period_args(periods: Sequence[tuple[str, datetime]]) -> tuple[list[str], list[datetime]]:
+    return [kind for kind, _ in periods], [start for _, start in periods]
+
+
+async def read_period_scores(
+    conn: asyncpg.Connection, game_ids: Sequence[str], periods: Sequence[tuple[str, datetime]]
+) -> list[asyncpg.Record]:
+    """(player_id, game_id, period, start_us, region, points, reached_us, last_seq)
+    of these games in these periods ((kind, start) pairs), in board order."""
+    return await conn.fetch(_PERIOD_SCORES_FOR_GAMES, list(game_ids), *_period_args(periods))
+
+
+async def read_player_shard_periods(
+    conn: asyncpg.Connection, shard: int, periods: Sequence[tuple[str, datetime]]
+) -> list[asyncpg.Record]:
+    """Checkpointed period rows of every player this shard owns, in these periods."""
+    return await conn.fetch(_PERIODS_OF_SHARD, shard, *_period_args(periods))
+
+
+async def read_player_days(
+    conn: asyncpg.Connection, player_id: str, since: datetime, game_id: str | None
+) -> list[asyncpg.Record]:
+    """A player's daily rows (game_id, start_us, points, unlocked_count) from `since` on:
+    a range read of the primary key, never more than the window."""
+    return await conn.fetch(_DAYS_OF_PLAYER, player_id, since, game_id)

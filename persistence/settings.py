@@ -37,6 +37,7 @@ class Settings(BaseSettings):
     max_batch_items: int = Field(5000, ge=1, description="Unlocks per actor call")
     call_deadline_s: float = Field(30.0, gt=0, description="How long the gateway retries a shard that is restarting")
     checkpoint_interval_s: float = Field(2.0, gt=0, description="Seconds between actor checkpoints")
+    period_reset_hour: int = Field(0, ge=0, le=23, description="UTC hour at which daily and weekly boards reset")
     push_partitions: int = Field(64, ge=1, le=4096, description="Redis push channels (stable hash of player_id)")
     page_limit_max: int = Field(200, ge=1, description="Largest leaderboard page")
     token_ttl_s: int = Field(7 * 24 * 3600, ge=60, description="Lifetime of minted player tokens")

@@ -1,18 +1,32 @@
 """Reads: the catalog, leaderboard pages, a player's rank, the dashboard."""
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from fastapi import APIRouter, Depends, Query
 
 from actors import cursors
+from actors.errors import InvalidRequest
+from actors.messages import ALL_GAMES
 from gateway.routes.deps import runtime
 from gateway.runtime import Runtime
 from persistence import journal
 
 router = APIRouter()
 MAX_AMONG = 200  # players in one "ranked together" (friends) board
+HISTORY_WINDOWS = (7, 30, 90)
 Region = Query(None, pattern=r"^[a-z0-9-]{1,16}$", description="Regional board; omit for global")
+
+
+async def board(
+    game_id: str,
+    period: Literal["all", "day", "week"] = Query("all", description="all-time, daily or weekly board"),
+    previous: bool = Query(False, description="The period that closed last (day or week only)"),
+    rt: Runtime = Depends(runtime),
+) -> str:
+    """The board a leaderboard read is about (see actors/periods.py)."""
+    await rt.require_game(game_id)
+    return rt.board(game_id, period, previous)
 
 
 @router.get("/v1/games", tags=["catalog"])
@@ -33,40 +47,52 @@ async def leaderboard(
     region: str | None = Region,
     limit: int = Query(50, ge=1, description="Page size; capped at the server's page_limit_max"),
     cursor: str | None = Query(None, max_length=512),
+    board: str = Depends(board),
     rt: Runtime = Depends(runtime),
 ) -> dict[str, Any]:
-    await rt.require_game(game_id)
     limit = min(limit, rt.settings.page_limit_max)
-    return await rt.leaderboard_shard(game_id).page.remote(game_id, region, limit, cursor)
+    return await rt.leaderboard_shard(game_id).page.remote(board, region, limit, cursor)
 
 
 @router.get("/v1/games/{game_id}/players/{player_id}/rank", tags=["leaderboards"])
-async def player_rank(game_id: str, player_id: str, region: str | None = Region,
+async def player_rank(game_id: str, player_id: str, region: str | None = Region, board: str = Depends(board),
                       rt: Runtime = Depends(runtime)) -> dict[str, Any]:
-    await rt.require_game(game_id)
-    return await rt.leaderboard_shard(game_id).rank.remote(game_id, region, player_id)
+    return await rt.leaderboard_shard(game_id).rank.remote(board, region, player_id)
 
 
 @router.get("/v1/games/{game_id}/players/{player_id}/around", tags=["leaderboards"])
 async def around_player(game_id: str, player_id: str, region: str | None = Region,
                         k: int = Query(5, ge=0, le=50, description="Entries above and below"),
-                        rt: Runtime = Depends(runtime)) -> dict[str, Any]:
-    await rt.require_game(game_id)
-    return await rt.leaderboard_shard(game_id).around.remote(game_id, region, player_id, k)
+                        board: str = Depends(board), rt: Runtime = Depends(runtime)) -> dict[str, Any]:
+    return await rt.leaderboard_shard(game_id).around.remote(board, region, player_id, k)
 
 
 @router.get("/v1/games/{game_id}/leaderboard/among", tags=["leaderboards"])
 async def among(game_id: str, players: list[str] = Query(..., min_length=1, max_length=MAX_AMONG,
                                                          description="Repeat: ?players=a&players=b"),
-                region: str | None = Region, rt: Runtime = Depends(runtime)) -> dict[str, Any]:
-    await rt.require_game(game_id)
-    return await rt.leaderboard_shard(game_id).together.remote(game_id, region, players)
+                region: str | None = Region, board: str = Depends(board),
+                rt: Runtime = Depends(runtime)) -> dict[str, Any]:
+    return await rt.leaderboard_shard(game_id).together.remote(board, region, players)
 
 
 @router.get("/v1/players/{player_id}/dashboard", tags=["players"])
 async def dashboard(player_id: str, rt: Runtime = Depends(runtime)) -> dict[str, Any]:
     [board] = await rt.player_shard(player_id).dashboard.remote([player_id])
     return board
+
+
+@router.get("/v1/players/{player_id}/history", tags=["players"])
+async def history(player_id: str, game: str | None = Query(None, description="Only this game"),
+                  days: int = Query(7, description="Window: 7, 30 or 90 days, today included"),
+                  rt: Runtime = Depends(runtime)) -> dict[str, Any]:
+    """Points and unlocks per day (the daily rollups), oldest first, zero-filled."""
+    if days not in HISTORY_WINDOWS:
+        raise InvalidRequest(f"days must be one of {', '.join(map(str, HISTORY_WINDOWS))}")
+    if game == ALL_GAMES:
+        raise InvalidRequest("history is per game; omit game for every game")
+    if game is not None:
+        await rt.require_game(game)
+    return await rt.player_shard(player_id).history.remote(player_id, game, days)
 
 
 @router.get("/v1/games/{game_id}/achievements", tags=["catalog"])

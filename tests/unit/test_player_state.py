@@ -33,7 +33,7 @@ def test_checkpoint_plus_tail_equals_the_live_state() -> None:
     partial = PlayerBook()
     for r in rows[:12]:
         partial.apply(*r)
-    _, cols = partial.take_dirty()
+    cols = partial.take_dirty().stats_columns
     recovered = PlayerBook()
     for p, g, pts, n, first, last, reached, seq in zip(*cols, strict=True):
         recovered.load(p, g, GameStats(pts, n, to_us(first), to_us(last), to_us(reached), seq), None)
@@ -49,10 +49,10 @@ def vars_of(games: dict[str, GameStats]) -> dict[str, tuple[int, ...]]:
 def test_failed_checkpoint_gives_the_rows_back() -> None:
     book = PlayerBook()
     book.apply(1, "p", "g", 1, 1)
-    pairs, _ = book.take_dirty()
+    dirty = book.take_dirty()
     assert book.dirty_count == 0
-    book.mark_dirty(pairs)
-    assert book.dirty_count == 1
+    book.mark_dirty(dirty)
+    assert book.dirty_count == 3  # the game row, its day and its week
 
 
 def test_dashboard_sums_every_game() -> None:

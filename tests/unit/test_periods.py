@@ -1,0 +1,127 @@
+from datetime import UTC, datetime
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from actors.history import day_series
+from actors.periods import DAY, DAY_US, HOUR_US, WEEK, PeriodClock, board_id, describe, is_period, parse_board_id
+from actors.player_state import PeriodStats, PlayerBook, from_us, to_us
+from actors.ranking import unpack
+from actors.standings import GLOBAL, Standings
+
+
+def us(*args: int) -> int:
+    return to_us(datetime(*args, tzinfo=UTC))  # type: ignore[misc]
+
+
+def test_day_starts_at_the_reset_hour() -> None:
+    clock = PeriodClock(reset_hour=6)
+    assert clock.start(DAY, us(2026, 11, 22, 5, 59)) == us(2026, 11, 21, 6)
+    assert clock.start(DAY, us(2026, 11, 22, 6, 0)) == us(2026, 11, 22, 6)
+    assert PeriodClock().start(DAY, us(2026, 11, 22, 23, 59)) == us(2026, 11, 22)
+
+
+def test_week_is_the_iso_week_from_monday_at_the_reset_hour() -> None:
+    clock = PeriodClock(reset_hour=3)
+    # 2026-11-23 is a Monday
+    assert clock.start(WEEK, us(2026, 11, 23, 2, 59)) == us(2026, 11, 16, 3)
+    assert clock.start(WEEK, us(2026, 11, 23, 3)) == us(2026, 11, 23, 3)
+    assert datetime.fromtimestamp(clock.start(WEEK, us(2026, 12, 31)) / 1e6, UTC).isoweekday() == 1
+
+
+def test_only_current_and_previous_periods_are_live() -> None:
+    clock, now = PeriodClock(), us(2026, 11, 22, 12)
+    assert clock.is_live(DAY, us(2026, 11, 21), now) and clock.is_live(DAY, us(2026, 11, 22), now)
+    assert not clock.is_live(DAY, us(2026, 11, 20), now)
+    assert clock.live_starts(now) == [(DAY, us(2026, 11, 21)), (DAY, us(2026, 11, 22)),
+                                      (WEEK, us(2026, 11, 9)), (WEEK, us(2026, 11, 16))]
+
+
+def test_reset_hour_is_checked() -> None:
+    with pytest.raises(ValueError):
+        PeriodClock(24)
+
+
+def test_board_ids_round_trip_and_describe_the_period() -> None:
+    b = board_id("arena", DAY, us(2026, 11, 22))
+    assert parse_board_id(b) == ("arena", DAY, us(2026, 11, 22)) and is_period(b)
+    assert parse_board_id("arena") == ("arena", "all", None) and not is_period("arena")
+    assert describe(b) == {"game_id": "arena", "period": DAY, "period_start": "2026-11-22T00:00:00+00:00",
+                           "period_end": "2026-11-23T00:00:00+00:00"}
+
+
+def test_an_unlock_counts_in_its_day_and_week_and_old_periods_are_not_sent() -> None:
+    book, now = PlayerBook(), us(2026, 11, 22, 12)
+    book.apply(1, "p", "g", 10, us(2026, 11, 19, 8))  # two days ago: out of the live days, same week
+    book.apply(2, "p", "g", 5, us(2026, 11, 22, 9))
+    updates = book.score_updates({("p", "g")}, now)
+    got = {updates.game_ids[i]: updates.points[i] for i in range(len(updates))}
+    assert got == {"g": 15, board_id("g", DAY, us(2026, 11, 22)): 5, board_id("g", WEEK, us(2026, 11, 16)): 15}
+
+
+def test_closed_periods_are_evicted_only_once_checkpointed() -> None:
+    book, now = PlayerBook(), us(2026, 11, 22, 12)
+    book.apply(1, "p", "g", 10, us(2026, 11, 2))
+    assert book.evict_periods(now) == 0  # still dirty
+    book.take_dirty()
+    assert book.evict_periods(now) == 2  # its day and its week
+    assert book.periods[("p", "g")] == {}
+
+
+def test_history_overlays_memory_on_the_checkpoint_and_fills_gaps() -> None:
+    first = us(2026, 11, 20)
+    series = day_series([("g", first, 5, 1), ("g", first + DAY_US, 7, 1)], [("g", first + DAY_US, 9, 2)], first, 3)
+    assert [(d["points"], d["unlocked"]) for d in series] == [(5, 1), (9, 2), (0, 0)]
+    assert series[2]["day_start"] == "2026-11-22T00:00:00+00:00" and series[2]["games"] == []
+
+
+events = st.lists(st.tuples(st.sampled_from("abcde"), st.sampled_from(["g1", "g2"]), st.sampled_from([0, 5, 10, 25]),
+                            st.integers(min_value=0, max_value=12 * HOUR_US), st.booleans()),
+                  min_size=1, max_size=60)
+
+
+@settings(max_examples=150, deadline=None)
+@given(events, st.integers(min_value=0, max_value=23))
+def test_period_boards_agree_with_a_sort_after_any_updates_and_resets(rows: list, reset_hour: int) -> None:
+    """Unlocks flow PlayerBook -> Standings as in the actors, with time moving
+    across resets and closed periods retired; every live board then equals a
+    sort of the journal rows of its period."""
+    clock = PeriodClock(reset_hour)
+    book, standings = PlayerBook(clock), Standings()
+    now = us(2026, 11, 20)
+    journal = []
+    for seq, (player, game, points, step, retire) in enumerate(rows, start=1):
+        now += step
+        book.apply(seq, player, game, points, now)
+        journal.append((player, game, points, now))
+        standings.apply(book.score_updates({(player, game)}, now))
+        if retire:
+            for board in list(standings.entries):
+                _, kind, start = parse_board_id(board)
+                if start is not None and not clock.is_live(kind, start, now):
+                    standings.drop(board)
+    for kind, start in clock.live_starts(now):
+        for game in ("g1", "g2"):
+            expected: dict[str, list[int]] = {}
+            for player, g, points, at in journal:
+                if g == game and clock.start(kind, at) == start:
+                    held = expected.setdefault(player, [0, at])  # a first unlock sets the time
+                    held[0] += points
+                    if points > 0:
+                        held[1] = at  # time only moves forward here
+            board = standings.board(board_id(game, kind, start), GLOBAL)
+            got = [unpack(k) for k in board._order] if board else []
+            want = sorted(((p, pts, at) for p, (pts, at) in expected.items()), key=lambda e: (-e[1], e[2], e[0]))
+            assert got == want
+
+
+def test_period_rows_survive_a_checkpoint_round_trip() -> None:
+    book = PlayerBook()
+    book.apply(1, "p", "g", 10, us(2026, 11, 22, 1))
+    cols = book.take_dirty().period_columns
+    again = PlayerBook()
+    for p, g, kind, start, pts, n, reached, seq in zip(*cols, strict=True):
+        again.load_period(p, g, kind, to_us(start), PeriodStats(pts, n, to_us(reached), seq))
+    assert again.periods == book.periods
+    assert sorted(cols[3]) == [from_us(us(2026, 11, 16)), from_us(us(2026, 11, 22))]  # its week, its day
