@@ -38,14 +38,17 @@ class Ranked:
 
 
 def encode_cursor(key: SortKey, direction: str) -> str:
-    return cursors.encode([direction, key[0], key[1]])
+    # Unpacked: the packed int passes 64 bits from 1,024 points on, and JSON
+    # numbers beyond that are not portable (orjson refuses them).
+    player_id, points, reached = unpack(key)
+    return cursors.encode([direction, points, reached, player_id])
 
 
 def decode_cursor(token: str) -> tuple[str, SortKey]:
-    direction, packed, player_id = cursors.decode(token, (str, int, str))
-    if direction not in ("next", "prev"):
+    direction, points, reached, player_id = cursors.decode(token, (str, int, int, str))
+    if direction not in ("next", "prev") or int(reached) < 0:  # type: ignore[call-overload]
         raise BadCursor("cursor is not one this server issued")
-    return str(direction), (int(packed), str(player_id))  # type: ignore[call-overload]
+    return str(direction), sort_key(str(player_id), int(points), int(reached))  # type: ignore[call-overload]
 
 
 class Board:

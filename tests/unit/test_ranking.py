@@ -59,3 +59,12 @@ def test_around_includes_the_key_at_either_end() -> None:
 def test_percentile_is_share_at_or_below() -> None:
     board = board_of(*((f"p{i}", i, 0) for i in range(4)))
     assert board.percentile(1) == 100.0 and board.percentile(4) == 25.0
+
+
+def test_pages_of_large_scores_have_cursors_both_ways() -> None:
+    """A packed key passes 64 bits from 1,024 points on: cursors must not carry it."""
+    board = Board([sort_key(f"p{i}", 10**12 - i, 1_800_000_000_000_000) for i in range(30)])
+    first, cursor, _ = board.page(10)
+    second, _, back = board.page(10, cursor)
+    assert [e.rank for e in second] == list(range(11, 21))
+    assert board.page(10, back)[0] == first
