@@ -3,6 +3,7 @@ hash lands on it. Its checkpoint is the player shards' player_game_stats plus
 their watermarks: recovery bulk-loads those and replays the journal after them."""
 from __future__ import annotations
 
+import asyncio
 import gc
 import itertools
 import logging
@@ -23,6 +24,7 @@ from persistence.settings import Settings
 
 log = logging.getLogger(__name__)
 RETIRE_EVERY_S = 30.0  # how often closed periods older than the previous one are dropped
+APPLY_SLICE = 512  # updates applied between yields to the event loop, so reads wait at most one slice
 
 
 def _entry(r: Ranked) -> dict[str, object]:
@@ -41,6 +43,7 @@ class LeaderboardShard(ActorBase):
         self.standings = Standings()  # from nothing, also after a failed attempt
         owns_totals = shard_of(ALL_GAMES, self.settings.leaderboard_shards) == self.index
         async with self.pool.acquire() as conn, conn.transaction(isolation="repeatable_read", readonly=True):
+            await conn.execute("SET LOCAL work_mem = '256MB'")  # recovery sorts in memory, not on disk
             games = sorted({r["game_id"] for r in await catalog_store.read_catalog(conn)
                             if shard_of(r["game_id"], self.settings.leaderboard_shards) == self.index})
             watermarks = await checkpoints.read_watermarks(conn, "player", self.settings.player_shards)
@@ -103,8 +106,12 @@ class LeaderboardShard(ActorBase):
     async def apply(self, updates: ScoreUpdates) -> int:
         """Apply absolute scores from a player shard; pushes rank changes."""
         await self.ready()
-        # Live rank pushes are for all-time boards; period ranks are read on demand.
-        changes = [c for c in self.standings.apply(updates, track=self.presence) if not is_period(c.game_id)]
+        changes: list[RankChange] = []
+        for part in updates.slices(APPLY_SLICE):
+            # Live rank pushes are for all-time boards; period ranks are read on demand.
+            changes += [c for c in self.standings.apply(part, track=self.presence) if not is_period(c.game_id)]
+            if len(part) == APPLY_SLICE:
+                await asyncio.sleep(0)  # let waiting reads in
         if changes:
             self.spawn(publish(self.redis, self.settings.redis_prefix, self.settings.push_partitions,
                                [_rank_event(c) for c in changes]))

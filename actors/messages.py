@@ -107,6 +107,13 @@ class ScoreUpdates:
     def __len__(self) -> int:
         return len(self.player_ids)
 
+    def slices(self, size: int) -> list[ScoreUpdates]:
+        """Consecutive parts of at most `size` updates (the whole batch if it is small)."""
+        if len(self) <= size:
+            return [self]
+        cols = (self.player_ids, self.game_ids, self.regions, self.points, self.reached_us, self.versions)
+        return [ScoreUpdates(*(c[i:i + size] for c in cols)) for i in range(0, len(self), size)]
+
 
 @dataclass(frozen=True, slots=True)
 class RankChange:

@@ -5,6 +5,7 @@ leaderboard shards. Gateway -> PlayerShard -> LeaderboardShard."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections import defaultdict
@@ -28,6 +29,7 @@ from persistence.settings import Settings
 log = logging.getLogger(__name__)
 CATALOG_RELOAD_S = 1.0  # an unknown id reloads the catalog at most this often
 CATALOG_POLL_S = 2.0  # changed points (same ids) are picked up within this
+REDELIVER_S = 1.0  # an idle shard retries a failed leaderboard delivery this often
 
 
 @ray.remote(max_restarts=-1, max_task_retries=0, num_cpus=0)
@@ -40,6 +42,7 @@ class PlayerShard(ActorBase):
         self._catalog_version: object = None
         self._pending: list[tuple[UnlockBatch, asyncio.Future[AckBatch]]] = []
         self._wake = asyncio.Event()
+        self.journaled_seq = 0  # newest journal row of this shard folded into the book
         self.delivered_seq = 0  # every journal row of this shard <= this reached its leaderboard
         self._undelivered: set[Pair] = set()  # pairs whose last delivery failed: resent with the next one
         self.checkpointed_seq = 0
@@ -49,6 +52,7 @@ class PlayerShard(ActorBase):
         self.book = PlayerBook(self.book.clock)  # from nothing, also after a failed attempt
         await self._reload_catalog()
         async with self.pool.acquire() as conn, conn.transaction(isolation="repeatable_read", readonly=True):
+            await conn.execute("SET LOCAL work_mem = '256MB'")  # recovery sorts in memory, not on disk
             layouts = await conn.fetch("SELECT DISTINCT shard_count FROM shard_watermarks WHERE kind = 'player'")
             if any(r["shard_count"] != self.settings.player_shards for r in layouts):
                 raise LayoutMismatch(
@@ -72,8 +76,9 @@ class PlayerShard(ActorBase):
         touched = self.book.replay(replay)
         # Rows after the watermark may never have reached their leaderboard: resend
         # them all (versioned, so a leaderboard that has them ignores the resend).
-        await self._deliver(touched)
-        self.delivered_seq = self.checkpointed_seq = max([watermark] + [r["seq"] for r in replay])
+        self.delivered_seq = self.checkpointed_seq = watermark
+        self.journaled_seq = max([watermark] + [r["seq"] for r in replay])
+        await self._flush(touched)  # if a leaderboard is away, the writer retries
         self.spawn(self._writer())
         self.every(self.settings.checkpoint_interval_s, self.checkpoint, "player checkpoint")
         self.every(CATALOG_POLL_S, self._poll_catalog, "catalog poll")
@@ -109,10 +114,13 @@ class PlayerShard(ActorBase):
         into the next transaction. One writer, so this shard's journal rows
         commit in seq order and delivered_seq is a true low watermark."""
         while True:
-            await self._wake.wait()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), REDELIVER_S if self._undelivered else None)
             self._wake.clear()
             work, self._pending = self._pending, []
             if not work:
+                if self._undelivered:
+                    await self._flush(set())
                 continue
             merged = UnlockBatch.concat([batch for batch, _ in work])
             try:
@@ -131,18 +139,25 @@ class PlayerShard(ActorBase):
                 start = end
             if accepted:
                 self.spawn(publish(self.redis, self.settings.redis_prefix, self.settings.push_partitions, accepted))
-            pending = touched | self._undelivered
-            if pending:
-                try:
-                    await self._deliver(pending)
-                except Exception:
-                    # Scores are absolute and versioned, so resending the book's current values
-                    # later is exact; until then the watermark must not pass these rows.
-                    log.exception("leaderboard delivery failed; resending with the next batch")
-                    self._undelivered = pending
-                    continue
-                self._undelivered = set()
-            self.delivered_seq = max(self.delivered_seq, max_seq)
+            self.journaled_seq = max(self.journaled_seq, max_seq)
+            await self._flush(touched)
+
+    async def _flush(self, touched: set[Pair]) -> None:
+        """Deliver these pairs and every pair whose delivery failed before; on
+        success every row journaled so far has reached its leaderboard. Only the
+        writer (and recovery, before the writer starts) calls it."""
+        pending = touched | self._undelivered
+        if pending:
+            try:
+                await self._deliver(pending)
+            except Exception:
+                # Scores are absolute and versioned, so resending the book's current values
+                # later is exact; until then the watermark must not pass these rows.
+                log.exception("leaderboard delivery failed; resending")
+                self._undelivered = pending
+                return
+            self._undelivered = set()
+        self.delivered_seq = max(self.delivered_seq, self.journaled_seq)
 
     async def _journal(
         self, batch: UnlockBatch
@@ -170,7 +185,7 @@ class PlayerShard(ActorBase):
                 conn, shard=self.index, player_ids=players,
                 game_ids=[batch.game_ids[i] for i in idx],
                 achievement_ids=[batch.achievement_ids[i] for i in idx],
-                points=plan.points, regions=regions, unlocked_at=[now] * len(idx),
+                points=plan.points, regions=regions, unlocked_at=now,
                 client_at=[None if (c := batch.client_at_us[i]) is None else from_us(c) for i in idx],
                 region_updates=region_updates,  # type: ignore[arg-type]
             )
@@ -209,11 +224,11 @@ class PlayerShard(ActorBase):
         batches.setdefault(totals_shard, ScoreUpdates()).extend(self.book.total_updates({p for p, _ in touched}))
         refs = [directory.leaderboard_shard(self.settings, shard).apply.remote(updates)
                 for shard, updates in batches.items()]
-        for result in await asyncio.gather(*refs, return_exceptions=True):
-            if isinstance(result, Exception):
-                # A leaderboard that died mid-call rebuilds from the checkpoint and the
-                # journal, where these rows already are; nothing to resend.
-                log.warning("leaderboard delivery failed: %r", result)
+        failures = [r for r in await asyncio.gather(*refs, return_exceptions=True) if isinstance(r, Exception)]
+        if failures:
+            # Even a leaderboard that restarts (and rebuilds from the journal) may have
+            # missed nothing or everything: resending is exact, so always resend.
+            raise failures[0]
 
     async def checkpoint(self) -> None:
         if not self.book.dirty_count and self.delivered_seq == self.checkpointed_seq:
@@ -252,6 +267,7 @@ class PlayerShard(ActorBase):
         await self.ready()
         return {
             "shard": self.index, "players": len(self.book.games), "pending_batches": len(self._pending),
-            "delivered_seq": self.delivered_seq, "checkpointed_seq": self.checkpointed_seq,
+            "journaled_seq": self.journaled_seq, "delivered_seq": self.delivered_seq,
+            "checkpointed_seq": self.checkpointed_seq, "undelivered": len(self._undelivered),
             "dirty": self.book.dirty_count, "recovered_in_s": self.recovered_in_s,
         }

@@ -56,7 +56,7 @@ class PeriodStats:
 
 @dataclass(frozen=True, slots=True)
 class Dirty:
-    """Rows changed since the last checkpoint, as checkpoint columns."""
+    """Rows changed since the last checkpoint, as checkpoint columns (times in µs)."""
 
     pairs: set[Pair]
     periods: set[PeriodKey]
@@ -171,14 +171,14 @@ class PlayerBook:
         cols: tuple[list, list, list, list, list, list, list, list] = ([], [], [], [], [], [], [], [])
         for player_id, game_id in pairs:
             s = self.games[player_id][game_id]
-            for col, value in zip(cols, (player_id, game_id, s.points, s.unlocked, from_us(s.first_us),
-                                         from_us(s.last_us), from_us(s.reached_us), s.last_seq), strict=True):
+            for col, value in zip(cols, (player_id, game_id, s.points, s.unlocked, s.first_us, s.last_us,
+                                         s.reached_us, s.last_seq), strict=True):
                 col.append(value)
         pcols: tuple[list, list, list, list, list, list, list, list] = ([], [], [], [], [], [], [], [])
         for player_id, game_id, kind, start in periods:
             p = self.periods[(player_id, game_id)][(kind, start)]
-            for col, value in zip(pcols, (player_id, game_id, kind, from_us(start), p.points, p.unlocked,
-                                          from_us(p.reached_us), p.last_seq), strict=True):
+            for col, value in zip(pcols, (player_id, game_id, kind, start, p.points, p.unlocked, p.reached_us,
+                                          p.last_seq), strict=True):
                 col.append(value)
         return Dirty(pairs, periods, cols, pcols)
 

@@ -14,10 +14,7 @@ CREATE TABLE player_period_stats (
     player_shard    integer NOT NULL,
     checkpointed_at timestamptz NOT NULL DEFAULT now(),
     PRIMARY KEY (player_id, period, period_start, game_id)  -- a player's window: history reads
-);
--- A period board in board order: what a recovering leaderboard shard reads.
-CREATE INDEX player_period_stats_board
-    ON player_period_stats (game_id, period, period_start, points DESC, score_reached_at, player_id);
+) WITH (fillfactor = 80);  -- room for HOT updates: checkpoints rewrite rows, never an indexed column
 CREATE INDEX player_period_stats_shard ON player_period_stats (player_shard, period, period_start);
 
 -- Standings of every checkpointed day and week, ranked like the live period boards.

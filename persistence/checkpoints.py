@@ -8,11 +8,16 @@ from datetime import datetime
 
 import asyncpg
 
-_UPSERT_STATS = """
+# Times travel as microseconds since the epoch (bigint arrays encode far cheaper
+# than timestamptz ones) and become timestamptz here, exactly (x < 2^53).
+_US = "(to_timestamp(0) + {} * interval '1 microsecond')"
+
+_UPSERT_STATS = f"""
 INSERT INTO player_game_stats AS s (player_id, game_id, points, unlocked_count, first_unlock_at,
                                     last_unlock_at, score_reached_at, last_seq, player_shard, checkpointed_at)
-SELECT *, $9::int, now() FROM unnest($1::text[], $2::text[], $3::bigint[], $4::int[], $5::timestamptz[],
-                                     $6::timestamptz[], $7::timestamptz[], $8::bigint[])
+SELECT t.p, t.g, t.pts, t.n, {_US.format("t.f")}, {_US.format("t.l")}, {_US.format("t.r")}, t.seq, $9::int, now()
+FROM unnest($1::text[], $2::text[], $3::bigint[], $4::int[], $5::bigint[], $6::bigint[], $7::bigint[], $8::bigint[])
+     AS t(p, g, pts, n, f, l, r, seq)
 ON CONFLICT (player_id, game_id) DO UPDATE SET
     points = EXCLUDED.points, unlocked_count = EXCLUDED.unlocked_count,
     first_unlock_at = EXCLUDED.first_unlock_at, last_unlock_at = EXCLUDED.last_unlock_at,
@@ -20,11 +25,12 @@ ON CONFLICT (player_id, game_id) DO UPDATE SET
 WHERE s.last_seq < EXCLUDED.last_seq
 """
 
-_UPSERT_PERIODS = """
+_UPSERT_PERIODS = f"""
 INSERT INTO player_period_stats AS s (player_id, game_id, period, period_start, points, unlocked_count,
                                       score_reached_at, last_seq, player_shard, checkpointed_at)
-SELECT *, $9::int, now() FROM unnest($1::text[], $2::text[], $3::text[], $4::timestamptz[], $5::bigint[],
-                                     $6::int[], $7::timestamptz[], $8::bigint[])
+SELECT t.p, t.g, t.k, {_US.format("t.s")}, t.pts, t.n, {_US.format("t.r")}, t.seq, $9::int, now()
+FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::bigint[], $6::int[], $7::bigint[], $8::bigint[])
+     AS t(p, g, k, s, pts, n, r, seq)
 ON CONFLICT (player_id, period, period_start, game_id) DO UPDATE SET
     points = EXCLUDED.points, unlocked_count = EXCLUDED.unlocked_count,
     score_reached_at = EXCLUDED.score_reached_at, last_seq = EXCLUDED.last_seq, checkpointed_at = now()
@@ -67,7 +73,7 @@ SELECT s.player_id, s.game_id, p.region, s.points,
        (extract(epoch FROM s.score_reached_at) * 1000000)::bigint AS reached_us, s.last_seq
 FROM player_game_stats s LEFT JOIN players p USING (player_id)
 WHERE s.game_id = ANY($1::text[])
-ORDER BY s.game_id, s.points DESC, s.score_reached_at, s.player_id  -- board order: the index's order
+ORDER BY s.game_id, s.points DESC, s.score_reached_at, s.player_id  -- board order: boards build linearly
 """
 
 _PERIOD_SCORES_FOR_GAMES = """
@@ -93,8 +99,8 @@ FROM player_period_stats
 WHERE player_id = $1 AND period = 'day' AND period_start >= $2 AND ($3::text IS NULL OR game_id = $3)
 """
 
-PeriodColumns = tuple[Sequence[str], Sequence[str], Sequence[str], Sequence[datetime], Sequence[int],
-                      Sequence[int], Sequence[datetime], Sequence[int]]
+PeriodColumns = tuple[Sequence[str], Sequence[str], Sequence[str], Sequence[int], Sequence[int],
+                      Sequence[int], Sequence[int], Sequence[int]]
 
 
 async def write_player_checkpoint(
@@ -103,11 +109,11 @@ async def write_player_checkpoint(
     shard: int,
     shard_count: int,
     watermark: int,
-    columns: tuple[Sequence[str], Sequence[str], Sequence[int], Sequence[int], Sequence[datetime],
-                   Sequence[datetime], Sequence[datetime], Sequence[int]],
+    columns: tuple[Sequence[str], Sequence[str], Sequence[int], Sequence[int], Sequence[int],
+                   Sequence[int], Sequence[int], Sequence[int]],
     period_columns: PeriodColumns | None = None,
 ) -> None:
-    """Upsert changed stats and period rows and advance the shard's watermark, atomically."""
+    """Upsert changed stats and period rows (times in µs) and advance the shard's watermark, atomically."""
     async with conn.transaction():
         if columns[0]:
             await conn.execute(_UPSERT_STATS, *columns, shard)

@@ -9,9 +9,9 @@ import asyncpg
 
 _APPEND = """
 INSERT INTO unlocks (player_id, game_id, achievement_id, points, region, unlocked_at, client_at, player_shard)
-SELECT t.p, t.g, t.a, t.pts, t.r, t.at, t.cat, $8
-FROM unnest($1::text[], $2::text[], $3::text[], $4::int[], $5::text[], $6::timestamptz[], $7::timestamptz[])
-     AS t(p, g, a, pts, r, at, cat)
+SELECT t.p, t.g, t.a, t.pts, t.r, $6::timestamptz, t.cat, $8
+FROM unnest($1::text[], $2::text[], $3::text[], $4::int[], $5::text[], $7::timestamptz[])
+     AS t(p, g, a, pts, r, cat)
 ON CONFLICT (player_id, game_id, achievement_id) DO NOTHING
 RETURNING seq, player_id, game_id, achievement_id
 """
@@ -40,12 +40,13 @@ async def append(
     achievement_ids: Sequence[str],
     points: Sequence[int],
     regions: Sequence[str | None],
-    unlocked_at: Sequence[datetime],
+    unlocked_at: datetime,
     client_at: Sequence[datetime | None],
     region_updates: dict[str, str],
 ) -> list[asyncpg.Record]:
-    """Insert a batch in one transaction; returns (seq, player_id, game_id,
-    achievement_id) of the rows that were new. Rows already journaled are skipped."""
+    """Insert a batch in one transaction, all unlocked at `unlocked_at` (server
+    time of the group commit); returns (seq, player_id, game_id, achievement_id)
+    of the rows that were new. Rows already journaled are skipped."""
     async with conn.transaction():
         if region_updates:
             await conn.execute(_UPSERT_REGIONS, list(region_updates), list(region_updates.values()))

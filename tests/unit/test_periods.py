@@ -6,7 +6,7 @@ from hypothesis import strategies as st
 
 from actors.history import day_series
 from actors.periods import DAY, DAY_US, HOUR_US, WEEK, PeriodClock, board_id, describe, is_period, parse_board_id
-from actors.player_state import PeriodStats, PlayerBook, from_us, to_us
+from actors.player_state import PeriodStats, PlayerBook, to_us
 from actors.ranking import unpack
 from actors.standings import GLOBAL, Standings
 
@@ -122,6 +122,6 @@ def test_period_rows_survive_a_checkpoint_round_trip() -> None:
     cols = book.take_dirty().period_columns
     again = PlayerBook()
     for p, g, kind, start, pts, n, reached, seq in zip(*cols, strict=True):
-        again.load_period(p, g, kind, to_us(start), PeriodStats(pts, n, to_us(reached), seq))
+        again.load_period(p, g, kind, start, PeriodStats(pts, n, reached, seq))
     assert again.periods == book.periods
-    assert sorted(cols[3]) == [from_us(us(2026, 11, 16)), from_us(us(2026, 11, 22))]  # its week, its day
+    assert sorted(cols[3]) == [us(2026, 11, 16), us(2026, 11, 22)]  # its week, its day

@@ -36,7 +36,7 @@ def test_checkpoint_plus_tail_equals_the_live_state() -> None:
     cols = partial.take_dirty().stats_columns
     recovered = PlayerBook()
     for p, g, pts, n, first, last, reached, seq in zip(*cols, strict=True):
-        recovered.load(p, g, GameStats(pts, n, to_us(first), to_us(last), to_us(reached), seq), None)
+        recovered.load(p, g, GameStats(pts, n, first, last, reached, seq), None)
     for r in rows[8:]:
         recovered.apply(*r)
     assert {p: vars_of(g) for p, g in recovered.games.items()} == {p: vars_of(g) for p, g in live.games.items()}

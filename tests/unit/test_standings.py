@@ -94,3 +94,10 @@ def test_ranks_agree_with_a_sort_after_any_updates(seq: list[tuple[str, str | No
         got = [e.player_id for e in board.page(100)[0]] if board else []
         assert got == expected
         assert [s.standing("g", p, scope).rank for p in expected] == list(range(1, len(expected) + 1))
+
+
+def test_slices_keep_every_update_in_order() -> None:
+    batch = updates(*[(f"p{i}", "g", None, i, i, i) for i in range(10)])
+    parts = batch.slices(4)
+    assert [len(p) for p in parts] == [4, 4, 2]
+    assert [pid for p in parts for pid in p.player_ids] == batch.player_ids and batch.slices(10) == [batch]
