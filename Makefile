@@ -4,7 +4,9 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: install up test test-unit test-integration lint clean
+BENCH  := $(VENV)/.bench-stamp
+
+.PHONY: install up test test-unit test-integration lint clean bench bench-quick
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -13,6 +15,17 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 install: $(STAMP)
+
+$(BENCH): $(STAMP)
+	$(BIN)/uv pip install --quiet --python $(BIN)/python -e '.[dev,bench]'
+	touch $(BENCH)
+
+# The side-by-side benchmark (docs/benchmarks.md): full run < 15 min, quick ~1 min of measuring.
+bench: $(BENCH)
+	$(BIN)/python -m load.bench
+
+bench-quick: $(BENCH)
+	$(BIN)/python -m load.bench --quick
 
 up: install
 	$(BIN)/podium up $(if $(PORT),--port $(PORT))

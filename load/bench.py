@@ -1,0 +1,338 @@
+"""Side-by-side benchmark: Podium against the designs it replaces, in one run,
+on this machine, with the same workload (load/workload.py).
+
+    make bench         # full: 100k players for phases a-c, growth 10k -> 1M (< 15 min)
+    make bench-quick   # about a minute of measuring: 10k players, short phases
+
+Systems run one after another, each started fresh (own database, own Redis
+prefix) and stopped before the next, so none steals CPU from another. Phases:
+(a) ingest: closed loop at two concurrency levels, the best one counts;
+(b) mixed: a fixed offered unlock rate plus paced rank / top-page / around-me
+reads; (c) push latency (Podium): ack of an unlock to its rank.changed at a
+subscribed socket; (d) growth: ingest and read costs at each player count.
+Without PODIUM_DATABASE_URL / PODIUM_REDIS_URL it starts the embedded servers.
+The full run writes the table into docs/benchmarks.md and the plots beside it."""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import platform
+import shutil
+import subprocess
+import tempfile
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import orjson
+import websockets
+
+from load.clients import CpuMeter, Items, Outcome, closed_loop, http_session, paced_reads, paced_writes, percentiles
+from load.systems import ROOT, Infra, Level, Podium, System, peers
+from load.workload import Workload, first_game, player_id
+
+DOCS = ROOT / "docs" / "benchmarks.md"
+IMAGES = ROOT / "docs" / "img"
+START, END = "<!-- bench:start -->", "<!-- bench:end -->"
+
+
+@dataclass(frozen=True)
+class Profile:
+    name: str
+    main_players: int
+    growth: tuple[int, ...]
+    ingest_s: float
+    mixed_s: float
+    push_s: float
+    growth_s: float
+    mixed_rate: float = 10_000
+    read_rate: float = 500
+    subscribers: int = 200
+
+
+FULL = Profile("full", 100_000, (10_000, 100_000, 1_000_000), ingest_s=10, mixed_s=15, push_s=15, growth_s=5)
+QUICK = Profile("quick", 10_000, (10_000,), ingest_s=3, mixed_s=6, push_s=6, growth_s=3, subscribers=100)
+
+
+@dataclass
+class Row:
+    system: str
+    phase: str
+    players: int
+    rate: float
+    unit: str
+    p50: float
+    p95: float
+    p99: float
+    cpu: float
+    loadgen: float
+    note: str = ""
+
+
+def row(system: str, phase: str, players: int, out: Outcome, cpu: CpuMeter, unit: str, note: str = "",
+        latencies: list[float] | None = None) -> Row:
+    p50, p95, p99 = percentiles(out.latencies_ms if latencies is None else latencies)
+    extra = ", ".join(f"{k} {v}" for k, v in sorted(out.other.items()))
+    return Row(system, phase, players, out.rate, unit, p50, p95, p99, cpu.machine_pct, cpu.loadgen_pct,
+               "; ".join(x for x in (note, extra and f"other acks: {extra}") if x))
+
+
+def say(message: str) -> None:
+    print(f"[{datetime.now(UTC):%H:%M:%S}] {message}", flush=True)
+
+
+# ---- phases ------------------------------------------------------------------------
+
+async def ingest_phase(system: System, mode: str, label: str, players: int, seconds: float, work: Workload,
+                       session: Any, levels: list[Level] | None = None) -> Row:
+    best: tuple[Outcome, CpuMeter, Level] | None = None
+    for level in levels or system.modes[mode]:
+        async with system.writers(mode, session, level.connections) as writers:
+            with CpuMeter() as cpu:
+                lanes = writers if mode == "ws" else writers * level.connections  # HTTP: one lane per client
+                out = await closed_loop(lanes, level.in_flight, level.batch, seconds, work)
+        say(f"  {label} ingest [{level.label}]: {out.rate:,.0f}/s, p50 {percentiles(out.latencies_ms)[0]:.1f} ms")
+        if best is None or out.rate > best[0].rate:
+            best = (out, cpu, level)
+    assert best is not None
+    unit = "unlocks/s; latency per request" if best[2].batch == 1 else f"unlocks/s; latency per {best[2].batch}"
+    return row(label, "a. ingest", players, best[0], best[1], unit, note=best[2].label)
+
+
+async def mixed_phase(system: System, mode: str, label: str, profile: Profile, work: Workload,
+                      session: Any) -> list[Row]:
+    batch = 1 if mode == "post" else 100
+    async with system.writers(mode, session, 2) as writers:
+        with CpuMeter() as cpu:
+            writes, (reads, by_kind) = await asyncio.gather(
+                paced_writes(writers, profile.mixed_rate, batch, profile.mixed_s, work, cap=64),
+                paced_reads(session, system.base, system.paths, profile.read_rate, profile.mixed_s, work, first_game,
+                            player_id))
+    p = work.players
+    rows = [row(label, "b. mixed: writes", p, writes, cpu, f"unlocks/s (offered {profile.mixed_rate:,.0f})",
+                note=f"{batch} per request"),
+            row(label, "b. mixed: all reads", p, reads, cpu, f"reads/s (offered {profile.read_rate:,.0f})")]
+    rows += [row(label, f"b. mixed: {kind} reads", p, reads, cpu, "ms", latencies=lat) for kind, lat in by_kind.items()]
+    for r in rows[2:]:
+        r.rate = float("nan")
+    return rows
+
+
+async def push_phase(system: Podium, profile: Profile, work: Workload, session: Any) -> list[Row]:
+    """Subscribers are players of middling activity (ranks 100.. by Zipf), so they
+    unlock often enough to be measured and sit mid-board where ranks move."""
+    subs = [player_id(i) for i in range(100, 100 + profile.subscribers)]
+    newest: dict[tuple[str, str], list[float]] = {}  # (player, game) -> [sent, acked or 0]
+    from_ack: list[float] = []
+    from_send: list[float] = []
+    wanted = set(subs)
+
+    def on_ack(items: Items, statuses: list[str], sent: float, acked: float) -> None:
+        for item, status in zip(items, statuses, strict=True):
+            if status == "accepted" and item["player_id"] in wanted:
+                newest[(item["player_id"], item["game_id"])] = [sent, acked]
+
+    async def listen(ws: Any, player: str) -> None:
+        async for message in ws:
+            now = time.perf_counter()
+            event = orjson.loads(message)
+            if event.get("type") != "rank.changed" or event["board"] != "global" or event["game_id"] == "_all":
+                continue
+            times = newest.pop((player, event["game_id"]), None)
+            if times is not None:
+                from_send.append((now - times[0]) * 1000)
+                from_ack.append(max(0.0, now - times[1]) * 1000)
+
+    sockets = [await websockets.connect(f"{system.ws_url}/v1/ws/players/{p}?token={system.token(p)}") for p in subs]
+    for ws in sockets:
+        await ws.recv()  # subscribed
+    await asyncio.sleep(1.0)  # presence reaches every actor
+    listeners = [asyncio.ensure_future(listen(ws, p)) for ws, p in zip(sockets, subs, strict=True)]
+    try:
+        async with system.writers("ws", session, 2) as writers:
+            with CpuMeter() as cpu:
+                writes = await paced_writes(writers, profile.mixed_rate, 100, profile.push_s, work, cap=64,
+                                            on_ack=on_ack)
+                await asyncio.sleep(1.0)
+    finally:
+        for task in listeners:
+            task.cancel()
+        for ws in sockets:
+            await ws.close()
+    out = Outcome(seconds=writes.seconds, accepted=len(from_ack), latencies_ms=from_ack)
+    p = work.players
+    return [row("podium (ws)", "c. push: ack -> rank.changed", p, out, cpu, "pushes/s measured",
+                note=f"{profile.subscribers} subscribers, writes {writes.rate:,.0f}/s"),
+            row("podium (ws)", "c. push: send -> rank.changed", p, Outcome(writes.seconds, len(from_send), {},
+                                                                          from_send), cpu, "pushes/s measured")]
+
+
+async def growth_phase(system: System, mode: str, label: str, profile: Profile, work: Workload,
+                       session: Any) -> list[Row]:
+    top = system.modes[mode][-1]
+    ingest = await ingest_phase(system, mode, label, work.players, profile.growth_s, work, session, [top])
+    ingest.phase = "d. growth: ingest"
+    with CpuMeter() as cpu:
+        reads, _ = await paced_reads(session, system.base, system.paths, 200, profile.growth_s, work, first_game,
+                                     player_id)
+    return [ingest, row(label, "d. growth: reads (200/s, idle)", work.players, reads, cpu, "reads/s")]
+
+
+# ---- one system --------------------------------------------------------------------
+
+async def exercise(system: System, profile: Profile) -> list[Row]:
+    rows: list[Row] = []
+    work = Workload()
+    main_mode = "ws" if isinstance(system, Podium) else ("batch" if "batch" in system.modes else "post")
+    label = {"ws": "podium (ws)", "batch": f"{system.name} (batch)", "post": f"{system.name} (per request)"}
+    async with http_session() as session:
+        for size in sorted({*profile.growth, profile.main_players}):
+            t0 = time.perf_counter()
+            await system.preload(work.grow(size))
+            await asyncio.sleep(2.0)  # let boards and checkpoints settle
+            say(f"{system.name}: {size:,} players preloaded in {time.perf_counter() - t0:.1f}s")
+            if size == profile.main_players:
+                for mode in system.modes:
+                    rows.append(await ingest_phase(system, mode, label[mode], size, profile.ingest_s, work, session))
+                rows += await mixed_phase(system, main_mode, label[main_mode], profile, work, session)
+                if isinstance(system, Podium):
+                    rows += await push_phase(system, profile, work, session)
+            if size in profile.growth:
+                rows += await growth_phase(system, main_mode, label[main_mode], profile, work, session)
+    return rows
+
+
+def run_system(system: System, profile: Profile, infra: Infra) -> list[Row]:
+    say(f"starting {system.name}")
+    system.start(infra)
+    try:
+        return asyncio.run(exercise(system, profile))
+    finally:
+        system.stop()
+        say(f"stopped {system.name}")
+
+
+# ---- report -----------------------------------------------------------------------
+
+def fmt(x: float, digits: int = 1) -> str:
+    return "-" if x != x else f"{x:,.{digits}f}"  # NaN -> "-"
+
+
+def table(rows: list[Row]) -> str:
+    lines = ["| system | phase | players | throughput | unit | p50 ms | p95 ms | p99 ms | CPU % (2 cores) "
+             "| load gen CPU % | note |", "|" + " --- |" * 11]
+    for r in rows:
+        lines.append(f"| {r.system} | {r.phase} | {r.players:,} | {fmt(r.rate, 0)} | {r.unit} | {fmt(r.p50)} | "
+                     f"{fmt(r.p95)} | {fmt(r.p99)} | {fmt(r.cpu, 0)} | {fmt(r.loadgen, 0)} | {r.note} |")
+    return "\n".join(lines)
+
+
+def ratios(rows: list[Row]) -> list[str]:
+    ingest = {r.system: r.rate for r in rows if r.phase == "a. ingest"}
+    podium = ingest.get("podium (ws)")
+    if not podium:
+        return []
+    return [f"- podium (ws) / {name}: **{podium / rate:,.1f}x** ({podium:,.0f} vs {rate:,.0f} durable unlocks/s)"
+            for name, rate in ingest.items() if name != "podium (ws)" and rate > 0]
+
+
+def plots(rows: list[Row]) -> list[Path]:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    IMAGES.mkdir(parents=True, exist_ok=True)
+    made = []
+    for phase, value, ylabel, name in [("d. growth: ingest", "rate", "durable unlocks/s", "bench-growth-ingest.png"),
+                                       ("d. growth: ingest", "p99", "ingest p99 per request/frame (ms)",
+                                        "bench-growth-ingest-p99.png"),
+                                       ("d. growth: reads (200/s, idle)", "p99", "read p99 (ms)",
+                                        "bench-growth-read-p99.png")]:
+        fig, ax = plt.subplots(figsize=(7, 4.2))
+        for system in dict.fromkeys(r.system for r in rows if r.phase == phase):
+            pts = sorted((r.players, getattr(r, value)) for r in rows if r.phase == phase and r.system == system)
+            ax.plot([p for p, _ in pts], [v for _, v in pts], marker="o", label=system)
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_xlabel("players")
+        ax.set_ylabel(ylabel)
+        ax.grid(True, which="both", alpha=0.3)
+        ax.legend()
+        fig.tight_layout()
+        fig.savefig(IMAGES / name, dpi=110)
+        plt.close(fig)
+        made.append(IMAGES / name)
+    return made
+
+
+def machine() -> str:
+    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                if line.startswith("model name")), platform.processor())
+    mem = int(next(line.split()[1] for line in Path("/proc/meminfo").read_text().splitlines()
+                   if line.startswith("MemTotal"))) / 1024 / 1024
+    return f"{os.cpu_count()} cores ({cpu}), {mem:.0f} GiB, Python {platform.python_version()}"
+
+
+def report(rows: list[Row], profile: Profile, command: str, wall_s: float) -> str:
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True)
+    head = (f"Run {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, profile `{profile.name}`, commit "
+            f"`{commit.stdout.strip() or '?'}`, {wall_s / 60:.1f} min wall.\n"
+            f"Machine: {machine()}.\nCommand: `{command}`\n")
+    return "\n".join([head, table(rows), "", "Ingest, best level of each, side by side:", *ratios(rows)])
+
+
+def write_docs(text: str, images: list[Path]) -> None:
+    body = DOCS.read_text()
+    pictures = "\n".join(f"![{p.stem}](img/{p.name})" for p in images)
+    block = f"{START}\n{text}\n\n{pictures}\n{END}"
+    if START in body:
+        before, rest = body.split(START, 1)
+        body = before + block + rest.split(END, 1)[1]
+    else:
+        body += f"\n## Latest side-by-side run (load/bench.py)\n\n{block}\n"
+    DOCS.write_text(body)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--quick", action="store_true", help="the 60-second version")
+    ap.add_argument("--systems", default="podium,zset,reference,reviewed")
+    ap.add_argument("--no-docs", action="store_true", help="do not write docs/benchmarks.md")
+    args = ap.parse_args()
+    profile = QUICK if args.quick else FULL
+    started = time.perf_counter()
+    from persistence.embedded import ensure_servers
+
+    data_dir = Path(tempfile.mkdtemp(prefix="podium-bench-"))
+    data_dir.chmod(0o755)
+    servers = ensure_servers(os.environ.get("PODIUM_DATABASE_URL"), os.environ.get("PODIUM_REDIS_URL"), data_dir)
+    assert servers.database_url and servers.redis_url
+    infra = Infra(servers.database_url, servers.redis_url, data_dir, uuid.uuid4().hex[:8])
+    chosen = args.systems.split(",")
+    systems: list[System] = ([Podium()] if "podium" in chosen else []) + [p for p in peers() if p.name in chosen]
+    rows: list[Row] = []
+    try:
+        for system in systems:
+            rows += run_system(system, profile, infra)
+    finally:
+        servers.stop()
+        shutil.rmtree(data_dir, ignore_errors=True)
+    command = "make bench-quick" if args.quick else "make bench"
+    text = report(rows, profile, command, time.perf_counter() - started)
+    print(text)
+    out = ROOT / "load" / "results"
+    out.mkdir(exist_ok=True)
+    (out / f"{profile.name}.md").write_text(text + "\n")
+    (out / f"{profile.name}.json").write_bytes(orjson.dumps([r.__dict__ for r in rows], option=orjson.OPT_INDENT_2))
+    if not args.quick and not args.no_docs:
+        write_docs(text, plots(rows))
+
+
+if __name__ == "__main__":
+    main()
+
