@@ -86,13 +86,14 @@ class LeaderboardShard(ActorBase):
         for player_id, game_id in {(r["player_id"], r["game_id"]) for r in tail}:
             held = self.standings.entries.get(game_id, {}).get(player_id)
             if held is not None:
-                _, points, reached = unpack(held.key)
-                book.load(player_id, game_id, GameStats(points, 0, 0, 0, reached, held.version), held.region)
+                key, region, version = held
+                _, points, reached = unpack(key)
+                book.load(player_id, game_id, GameStats(points, 0, 0, 0, reached, version), region)
             for kind, start in live:
                 period = self.standings.entries.get(board_id(game_id, kind, start), {}).get(player_id)
                 if period is not None:
-                    _, points, reached = unpack(period.key)
-                    book.load_period(player_id, game_id, kind, start, PeriodStats(points, 0, reached, period.version))
+                    _, points, reached = unpack(period[0])
+                    book.load_period(player_id, game_id, kind, start, PeriodStats(points, 0, reached, period[2]))
         self.standings.apply(book.score_updates(book.replay(tail), now), track=())
 
     def _fold_totals_tail(self, tail: list[Any], player_scores: list[Any]) -> None:

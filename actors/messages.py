@@ -111,8 +111,9 @@ class ScoreUpdates:
         """Consecutive parts of at most `size` updates (the whole batch if it is small)."""
         if len(self) <= size:
             return [self]
-        cols = (self.player_ids, self.game_ids, self.regions, self.points, self.reached_us, self.versions)
-        return [ScoreUpdates(*(c[i:i + size] for c in cols)) for i in range(0, len(self), size)]
+        return [ScoreUpdates(self.player_ids[i:i + size], self.game_ids[i:i + size], self.regions[i:i + size],
+                             self.points[i:i + size], self.reached_us[i:i + size], self.versions[i:i + size])
+                for i in range(0, len(self), size)]
 
 
 @dataclass(frozen=True, slots=True)

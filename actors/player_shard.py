@@ -44,7 +44,9 @@ class PlayerShard(ActorBase):
         self._wake = asyncio.Event()
         self.journaled_seq = 0  # newest journal row of this shard folded into the book
         self.delivered_seq = 0  # every journal row of this shard <= this reached its leaderboard
+        self._to_deliver: set[Pair] = set()  # pairs journaled since the deliverer last took them (coalesced)
         self._undelivered: set[Pair] = set()  # pairs whose last delivery failed: resent with the next one
+        self._deliver_wake = asyncio.Event()
         self.checkpointed_seq = 0
 
     # ---- recovery -------------------------------------------------------
@@ -78,8 +80,10 @@ class PlayerShard(ActorBase):
         # them all (versioned, so a leaderboard that has them ignores the resend).
         self.delivered_seq = self.checkpointed_seq = watermark
         self.journaled_seq = max([watermark] + [r["seq"] for r in replay])
-        await self._flush(touched)  # if a leaderboard is away, the writer retries
+        self._to_deliver = touched
+        await self._deliver_once()  # if a leaderboard is away, the deliverer retries
         self.spawn(self._writer())
+        self.spawn(self._deliverer())
         self.every(self.settings.checkpoint_interval_s, self.checkpoint, "player checkpoint")
         self.every(CATALOG_POLL_S, self._poll_catalog, "catalog poll")
         log.info("player shard %d: %d stats rows, %d replayed after seq %d",
@@ -112,15 +116,13 @@ class PlayerShard(ActorBase):
     async def _writer(self) -> None:
         """Group commit: every batch waiting while the previous commit ran goes
         into the next transaction. One writer, so this shard's journal rows
-        commit in seq order and delivered_seq is a true low watermark."""
+        commit in seq order and delivered_seq is a true low watermark. It does
+        not wait for the leaderboards: the deliverer does, concurrently."""
         while True:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), REDELIVER_S if self._undelivered else None)
+            await self._wake.wait()
             self._wake.clear()
             work, self._pending = self._pending, []
             if not work:
-                if self._undelivered:
-                    await self._flush(set())
                 continue
             merged = UnlockBatch.concat([batch for batch, _ in work])
             try:
@@ -139,14 +141,27 @@ class PlayerShard(ActorBase):
                 start = end
             if accepted:
                 self.spawn(publish(self.redis, self.settings.redis_prefix, self.settings.push_partitions, accepted))
+            # No await between these two: every row <= journaled_seq has its pair
+            # in _to_deliver, or delivered, or in _undelivered.
             self.journaled_seq = max(self.journaled_seq, max_seq)
-            await self._flush(touched)
+            self._to_deliver |= touched
+            self._deliver_wake.set()
 
-    async def _flush(self, touched: set[Pair]) -> None:
-        """Deliver these pairs and every pair whose delivery failed before; on
-        success every row journaled so far has reached its leaderboard. Only the
-        writer (and recovery, before the writer starts) calls it."""
-        pending = touched | self._undelivered
+    async def _deliverer(self) -> None:
+        """Sends the scores of every pair touched since its last round in one
+        call per leaderboard shard. Under load the rounds grow and coalesce a
+        player's many unlocks into one update; journal commits never wait here."""
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._deliver_wake.wait(), REDELIVER_S if self._undelivered else None)
+            self._deliver_wake.clear()
+            await self._deliver_once()
+
+    async def _deliver_once(self) -> None:
+        """One round; on success every row journaled before it began has reached
+        its leaderboard. Only the deliverer (and recovery, before it) calls it."""
+        upto = self.journaled_seq
+        pending, self._to_deliver = self._to_deliver | self._undelivered, set()
         if pending:
             try:
                 await self._deliver(pending)
@@ -157,7 +172,7 @@ class PlayerShard(ActorBase):
                 self._undelivered = pending
                 return
             self._undelivered = set()
-        self.delivered_seq = max(self.delivered_seq, self.journaled_seq)
+        self.delivered_seq = max(self.delivered_seq, upto)
 
     async def _journal(
         self, batch: UnlockBatch
@@ -268,6 +283,7 @@ class PlayerShard(ActorBase):
         return {
             "shard": self.index, "players": len(self.book.games), "pending_batches": len(self._pending),
             "journaled_seq": self.journaled_seq, "delivered_seq": self.delivered_seq,
-            "checkpointed_seq": self.checkpointed_seq, "undelivered": len(self._undelivered),
+            "checkpointed_seq": self.checkpointed_seq, "to_deliver": len(self._to_deliver),
+            "undelivered": len(self._undelivered),
             "dirty": self.book.dirty_count, "recovered_in_s": self.recovered_in_s,
         }

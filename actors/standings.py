@@ -8,6 +8,7 @@ from collections import defaultdict
 from collections.abc import Container, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import Final
 
 from actors.errors import UnknownPlayer
 from actors.messages import RankChange, ScoreUpdates
@@ -29,11 +30,14 @@ def gc_paused() -> Iterator[None]:
             gc.enable()
 
 
-@dataclass(slots=True)
-class Entry:
-    key: SortKey  # shared by the player's global and regional boards
-    region: str | None
-    version: int  # newest journal seq folded into this score
+# One player's score on one board: (sort key, region, version). A plain tuple,
+# not a class: CPython stops tracking a tuple of atoms in its cyclic GC, so a
+# million entries cost the collector nothing (a slotted class instance is
+# scanned by every full collection: ~1 s pauses at a few million entries).
+Entry = tuple[SortKey, str | None, int]
+KEY: Final = 0
+REGION: Final = 1
+VERSION: Final = 2
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,20 +74,20 @@ class Standings:
 
     def entry(self, game_id: str, player_id: str, scope: str = GLOBAL) -> Entry:
         entry = self.entries.get(game_id, {}).get(player_id)
-        if entry is None or (scope != GLOBAL and entry.region != scope):
+        if entry is None or (scope != GLOBAL and entry[REGION] != scope):
             where = "" if scope == GLOBAL else f" in {scope}"
             raise UnknownPlayer(f"{player_id} has no score on {game_id}{where}")
         return entry
 
     def standing(self, game_id: str, player_id: str, scope: str = GLOBAL) -> Standing:
-        key = self.entry(game_id, player_id, scope).key
+        key = self.entry(game_id, player_id, scope)[KEY]
         board = self._board(game_id, scope)
         rank = board.rank_of(key)
         _, points, reached = unpack(key)
         return Standing(rank, len(board), board.percentile(rank), points, reached)
 
     def around(self, game_id: str, player_id: str, k: int, scope: str = GLOBAL) -> list[Ranked]:
-        return self._board(game_id, scope).around(self.entry(game_id, player_id, scope).key, k)
+        return self._board(game_id, scope).around(self.entry(game_id, player_id, scope)[KEY], k)
 
     def ranked_together(self, game_id: str, player_ids: Iterable[str], scope: str = GLOBAL) -> list[Ranked]:
         """The given players ranked among themselves (a friends board); players
@@ -91,8 +95,8 @@ class Standings:
         keys = []
         for player_id in player_ids:
             entry = self.entries.get(game_id, {}).get(player_id)
-            if entry is not None and (scope == GLOBAL or entry.region == scope):
-                keys.append(entry.key)
+            if entry is not None and (scope == GLOBAL or entry[REGION] == scope):
+                keys.append(entry[KEY])
         return [Ranked(i + 1, *unpack(key)) for i, key in enumerate(sorted(set(keys)))]
 
     def apply(self, updates: ScoreUpdates, *, track: Container[str] | None = None) -> list[RankChange]:
@@ -107,7 +111,7 @@ class Standings:
             if players is None:
                 players = self.entries[game_id] = {}
             entry = players.get(player_id)
-            if entry is not None and entry.version >= version:
+            if entry is not None and entry[VERSION] >= version:
                 continue
             region = updates.regions[i]
             key = sort_key(player_id, updates.points[i], updates.reached_us[i])
@@ -115,13 +119,14 @@ class Standings:
             tracked = track is None or player_id in track
             old_ranks: dict[str, int | None] = {}
             if entry is not None:
-                old_scopes = (GLOBAL, entry.region) if entry.region else (GLOBAL,)
+                old_key, old_region = entry[KEY], entry[REGION]
+                old_scopes = (GLOBAL, old_region) if old_region else (GLOBAL,)
                 for scope in old_scopes:
                     board = self._board(game_id, scope)
                     if tracked:
-                        old_ranks[scope] = board.rank_of(entry.key)
-                    board.discard(entry.key)
-            players[player_id] = Entry(key, region, version)
+                        old_ranks[scope] = board.rank_of(old_key)
+                    board.discard(old_key)
+            players[player_id] = (key, region, version)
             for scope in scopes:
                 board = self._board(game_id, scope)
                 board.add(key)
@@ -148,7 +153,7 @@ class Standings:
             players = self.entries.get(game_id)
             if players is None:
                 players = self.entries[game_id] = {}
-            players[player_id] = Entry(key, region, version)
+            players[player_id] = (key, region, version)
             keys[(game_id, GLOBAL)].append(key)
             if region:
                 keys[(game_id, region)].append(key)
