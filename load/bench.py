@@ -316,17 +316,18 @@ def main() -> None:
     chosen = args.systems.split(",")
     systems: list[System] = ([Podium()] if "podium" in chosen else []) + [p for p in peers() if p.name in chosen]
     rows: list[Row] = []
+    out = ROOT / "load" / "results"
+    out.mkdir(exist_ok=True)
     try:
         for system in systems:
             rows += run_system(system, profile, infra)
+            (out / f"{profile.name}-partial.md").write_text(table(rows) + "\n")  # survives a later failure
     finally:
         servers.stop()
         shutil.rmtree(data_dir, ignore_errors=True)
     command = "make bench-quick" if args.quick else "make bench"
     text = report(rows, profile, command, time.perf_counter() - started)
     print(text)
-    out = ROOT / "load" / "results"
-    out.mkdir(exist_ok=True)
     (out / f"{profile.name}.md").write_text(text + "\n")
     (out / f"{profile.name}.json").write_bytes(orjson.dumps([r.__dict__ for r in rows], option=orjson.OPT_INDENT_2))
     if not args.quick and not args.no_docs:

@@ -180,8 +180,8 @@ async def paced(rate: float, seconds: float, job: Callable[[], Awaitable[None]],
 
     while (elapsed := time.perf_counter() - start) < seconds:
         due = int(elapsed * rate) + 1
-        while started < due:
-            await limit.acquire()
+        while started < due and time.perf_counter() - start < seconds:
+            await limit.acquire()  # a system that falls behind makes us wait here: stop at the deadline
             task = asyncio.ensure_future(run())
             tasks.add(task)
             task.add_done_callback(tasks.discard)
