@@ -55,7 +55,7 @@ class Profile:
 
 
 FULL = Profile("full", 100_000, (10_000, 100_000, 1_000_000), ingest_s=10, mixed_s=15, push_s=15, growth_s=5)
-QUICK = Profile("quick", 10_000, (10_000,), ingest_s=3, mixed_s=6, push_s=6, growth_s=3, subscribers=100)
+QUICK = Profile("quick", 10_000, (10_000,), ingest_s=2, mixed_s=4, push_s=4, growth_s=2, subscribers=100)
 
 
 @dataclass
