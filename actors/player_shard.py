@@ -30,6 +30,7 @@ log = logging.getLogger(__name__)
 CATALOG_RELOAD_S = 1.0  # an unknown id reloads the catalog at most this often
 CATALOG_POLL_S = 2.0  # changed points (same ids) are picked up within this
 REDELIVER_S = 1.0  # an idle shard retries a failed leaderboard delivery this often
+DELIVERY_BACKLOG_MAX = 20_000  # pairs waiting for a leaderboard before commits wait for it (bounded staleness)
 
 
 @ray.remote(max_restarts=-1, max_task_retries=0, num_cpus=0)
@@ -47,6 +48,7 @@ class PlayerShard(ActorBase):
         self._to_deliver: set[Pair] = set()  # pairs journaled since the deliverer last took them (coalesced)
         self._undelivered: set[Pair] = set()  # pairs whose last delivery failed: resent with the next one
         self._deliver_wake = asyncio.Event()
+        self._round_done = asyncio.Event()
         self.checkpointed_seq = 0
 
     # ---- recovery -------------------------------------------------------
@@ -146,6 +148,12 @@ class PlayerShard(ActorBase):
             self.journaled_seq = max(self.journaled_seq, max_seq)
             self._to_deliver |= touched
             self._deliver_wake.set()
+            if len(self._to_deliver) >= DELIVERY_BACKLOG_MAX and not self._undelivered:
+                # The leaderboards are behind but answering: let their round finish before
+                # the next commit, so ranks lag by about two rounds, not without bound.
+                # (If they fail, commits go on: the journal stays available, ranks catch up later.)
+                self._round_done.clear()
+                await self._round_done.wait()
 
     async def _deliverer(self) -> None:
         """Sends the scores of every pair touched since its last round in one
@@ -155,7 +163,10 @@ class PlayerShard(ActorBase):
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._deliver_wake.wait(), REDELIVER_S if self._undelivered else None)
             self._deliver_wake.clear()
-            await self._deliver_once()
+            try:
+                await self._deliver_once()
+            finally:
+                self._round_done.set()  # a writer waiting on the backlog goes on, whatever happened
 
     async def _deliver_once(self) -> None:
         """One round; on success every row journaled before it began has reached

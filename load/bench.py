@@ -165,9 +165,9 @@ async def push_phase(system: Podium, profile: Profile, work: Workload, session: 
             await ws.close()
     out = Outcome(seconds=writes.seconds, accepted=len(from_ack), latencies_ms=from_ack)
     p = work.players
-    return [row("podium (ws)", "c. push: ack -> rank.changed", p, out, cpu, "pushes/s measured",
+    return [row(f"{system.name} (ws)", "c. push: ack -> rank.changed", p, out, cpu, "pushes/s measured",
                 note=f"{profile.subscribers} subscribers, writes {writes.rate:,.0f}/s"),
-            row("podium (ws)", "c. push: send -> rank.changed", p, Outcome(writes.seconds, len(from_send), {},
+            row(f"{system.name} (ws)", "c. push: send -> rank.changed", p, Outcome(writes.seconds, len(from_send), {},
                                                                           from_send), cpu, "pushes/s measured")]
 
 
@@ -188,7 +188,7 @@ async def exercise(system: System, profile: Profile) -> list[Row]:
     rows: list[Row] = []
     work = Workload()
     main_mode = "ws" if isinstance(system, Podium) else ("batch" if "batch" in system.modes else "post")
-    label = {"ws": "podium (ws)", "batch": f"{system.name} (batch)", "post": f"{system.name} (per request)"}
+    label = {"ws": f"{system.name} (ws)", "batch": f"{system.name} (batch)", "post": f"{system.name} (per request)"}
     async with http_session() as session:
         for size in sorted({*profile.growth, profile.main_players}):
             t0 = time.perf_counter()
@@ -314,7 +314,10 @@ def main() -> None:
     assert servers.database_url and servers.redis_url
     infra = Infra(servers.database_url, servers.redis_url, data_dir, uuid.uuid4().hex[:8])
     chosen = args.systems.split(",")
-    systems: list[System] = ([Podium()] if "podium" in chosen else []) + [p for p in peers() if p.name in chosen]
+    variants = {"podium": Podium(),
+                # Serve's own switch: user code on the replica's main loop, buffered access logs, ...
+                "podium-throughput": Podium("podium-throughput", {"RAY_SERVE_THROUGHPUT_OPTIMIZED": "1"})}
+    systems: list[System] = [v for k, v in variants.items() if k in chosen] + [p for p in peers() if p.name in chosen]
     rows: list[Row] = []
     out = ROOT / "load" / "results"
     out.mkdir(exist_ok=True)

@@ -95,19 +95,25 @@ class Podium(System):
                       top=lambda g: f"/v1/games/{g}/leaderboard?limit=50",
                       around=lambda g, p: f"/v1/games/{g}/players/{p}/around?k=5")
 
+    def __init__(self, name: str = "podium", env: dict[str, str] | None = None) -> None:
+        self.name, self.env = name, env or {}
+
     def start(self, infra: Infra) -> None:
         from gateway import launch
         from persistence import api_keys, catalog_store
         from persistence.settings import Settings
 
-        self.database = f"bench_podium_{infra.tag}"
+        for key in ("RAY_SERVE_THROUGHPUT_OPTIMIZED",):  # variants set it; the raylet inherits os.environ
+            os.environ.pop(key, None)
+        os.environ.update(self.env)
+        self.database = f"bench_{self.name.replace('-', '_')}_{infra.tag}"
         self.infra = infra
         asyncio.run(admin(infra.database_url, f'CREATE DATABASE "{self.database}"'))
         port = free_port()
         self.settings = Settings(
             database_url=with_database(infra.database_url, self.database), redis_url=infra.redis_url,
-            redis_prefix=f"bench-{infra.tag}:", data_dir=infra.data_dir, port=port,
-            token_secret=f"bench-{uuid.uuid4().hex}", ray_namespace=f"bench-{infra.tag}",
+            redis_prefix=f"bench-{self.name}-{infra.tag}:", data_dir=infra.data_dir, port=port,
+            token_secret=f"bench-{uuid.uuid4().hex}", ray_namespace=f"bench-{self.name}-{infra.tag}",
             haproxy_stats_port=free_port(), haproxy_metrics_port=free_port(),
         )
         self.base = f"http://127.0.0.1:{port}"
