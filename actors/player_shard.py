@@ -30,7 +30,6 @@ log = logging.getLogger(__name__)
 CATALOG_RELOAD_S = 1.0  # an unknown id reloads the catalog at most this often
 CATALOG_POLL_S = 2.0  # changed points (same ids) are picked up within this
 REDELIVER_S = 1.0  # an idle shard retries a failed leaderboard delivery this often
-DELIVERY_BACKLOG_MAX = 20_000  # pairs waiting for a leaderboard before commits wait for it (bounded staleness)
 
 
 @ray.remote(max_restarts=-1, max_task_retries=0, num_cpus=0)
@@ -148,7 +147,7 @@ class PlayerShard(ActorBase):
             self.journaled_seq = max(self.journaled_seq, max_seq)
             self._to_deliver |= touched
             self._deliver_wake.set()
-            if len(self._to_deliver) >= DELIVERY_BACKLOG_MAX and not self._undelivered:
+            if len(self._to_deliver) >= self.settings.delivery_backlog_max and not self._undelivered:
                 # The leaderboards are behind but answering: let their round finish before
                 # the next commit, so ranks lag by about two rounds, not without bound.
                 # (If they fail, commits go on: the journal stays available, ranks catch up later.)

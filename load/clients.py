@@ -77,12 +77,15 @@ class HttpWriter:
 
     async def send(self, items: Items) -> list[str]:
         body = items[0] if self.one_object else items
-        async with self.session.post(self.url, data=orjson.dumps(body),
-                                     headers={"content-type": "application/json", **self.headers}) as r:
-            if r.status != 200:
-                await r.read()
-                return [f"http_{r.status}"] * len(items)
-            data = orjson.loads(await r.read())
+        try:
+            async with self.session.post(self.url, data=orjson.dumps(body),
+                                         headers={"content-type": "application/json", **self.headers}) as r:
+                if r.status != 200:
+                    await r.read()
+                    return [f"http_{r.status}"] * len(items)
+                data = orjson.loads(await r.read())
+        except aiohttp.ClientError as exc:  # e.g. a keep-alive connection the server closed: counted, not fatal
+            return [type(exc).__name__] * len(items)
         return [data["status"]] if isinstance(data, dict) else [a["status"] for a in data]
 
 
@@ -238,9 +241,12 @@ async def paced_reads(session: aiohttp.ClientSession, base: str, paths: ReadPath
         url = base + (paths.rank(game, pid) if kind == "rank" else paths.top(game) if kind == "top"
                       else paths.around(game, pid))
         due = time.perf_counter()
-        async with session.get(url) as r:
-            await r.read()
-            status = r.status
+        try:
+            async with session.get(url) as r:
+                await r.read()
+                status = r.status
+        except aiohttp.ClientError:
+            status = 0
         ms = (time.perf_counter() - due) * 1000
         out.latencies_ms.append(ms)
         by_kind[kind].append(ms)

@@ -36,6 +36,8 @@ class Settings(BaseSettings):
     max_pending_per_shard: int = Field(50_000, ge=1, description="Unlocks queued per shard per replica")
     max_batch_items: int = Field(5000, ge=1, description="Unlocks per actor call")
     call_deadline_s: float = Field(30.0, gt=0, description="How long the gateway retries a shard that is restarting")
+    delivery_backlog_max: int = Field(20_000, ge=1, description="Pairs awaiting leaderboard delivery before "
+                                      "commits wait (rank staleness vs ingest throughput)")
     checkpoint_interval_s: float = Field(2.0, gt=0, description="Seconds between actor checkpoints")
     period_reset_hour: int = Field(0, ge=0, le=23, description="UTC hour at which daily and weekly boards reset")
     push_partitions: int = Field(64, ge=1, le=4096, description="Redis push channels (stable hash of player_id)")
