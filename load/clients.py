@@ -143,8 +143,21 @@ class Outcome:
         return self.accepted / self.seconds if self.seconds else 0.0
 
 
+OnAck = Callable[[Items, list[str], float, float], None]  # (items, statuses, sent, acked)
+
+
+async def _timed_send(writer: Writer, items: Items, out: Outcome, on_ack: OnAck | None) -> None:
+    sent = time.perf_counter()
+    statuses = await writer.send(items)
+    acked = time.perf_counter()
+    out.latencies_ms.append((acked - sent) * 1000)
+    out.count(statuses)
+    if on_ack:
+        on_ack(items, statuses, sent, acked)
+
+
 async def closed_loop(writers: list[Writer], in_flight: int, batch: int, seconds: float, work: Workload,
-                      on_ack: Callable[[Items, list[str], float, float], None] | None = None) -> Outcome:
+                      on_ack: OnAck | None = None) -> Outcome:
     """Each writer keeps `in_flight` requests (or frames) of `batch` unlocks
     outstanding for `seconds`; throughput counts accepted unlocks."""
     out = Outcome()
@@ -152,14 +165,7 @@ async def closed_loop(writers: list[Writer], in_flight: int, batch: int, seconds
 
     async def lane(writer: Writer) -> None:
         while time.perf_counter() < deadline:
-            items = work.batch(batch)
-            t0 = time.perf_counter()
-            statuses = await writer.send(items)
-            t1 = time.perf_counter()
-            out.latencies_ms.append((t1 - t0) * 1000)
-            out.count(statuses)
-            if on_ack:
-                on_ack(items, statuses, t0, t1)
+            await _timed_send(writer, work.batch(batch), out, on_ack)
 
     start = time.perf_counter()
     await asyncio.gather(*(lane(w) for w in writers for _ in range(in_flight)))
@@ -196,21 +202,13 @@ async def paced(rate: float, seconds: float, job: Callable[[], Awaitable[None]],
 
 
 async def paced_writes(writers: list[Writer], rate: float, batch: int, seconds: float, work: Workload,
-                       cap: int, on_ack: Callable[[Items, list[str], float, float], None] | None = None) -> Outcome:
+                       cap: int, on_ack: OnAck | None = None) -> Outcome:
     """Offer `rate` unlocks/s as requests of `batch` unlocks, spread over the writers."""
     out = Outcome()
     turn = iter(range(1 << 62))
 
-    async def one() -> None:
-        writer = writers[next(turn) % len(writers)]
-        items = work.batch(batch)
-        due = time.perf_counter()
-        statuses = await writer.send(items)
-        done = time.perf_counter()
-        out.latencies_ms.append((done - due) * 1000)
-        out.count(statuses)
-        if on_ack:
-            on_ack(items, statuses, due, done)
+    async def one() -> None:  # started when due, so its time counts from then
+        await _timed_send(writers[next(turn) % len(writers)], work.batch(batch), out, on_ack)
 
     start = time.perf_counter()
     await paced(rate / batch, seconds, one, cap=cap)

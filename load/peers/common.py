@@ -25,6 +25,15 @@ CREATE TABLE IF NOT EXISTS achievements (
 """
 
 
+# Every peer journals unlocks here; the key makes a replayed unlock a duplicate.
+UNLOCKS_SCHEMA = """
+CREATE TABLE IF NOT EXISTS unlocks (
+    player_id text NOT NULL, game_id text NOT NULL, achievement_id text NOT NULL, points integer NOT NULL,
+    unlocked_at timestamptz NOT NULL DEFAULT now(), PRIMARY KEY (player_id, game_id, achievement_id)
+);
+"""
+
+
 class UnlockIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     player_id: str

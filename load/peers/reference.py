@@ -9,13 +9,9 @@ from __future__ import annotations
 import orjson
 from fastapi import FastAPI
 
-from load.peers.common import Peer, UnlockIn, lifespan
+from load.peers.common import UNLOCKS_SCHEMA, Peer, UnlockIn, lifespan
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS unlocks (
-    player_id text NOT NULL, game_id text NOT NULL, achievement_id text NOT NULL, points integer NOT NULL,
-    unlocked_at timestamptz NOT NULL DEFAULT now(), PRIMARY KEY (player_id, game_id, achievement_id)
-);
+SCHEMA = UNLOCKS_SCHEMA + """
 CREATE TABLE IF NOT EXISTS leaderboard (
     game_id text NOT NULL, player_id text NOT NULL, points bigint NOT NULL, reached_at timestamptz NOT NULL,
     PRIMARY KEY (game_id, player_id)

@@ -9,14 +9,9 @@ from __future__ import annotations
 
 from fastapi import FastAPI, HTTPException
 
-from load.peers.common import Peer, UnlockIn, lifespan
+from load.peers.common import UNLOCKS_SCHEMA, Peer, UnlockIn, lifespan
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS unlocks (
-    player_id text NOT NULL, game_id text NOT NULL, achievement_id text NOT NULL, points integer NOT NULL,
-    unlocked_at timestamptz NOT NULL DEFAULT now(), PRIMARY KEY (player_id, game_id, achievement_id)
-);
-"""
+SCHEMA = UNLOCKS_SCHEMA
 INSERT_MANY = """
 INSERT INTO unlocks (player_id, game_id, achievement_id, points)
 SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::int[])
