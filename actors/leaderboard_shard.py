@@ -12,7 +12,7 @@ from typing import Any
 import ray
 
 from actors.messages import ALL_GAMES, RankChange, ScoreUpdates
-from actors.periods import ALL_TIME, PeriodClock, board_id, describe, is_period, parse_board_id
+from actors.periods import PeriodClock, board_id, describe, is_period, parse_board_id
 from actors.player_state import GameStats, PeriodStats, PlayerBook, from_us, now_us
 from actors.pushes import publish
 from actors.ranking import Board, Ranked, unpack
@@ -146,7 +146,7 @@ class LeaderboardShard(ActorBase):
 
     async def status(self) -> dict[str, object]:
         await self.ready()
-        periods = sum(len(p) for b, p in self.standings.entries.items() if parse_board_id(b)[1] != ALL_TIME)
+        periods = sum(len(p) for b, p in self.standings.entries.items() if is_period(b))
         return {"shard": self.index, "entries": len(self.standings) - periods, "period_entries": periods,
                 "boards": len(self.standings.boards),
                 "recovered_in_s": self.recovered_in_s}
