@@ -25,12 +25,14 @@ class _Buffer:
 
 
 class ShardBatcher:
-    def __init__(self, send: Send, *, window_s: float, max_items: int, max_pending: int, deadline_s: float) -> None:
+    def __init__(self, send: Send, *, window_s: float, max_items: int, max_pending: int, deadline_s: float,
+                 attempt_timeout_s: float | None = None) -> None:
         self._send = send
         self._window_s = window_s
         self._max_items = max_items
         self._max_pending = max_pending
         self._deadline_s = deadline_s
+        self._attempt_s = attempt_timeout_s or deadline_s  # one call that hangs is given up on after this
         self._buffers: dict[int, _Buffer] = {}
         self._pending: dict[int, int] = {}  # items buffered or in flight, per shard
         self._tasks: set[asyncio.Task[None]] = set()
@@ -76,12 +78,14 @@ class ShardBatcher:
 
     async def _send_with_retry(self, shard: int, batch: UnlockBatch) -> list[Ack]:
         """Retry until the deadline: a restarting shard answers again within
-        seconds, and a retried unlock that had committed comes back 'duplicate'."""
+        seconds, and a retried unlock that had committed comes back 'duplicate'.
+        Each attempt has its own deadline, so a call that hangs is retried too."""
         deadline = time.monotonic() + self._deadline_s
         delay = 0.05
         while True:
             try:
-                result = await self._send(shard, batch)
+                left = max(0.001, deadline - time.monotonic())
+                result = await asyncio.wait_for(self._send(shard, batch), min(self._attempt_s, left))
                 return list(zip(result.statuses, result.reasons, strict=True))
             except Exception as exc:
                 if time.monotonic() + delay > deadline:

@@ -4,15 +4,22 @@ import pytest
 
 from actors.messages import AckBatch, AckStatus, Unlock, UnlockBatch
 from gateway.batcher import ShardBatcher
+from tests.unit.polling import until
 
 
 class Recorder:
-    def __init__(self, fail_times: int = 0, delay: float = 0.0) -> None:
+    def __init__(self, fail_times: int = 0, delay: float = 0.0, hang_times: int = 0) -> None:
         self.calls: list[tuple[int, int]] = []
+        self.started = 0
         self.fail_times = fail_times
+        self.hang_times = hang_times
         self.delay = delay
 
     async def __call__(self, shard: int, batch: UnlockBatch) -> AckBatch:
+        self.started += 1
+        if self.hang_times:
+            self.hang_times -= 1
+            await asyncio.Event().wait()  # a call that never answers
         await asyncio.sleep(self.delay)
         if self.fail_times:
             self.fail_times -= 1
@@ -27,7 +34,9 @@ def unlocks(n: int) -> list[Unlock]:
 
 def batcher(send: Recorder, **kw: float) -> ShardBatcher:
     return ShardBatcher(send, window_s=kw.get("window_s", 0.01), max_items=int(kw.get("max_items", 100)),
-                        max_pending=int(kw.get("max_pending", 1000)), deadline_s=kw.get("deadline_s", 2.0))
+                        max_pending=int(kw.get("max_pending", 1000)), deadline_s=kw.get("deadline_s", 2.0),
+                        attempt_timeout_s=kw.get("attempt_timeout_s"))
+
 
 
 async def test_concurrent_submits_to_one_shard_share_one_call() -> None:
@@ -61,7 +70,7 @@ async def test_over_the_pending_limit_items_are_rejected_overloaded() -> None:
     send = Recorder(delay=0.2)
     b = batcher(send, max_pending=5)
     first = asyncio.ensure_future(b.submit(0, unlocks(4)))
-    await asyncio.sleep(0)
+    await until(lambda: b._pending.get(0) == 4)
     assert await b.submit(0, unlocks(2)) == [(AckStatus.REJECTED, "overloaded")] * 2
     assert len(await first) == 4
 
@@ -70,9 +79,20 @@ async def test_a_cancelled_caller_does_not_cancel_the_send() -> None:
     send = Recorder(delay=0.05)
     b = batcher(send)
     caller = asyncio.ensure_future(b.submit(0, unlocks(3)))
-    await asyncio.sleep(0.02)  # the window has passed: the send is in flight
+    await until(lambda: send.started == 1)  # the send is in flight
     caller.cancel()
     with pytest.raises(asyncio.CancelledError):
         await caller
-    await asyncio.sleep(0.1)
-    assert send.calls == [(0, 3)]
+    await until(lambda: send.calls == [(0, 3)])
+
+
+async def test_a_call_that_hangs_is_given_up_on_and_retried() -> None:
+    send = Recorder(hang_times=1)
+    acks = await asyncio.wait_for(batcher(send, attempt_timeout_s=0.05).submit(0, unlocks(2)), 1.0)
+    assert acks == [(AckStatus.ACCEPTED, None)] * 2 and send.started == 2
+
+
+async def test_a_shard_that_never_answers_is_unavailable_at_the_deadline() -> None:
+    send = Recorder(hang_times=1000)
+    acks = await asyncio.wait_for(batcher(send, deadline_s=0.2, attempt_timeout_s=10).submit(0, unlocks(1)), 1.0)
+    assert acks == [(AckStatus.REJECTED, "unavailable")]

@@ -1,0 +1,180 @@
+"""A player shard's write pipeline without Ray: group commit of queued batches,
+reconciliation after an ambiguous journal write, coalesced delivery rounds to
+the leaderboards, and the watermarks that say what is safe to checkpoint.
+The shard passes its I/O in (journal, reconcile, deliver), so the watermark
+reasoning is unit-tested without PostgreSQL or Ray.
+
+Invariants (seq = a journal row of this shard; one writer, so rows commit in
+seq order):
+- every row <= journaled_seq is folded into the shard's state, and its pair
+  is in `to_deliver`, in `undelivered`, or has reached its leaderboard;
+- every row <= delivered_seq has reached its leaderboard; the checkpoint
+  watermark never passes delivered_seq;
+- after a journal error nothing more is written until the rows that error
+  may have committed (seq > journaled_seq) are folded in: a retry of them is
+  then answered `duplicate` only because they really count."""
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+from actors.messages import AckBatch, UnlockBatch
+
+log = logging.getLogger(__name__)
+Pair = tuple[str, str]  # (player_id, game_id)
+
+
+@dataclass(frozen=True, slots=True)
+class Committed:
+    """What one journal transaction did: the acks of the merged batch, the
+    pairs whose score changed, and the newest seq written (0 if none)."""
+
+    acks: AckBatch
+    touched: set[Pair]
+    max_seq: int
+
+
+Journal = Callable[[UnlockBatch], Awaitable[Committed]]
+Reconcile = Callable[[int], Awaitable[tuple[set[Pair], int, int]]]  # after_seq -> (touched, newest seq, rows)
+Deliver = Callable[[set[Pair]], Awaitable[None]]
+
+
+class JournalPipeline:
+    def __init__(self, journal: Journal, reconcile: Reconcile, deliver: Deliver, *, backlog_max: int,
+                 deadline_s: float, redeliver_s: float = 1.0) -> None:
+        self._journal = journal
+        self._reconcile = reconcile
+        self._deliver = deliver
+        self._backlog_max = backlog_max
+        self._deadline_s = deadline_s
+        self._backlog_wait_s = deadline_s / 4  # well inside a queued batch's deadline
+        self._redeliver_s = redeliver_s
+        self._pending: list[tuple[UnlockBatch, asyncio.Future[AckBatch]]] = []
+        self._wake = asyncio.Event()
+        self._deliver_wake = asyncio.Event()
+        self._round_done = asyncio.Event()
+        self.journaled_seq = 0  # newest journal row of this shard folded into the state
+        self.delivered_seq = 0  # every journal row of this shard <= this reached its leaderboard
+        self.to_deliver: set[Pair] = set()  # journaled since the deliverer last took them (coalesced)
+        self.undelivered: set[Pair] = set()  # the last delivery of these failed: resent with the next one
+        self.suspect = False  # a journal write failed: rows after journaled_seq may have committed unseen
+        self.reconciled = 0  # rows folded in by reconciliation (they had committed while the write failed)
+
+    def resume(self, watermark: int, journaled_seq: int, touched: set[Pair]) -> None:
+        """Recovery: state holds the checkpoint plus the journal up to journaled_seq;
+        every pair the tail touched is resent (versioned, so resends are harmless)."""
+        self.delivered_seq = watermark
+        self.journaled_seq = max(watermark, journaled_seq)
+        self.to_deliver = set(touched)
+        self._deliver_wake.set()
+
+    # ---- the write side ---------------------------------------------------
+    async def submit(self, batch: UnlockBatch) -> AckBatch:
+        """The batch's acks once its transaction committed; TimeoutError past the
+        deadline (the caller retries: a committed unlock then comes back duplicate)."""
+        future: asyncio.Future[AckBatch] = asyncio.get_running_loop().create_future()
+        self._pending.append((batch, future))
+        self._wake.set()
+        # The commit happens in the writer: a caller that goes away does not undo it.
+        return await asyncio.wait_for(asyncio.shield(future), self._deadline_s)
+
+    @property
+    def pending_batches(self) -> int:
+        return len(self._pending)
+
+    async def run_writer(self) -> None:
+        """Group commit: every batch queued while the previous commit ran goes
+        into the next transaction. It never waits for the leaderboards, except
+        (bounded) when the delivery backlog is over its limit."""
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            work, self._pending = self._pending, []
+            if work:
+                await self.write_round(work)
+
+    async def write_round(self, work: list[tuple[UnlockBatch, asyncio.Future[AckBatch]]]) -> None:
+        try:
+            if self.suspect:
+                touched, newest, rows = await self._reconcile(self.journaled_seq)
+                self.reconciled += rows
+                self._note(touched, newest)
+                self.suspect = False
+            committed = await self._journal(UnlockBatch.concat([batch for batch, _ in work]))
+        except BaseException as exc:
+            # The transaction may have committed even though we saw an error (a
+            # connection lost during COMMIT): reconcile before the next write.
+            self.suspect = True
+            if not isinstance(exc, Exception):
+                _fail(work, RuntimeError("the journal writer was stopped"))
+                raise
+            log.warning("journal write failed for %d batches (%r); reconciling before the next",
+                        len(work), exc)
+            _fail(work, exc)
+            return
+        start = 0
+        for batch, future in work:
+            end = start + len(batch)
+            if not future.done():
+                future.set_result(AckBatch(committed.acks.statuses[start:end], committed.acks.reasons[start:end]))
+            start = end
+        self._note(committed.touched, committed.max_seq)
+        if len(self.to_deliver) >= self._backlog_max and not self.undelivered:
+            # The leaderboards answer but lag: let their round finish before the next
+            # commit, so ranks trail by about two rounds, not without bound. The wait
+            # is bounded (a quarter of the deadline), so a hanging leaderboard slows
+            # commits but never stops them; if they fail, commits go on at once.
+            self._round_done.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._round_done.wait(), self._backlog_wait_s)
+
+    def _note(self, touched: set[Pair], newest: int) -> None:
+        # No await between these: keeps the first invariant.
+        self.journaled_seq = max(self.journaled_seq, newest)
+        self.to_deliver |= touched
+        if touched:
+            self._deliver_wake.set()
+
+    # ---- the delivery side ------------------------------------------------
+    async def run_deliverer(self) -> None:
+        """Sends the pairs touched since the last round; under load rounds grow
+        and coalesce a player's many unlocks into one update."""
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._deliver_wake.wait(), self._redeliver_s if self.undelivered else None)
+            self._deliver_wake.clear()
+            try:
+                await self.deliver_once()
+            finally:
+                self._round_done.set()  # a writer waiting on the backlog goes on, whatever happened
+
+    async def deliver_once(self) -> bool:
+        """One round; True if every row journaled before it began has reached
+        its leaderboard. A failure keeps the pairs for the next round."""
+        upto = self.journaled_seq
+        pending, self.to_deliver = self.to_deliver | self.undelivered, set()
+        if pending:
+            try:
+                await self._deliver(pending)
+            except Exception as exc:
+                # Scores are absolute and versioned: resending current values later is exact.
+                log.warning("leaderboard delivery of %d pairs failed (%r); resending", len(pending), exc)
+                self.undelivered = pending
+                return False
+            self.undelivered = set()
+        self.delivered_seq = max(self.delivered_seq, upto)
+        return True
+
+    def status(self) -> dict[str, object]:
+        return {"pending_batches": len(self._pending), "journaled_seq": self.journaled_seq,
+                "delivered_seq": self.delivered_seq, "to_deliver": len(self.to_deliver),
+                "undelivered": len(self.undelivered), "suspect": self.suspect, "reconciled": self.reconciled}
+
+
+def _fail(work: list[tuple[UnlockBatch, asyncio.Future[AckBatch]]], exc: BaseException) -> None:
+    for _, future in work:
+        if not future.done():
+            future.set_exception(exc)
