@@ -34,3 +34,9 @@ class LayoutMismatch(PodiumError):
     """Checkpoints were written with another shard count: resharding is offline."""
 
     code = "layout_mismatch"
+
+
+class ShardUnavailable(PodiumError):
+    """A shard is recovering or did not answer within its deadline: retry shortly (HTTP 503)."""
+
+    code = "unavailable"

@@ -20,6 +20,7 @@ from actors.routing import shard_of
 from actors.shell import ActorBase
 from actors.standings import GLOBAL, Standings
 from persistence import catalog_store, checkpoints, journal
+from persistence.db import connection
 from persistence.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -42,7 +43,8 @@ class LeaderboardShard(ActorBase):
     async def recover(self) -> None:
         self.standings = Standings()  # from nothing, also after a failed attempt
         owns_totals = shard_of(ALL_GAMES, self.settings.leaderboard_shards) == self.index
-        async with self.pool.acquire() as conn, conn.transaction(isolation="repeatable_read", readonly=True):
+        async with connection(self.settings.database_url or "", timeout_s=self.settings.recovery_timeout_s) as conn, \
+                conn.transaction(isolation="repeatable_read", readonly=True):
             await conn.execute("SET LOCAL work_mem = '256MB'")  # recovery sorts in memory, not on disk
             games = sorted({r["game_id"] for r in await catalog_store.read_catalog(conn)
                             if shard_of(r["game_id"], self.settings.leaderboard_shards) == self.index})
@@ -105,8 +107,9 @@ class LeaderboardShard(ActorBase):
         self.standings.apply(book.total_updates({p for p, _ in book.replay(tail)}), track=())
 
     async def apply(self, updates: ScoreUpdates) -> int:
-        """Apply absolute scores from a player shard; pushes rank changes."""
-        await self.ready()
+        """Apply absolute scores from a player shard; pushes rank changes. While
+        recovering it refuses at once: the player shard resends within a second."""
+        self.serving()
         changes: list[RankChange] = []
         for part in updates.slices(APPLY_SLICE):
             # Live rank pushes are for all-time boards; period ranks are read on demand.
@@ -120,27 +123,27 @@ class LeaderboardShard(ActorBase):
 
     # Reads take a board id: a game id (all-time) or a period board (actors/periods.board_id).
     async def page(self, board: str, region: str | None, limit: int, cursor: str | None) -> dict[str, object]:
-        await self.ready()
+        self.serving()
         held = self.standings.board(board, region or GLOBAL) or Board()
         entries, next_cursor, prev_cursor = held.page(limit, cursor)
         return {**describe(board), "region": region, "total": len(held), "entries": [_entry(e) for e in entries],
                 "next_cursor": next_cursor, "prev_cursor": prev_cursor}
 
     async def rank(self, board: str, region: str | None, player_id: str) -> dict[str, object]:
-        await self.ready()
+        self.serving()
         s = self.standings.standing(board, player_id, region or GLOBAL)
         return {**describe(board), "region": region, "player_id": player_id, "rank": s.rank, "points": s.points,
                 "reached_at": from_us(s.reached_us).isoformat(), "total": s.total, "percentile": s.percentile}
 
     async def around(self, board: str, region: str | None, player_id: str, k: int) -> dict[str, object]:
-        await self.ready()
+        self.serving()
         entries = self.standings.around(board, player_id, k, region or GLOBAL)
         held = self.standings.board(board, region or GLOBAL)
         return {**describe(board), "region": region, "player_id": player_id, "total": len(held or ()),
                 "entries": [_entry(e) for e in entries]}
 
     async def together(self, board: str, region: str | None, player_ids: list[str]) -> dict[str, object]:
-        await self.ready()
+        self.serving()
         entries = self.standings.ranked_together(board, player_ids, region or GLOBAL)
         return {**describe(board), "region": region, "entries": [_entry(e) for e in entries]}
 
@@ -148,7 +151,7 @@ class LeaderboardShard(ActorBase):
         await self.ready()
         periods = sum(len(p) for b, p in self.standings.entries.items() if is_period(b))
         return {"shard": self.index, "entries": len(self.standings) - periods, "period_entries": periods,
-                "boards": len(self.standings.boards),
+                "boards": len(self.standings.boards), "online": len(self.presence),
                 "recovered_in_s": self.recovered_in_s}
 
 

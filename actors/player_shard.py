@@ -1,14 +1,15 @@
 """PlayerShard: the Ray actor owning the players whose stable hash lands on it.
 It journals unlocks (group commit), acks only after commit, keeps each player's
 per-game counters, pushes unlock events and sends absolute scores to the
-leaderboard shards. Gateway -> PlayerShard -> LeaderboardShard."""
+leaderboard shards. The commit/delivery logic lives in actors/journal_pipeline.py;
+this shell gives it its I/O. Gateway -> PlayerShard -> LeaderboardShard."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections import defaultdict
+from typing import Any
 
 import ray
 
@@ -17,6 +18,7 @@ from actors.catalog import Catalog
 from actors.errors import LayoutMismatch
 from actors.history import day_series
 from actors.intake import plan_intake
+from actors.journal_pipeline import Committed, JournalPipeline
 from actors.messages import ALL_GAMES, AckBatch, AckStatus, ScoreUpdates, UnlockBatch
 from actors.periods import DAY_US, PeriodClock
 from actors.player_state import GameStats, Pair, PeriodStats, PlayerBook, from_us, now_us, to_us
@@ -24,6 +26,7 @@ from actors.pushes import publish
 from actors.routing import shard_of
 from actors.shell import ActorBase
 from persistence import catalog_store, checkpoints, journal
+from persistence.db import connection
 from persistence.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -40,21 +43,17 @@ class PlayerShard(ActorBase):
         self.catalog = Catalog({})
         self._catalog_at = 0.0
         self._catalog_version: object = None
-        self._pending: list[tuple[UnlockBatch, asyncio.Future[AckBatch]]] = []
-        self._wake = asyncio.Event()
-        self.journaled_seq = 0  # newest journal row of this shard folded into the book
-        self.delivered_seq = 0  # every journal row of this shard <= this reached its leaderboard
-        self._to_deliver: set[Pair] = set()  # pairs journaled since the deliverer last took them (coalesced)
-        self._undelivered: set[Pair] = set()  # pairs whose last delivery failed: resent with the next one
-        self._deliver_wake = asyncio.Event()
-        self._round_done = asyncio.Event()
+        self.pipeline = JournalPipeline(
+            self._journal, self._reconcile, self._deliver, backlog_max=settings.delivery_backlog_max,
+            deadline_s=settings.actor_call_timeout_s, redeliver_s=REDELIVER_S)
         self.checkpointed_seq = 0
 
     # ---- recovery -------------------------------------------------------
     async def recover(self) -> None:
         self.book = PlayerBook(self.book.clock)  # from nothing, also after a failed attempt
         await self._reload_catalog()
-        async with self.pool.acquire() as conn, conn.transaction(isolation="repeatable_read", readonly=True):
+        async with connection(self.settings.database_url or "", timeout_s=self.settings.recovery_timeout_s) as conn, \
+                conn.transaction(isolation="repeatable_read", readonly=True):
             await conn.execute("SET LOCAL work_mem = '256MB'")  # recovery sorts in memory, not on disk
             layouts = await conn.fetch("SELECT DISTINCT shard_count FROM shard_watermarks WHERE kind = 'player'")
             if any(r["shard_count"] != self.settings.player_shards for r in layouts):
@@ -77,18 +76,20 @@ class PlayerShard(ActorBase):
             self.book.load_period(r["player_id"], r["game_id"], r["period"], r["start_us"],
                                   PeriodStats(r["points"], r["unlocked_count"], r["reached_us"], r["last_seq"]))
         touched = self.book.replay(replay)
-        # Rows after the watermark may never have reached their leaderboard: resend
-        # them all (versioned, so a leaderboard that has them ignores the resend).
-        self.delivered_seq = self.checkpointed_seq = watermark
-        self.journaled_seq = max([watermark] + [r["seq"] for r in replay])
-        self._to_deliver = touched
-        await self._deliver_once()  # if a leaderboard is away, the deliverer retries
-        self.spawn(self._writer())
-        self.spawn(self._deliverer())
+        # Rows after the watermark may never have reached their leaderboard: the
+        # deliverer resends them all (versioned, so a leaderboard that has them
+        # ignores the resend). Recovery does not wait for the leaderboards.
+        self.checkpointed_seq = watermark
+        self.pipeline.resume(watermark, max([watermark] + [r["seq"] for r in replay]), touched)
+        self.supervise("journal writer", self.pipeline.run_writer, on_restart=self._writer_restarted)
+        self.supervise("deliverer", self.pipeline.run_deliverer)
         self.every(self.settings.checkpoint_interval_s, self.checkpoint, "player checkpoint")
         self.every(CATALOG_POLL_S, self._poll_catalog, "catalog poll")
         log.info("player shard %d: %d stats rows, %d replayed after seq %d",
                  self.index, len(stats), len(replay), watermark)
+
+    def _writer_restarted(self) -> None:
+        self.pipeline.suspect = True  # it died mid-round: what it wrote is unknown until reconciled
 
     async def _reload_catalog(self) -> None:
         async with self.pool.acquire() as conn:
@@ -108,102 +109,36 @@ class PlayerShard(ActorBase):
     async def ingest(self, batch: UnlockBatch) -> AckBatch:
         """Ack each unlock of the batch; 'accepted' only once it is committed."""
         await self.ready()
-        future: asyncio.Future[AckBatch] = asyncio.get_running_loop().create_future()
-        self._pending.append((batch, future))
-        self._wake.set()
-        # The commit happens in the writer task: a caller that goes away does not undo it.
-        return await asyncio.shield(future)
+        return await self.pipeline.submit(batch)
 
-    async def _writer(self) -> None:
-        """Group commit: every batch waiting while the previous commit ran goes
-        into the next transaction. One writer, so this shard's journal rows
-        commit in seq order and delivered_seq is a true low watermark. It does
-        not wait for the leaderboards: the deliverer does, concurrently."""
-        while True:
-            await self._wake.wait()
-            self._wake.clear()
-            work, self._pending = self._pending, []
-            if not work:
-                continue
-            merged = UnlockBatch.concat([batch for batch, _ in work])
-            try:
-                acks, touched, accepted, max_seq = await self._journal(merged)
-            except Exception as exc:
-                log.exception("journal write failed for %d unlocks", len(merged))
-                for _, future in work:
-                    if not future.done():
-                        future.set_exception(exc)
-                continue
-            start = 0
-            for batch, future in work:
-                end = start + len(batch)
-                if not future.done():
-                    future.set_result(AckBatch(acks.statuses[start:end], acks.reasons[start:end]))
-                start = end
-            if accepted:
-                self.spawn(publish(self.redis, self.settings.redis_prefix, self.settings.push_partitions, accepted))
-            # No await between these two: every row <= journaled_seq has its pair
-            # in _to_deliver, or delivered, or in _undelivered.
-            self.journaled_seq = max(self.journaled_seq, max_seq)
-            self._to_deliver |= touched
-            self._deliver_wake.set()
-            if len(self._to_deliver) >= self.settings.delivery_backlog_max and not self._undelivered:
-                # The leaderboards are behind but answering: let their round finish before
-                # the next commit, so ranks lag by about two rounds, not without bound.
-                # (If they fail, commits go on: the journal stays available, ranks catch up later.)
-                self._round_done.clear()
-                await self._round_done.wait()
+    async def _reconcile(self, after_seq: int) -> tuple[set[Pair], int, int]:
+        """Fold in this shard's rows after `after_seq`: a journal write that failed
+        may still have committed (connection lost during COMMIT)."""
+        async with self.pool.acquire() as conn:
+            rows = await journal.replay(conn, shard=self.index, after_seq=after_seq)
+        if rows:
+            log.warning("player shard %d: %d rows committed by a write that reported an error; folded in",
+                        self.index, len(rows))
+        return self.book.replay(rows), max([after_seq] + [r["seq"] for r in rows]), len(rows)
 
-    async def _deliverer(self) -> None:
-        """Sends the scores of every pair touched since its last round in one
-        call per leaderboard shard. Under load the rounds grow and coalesce a
-        player's many unlocks into one update; journal commits never wait here."""
-        while True:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._deliver_wake.wait(), REDELIVER_S if self._undelivered else None)
-            self._deliver_wake.clear()
-            try:
-                await self._deliver_once()
-            finally:
-                self._round_done.set()  # a writer waiting on the backlog goes on, whatever happened
-
-    async def _deliver_once(self) -> None:
-        """One round; on success every row journaled before it began has reached
-        its leaderboard. Only the deliverer (and recovery, before it) calls it."""
-        upto = self.journaled_seq
-        pending, self._to_deliver = self._to_deliver | self._undelivered, set()
-        if pending:
-            try:
-                await self._deliver(pending)
-            except Exception:
-                # Scores are absolute and versioned, so resending the book's current values
-                # later is exact; until then the watermark must not pass these rows.
-                log.exception("leaderboard delivery failed; resending")
-                self._undelivered = pending
-                return
-            self._undelivered = set()
-        self.delivered_seq = max(self.delivered_seq, upto)
-
-    async def _journal(
-        self, batch: UnlockBatch
-    ) -> tuple[AckBatch, set[Pair], list[tuple[str, dict[str, object]]], int]:
-        """Journal the batch; returns the acks, the pairs whose score changed,
-        the pushes to send and the newest seq written (0 if none)."""
+    async def _journal(self, batch: UnlockBatch) -> Committed:
+        """Journal the batch in one transaction and fold what was new into the
+        book; publishes the unlock pushes."""
         plan = plan_intake(batch, self.catalog)
         if plan.unknown_seen and time.monotonic() - self._catalog_at > CATALOG_RELOAD_S:
             await self._reload_catalog()  # the catalog may have grown since we loaded it
             plan = plan_intake(batch, self.catalog)
         statuses, reasons = plan.statuses, plan.reasons
         if not plan.journal_rows:
-            return AckBatch(statuses, reasons), set(), [], 0  # type: ignore[arg-type]
+            return Committed(AckBatch(statuses, reasons), set(), 0)  # type: ignore[arg-type]
         at_us = now_us()
         now = from_us(at_us)
         idx = plan.journal_rows
         players = [batch.player_ids[i] for i in idx]
         regions = [batch.regions[i] or self.book.regions.get(batch.player_ids[i]) for i in idx]
         region_updates = {
-            batch.player_ids[i]: batch.regions[i] for i in idx
-            if batch.regions[i] and self.book.regions.get(batch.player_ids[i]) != batch.regions[i]
+            batch.player_ids[i]: region for i in idx
+            if (region := batch.regions[i]) and self.book.regions.get(batch.player_ids[i]) != region
         }
         async with self.pool.acquire() as conn:
             rows = await journal.append(
@@ -212,10 +147,8 @@ class PlayerShard(ActorBase):
                 achievement_ids=[batch.achievement_ids[i] for i in idx],
                 points=plan.points, regions=regions, unlocked_at=now,
                 client_at=[None if (c := batch.client_at_us[i]) is None else from_us(c) for i in idx],
-                region_updates=region_updates,  # type: ignore[arg-type]
+                region_updates=region_updates,
             )
-        for player_id, region in region_updates.items():
-            self.book.region_change(player_id, region)
         seq_of = {(r["player_id"], r["game_id"], r["achievement_id"]): r["seq"] for r in rows}
         touched: set[Pair] = set()
         pushes: list[tuple[str, dict[str, object]]] = []
@@ -228,6 +161,8 @@ class PlayerShard(ActorBase):
         for seq, i, pts in applied:
             statuses[i] = AckStatus.ACCEPTED
             player_id, game_id = batch.player_ids[i], batch.game_ids[i]
+            if player_id in region_updates:  # journal.append records a region only with a new row
+                touched |= self.book.region_change(player_id, region_updates[player_id], seq)
             self.book.apply(seq, player_id, game_id, pts, at_us)
             touched.add((player_id, game_id))
             if player_id not in self.presence:
@@ -236,7 +171,9 @@ class PlayerShard(ActorBase):
                 "type": "unlock.accepted", "game_id": game_id, "achievement_id": batch.achievement_ids[i],
                 "points": pts, "game_points": self.book.games[player_id][game_id].points, "at": now.isoformat(),
             }))
-        return AckBatch(statuses, reasons), touched, pushes, max((a[0] for a in applied), default=0)  # type: ignore[arg-type]
+        if pushes:
+            self.spawn(publish(self.redis, self.settings.redis_prefix, self.settings.push_partitions, pushes))
+        return Committed(AckBatch(statuses, reasons), touched, max((a[0] for a in applied), default=0))  # type: ignore[arg-type]
 
     async def _deliver(self, touched: set[Pair]) -> None:
         """Send absolute scores to each leaderboard shard concerned, and wait."""
@@ -249,16 +186,18 @@ class PlayerShard(ActorBase):
         batches.setdefault(totals_shard, ScoreUpdates()).extend(self.book.total_updates({p for p, _ in touched}))
         refs = [directory.leaderboard_shard(self.settings, shard).apply.remote(updates)
                 for shard, updates in batches.items()]
-        failures = [r for r in await asyncio.gather(*refs, return_exceptions=True) if isinstance(r, Exception)]
+        results: list[Any] = await asyncio.wait_for(asyncio.gather(*refs, return_exceptions=True),
+                                                    self.settings.actor_call_timeout_s)
+        failures = [r for r in results if isinstance(r, Exception)]
         if failures:
             # Even a leaderboard that restarts (and rebuilds from the journal) may have
             # missed nothing or everything: resending is exact, so always resend.
             raise failures[0]
 
     async def checkpoint(self) -> None:
-        if not self.book.dirty_count and self.delivered_seq == self.checkpointed_seq:
+        if not self.book.dirty_count and self.pipeline.delivered_seq == self.checkpointed_seq:
             return
-        watermark = self.delivered_seq  # taken with the snapshot: no await in between
+        watermark = self.pipeline.delivered_seq  # taken with the snapshot: no await in between
         dirty = self.book.take_dirty()
         try:
             async with self.pool.acquire() as conn:
@@ -274,13 +213,13 @@ class PlayerShard(ActorBase):
 
     # ---- reads ------------------------------------------------------------
     async def dashboard(self, player_ids: list[str]) -> list[dict[str, object]]:
-        await self.ready()
+        self.serving()
         return [self.book.dashboard(p) for p in player_ids]
 
     async def history(self, player_id: str, game_id: str | None, days: int) -> dict[str, object]:
         """Points and unlocks per day over the last `days` days (today included):
         checkpointed days from PostgreSQL, overlaid with what this shard holds."""
-        await self.ready()
+        self.serving()
         first = self.book.clock.current("day", now_us()) - (days - 1) * DAY_US
         async with self.pool.acquire() as conn:
             rows = await checkpoints.read_player_days(conn, player_id, from_us(first), game_id)
@@ -290,10 +229,6 @@ class PlayerShard(ActorBase):
 
     async def status(self) -> dict[str, object]:
         await self.ready()
-        return {
-            "shard": self.index, "players": len(self.book.games), "pending_batches": len(self._pending),
-            "journaled_seq": self.journaled_seq, "delivered_seq": self.delivered_seq,
-            "checkpointed_seq": self.checkpointed_seq, "to_deliver": len(self._to_deliver),
-            "undelivered": len(self._undelivered),
-            "dirty": self.book.dirty_count, "recovered_in_s": self.recovered_in_s,
-        }
+        return {"shard": self.index, "players": len(self.book.games), **self.pipeline.status(),
+                "checkpointed_seq": self.checkpointed_seq, "dirty": self.book.dirty_count,
+                "online": len(self.presence), "recovered_in_s": self.recovered_in_s}

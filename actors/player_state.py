@@ -1,6 +1,8 @@
 """What a player shard owns: per player per game counters and each player's
 region. Replay-safe: a journal row applies only if its seq is newer than the
-last one folded into that player's game."""
+last one folded into that player's game. A region change is versioned by the
+seq of the commit that carried it, so it moves every board the player is on
+under the leaderboards' one rule: a newer version wins."""
 from __future__ import annotations
 
 import time
@@ -70,6 +72,7 @@ class PlayerBook:
         self.games: dict[str, dict[str, GameStats]] = {}
         self.periods: dict[Pair, dict[Period, PeriodStats]] = {}
         self.regions: dict[str, str | None] = {}
+        self.region_seq: dict[str, int] = {}  # the seq that set the player's current region (if set while held)
         self._dirty: set[Pair] = set()
         self._dirty_periods: set[PeriodKey] = set()
 
@@ -82,12 +85,18 @@ class PlayerBook:
         """Take a checkpointed period row as it is (recovery)."""
         self.periods.setdefault((player_id, game_id), {})[(kind, start_us)] = stats
 
-    def region_change(self, player_id: str, region: str | None) -> bool:
-        """Record a region the client sent; True if it differs from what we hold."""
+    def region_change(self, player_id: str, region: str | None, seq: int) -> set[Pair]:
+        """Record the player's region as of journal row `seq`; returns every pair
+        whose boards must move (all the player's games) if it changed."""
         if region is None or self.regions.get(player_id) == region:
-            return False
+            return set()
+        known = player_id in self.regions
         self.regions[player_id] = region
-        return True
+        self.region_seq[player_id] = max(seq, self.region_seq.get(player_id, 0))
+        return {(player_id, g) for g in self.games.get(player_id, ())} if known else set()
+
+    def _version(self, player_id: str, seq: int) -> int:
+        return max(seq, self.region_seq.get(player_id, 0))
 
     def apply(self, seq: int, player_id: str, game_id: str, points: int, at_us: int) -> bool:
         """Fold one journal row in; False if it was already folded in."""
@@ -131,7 +140,8 @@ class PlayerBook:
         rows already folded in (their scores may still need resending)."""
         touched: set[Pair] = set()
         for r in rows:
-            self.regions[r["player_id"]] = r["region"]
+            touched |= self.region_change(r["player_id"], r["region"], r["seq"])
+            self.regions.setdefault(r["player_id"], r["region"])
             self.apply(r["seq"], r["player_id"], r["game_id"], r["points"], to_us(r["unlocked_at"]))
             touched.add((r["player_id"], r["game_id"]))
         return touched
@@ -143,10 +153,11 @@ class PlayerBook:
         for player_id, game_id in pairs:
             s = self.games[player_id][game_id]
             region = self.regions.get(player_id)
-            out.add(player_id, game_id, region, s.points, s.reached_us, s.last_seq)
+            out.add(player_id, game_id, region, s.points, s.reached_us, self._version(player_id, s.last_seq))
             for (kind, start), p in self.periods.get((player_id, game_id), {}).items():
                 if self.clock.is_live(kind, start, now_us):
-                    out.add(player_id, board_id(game_id, kind, start), region, p.points, p.reached_us, p.last_seq)
+                    out.add(player_id, board_id(game_id, kind, start), region, p.points, p.reached_us,
+                            self._version(player_id, p.last_seq))
         return out
 
     def total_updates(self, player_ids: set[str]) -> ScoreUpdates:
@@ -160,7 +171,7 @@ class PlayerBook:
             scoring = [s.reached_us for s in games.values() if s.points > 0]
             reached = max(scoring) if scoring else min(s.reached_us for s in games.values())
             out.add(player_id, ALL_GAMES, self.regions.get(player_id), sum(s.points for s in games.values()),
-                    reached, max(s.last_seq for s in games.values()))
+                    reached, self._version(player_id, max(s.last_seq for s in games.values())))
         return out
 
     def take_dirty(self) -> Dirty:

@@ -1,6 +1,7 @@
 """What both actor shells share: one-time start (pool, Redis, recovery), begun
-as soon as the actor exists, and background loops that log and continue
-instead of dying."""
+as soon as the actor exists; supervised background loops that log and restart
+instead of vanishing; presence followed in a loop of its own that heals
+itself (Redis may be away at start: that must not stop pushes for good)."""
 from __future__ import annotations
 
 import asyncio
@@ -12,7 +13,9 @@ import asyncpg
 import ray
 import redis.asyncio as aioredis
 
-from actors.presence import Presence
+from actors import presence
+from actors.errors import ShardUnavailable
+from actors.tasks import log_failure, supervise
 from persistence.db import create_pool
 from persistence.settings import Settings
 
@@ -21,9 +24,13 @@ log = logging.getLogger(__name__)
 
 class ActorBase:
     """Holds the settings, the pool and the Redis client of one actor process.
-    __init__ cannot await, so it queues a call to its own `ready`: a restarted
+    __init__ cannot await, so it queues a call to its own `start`: a restarted
     actor recovers at once (a player shard redelivers its journal tail even if
-    nobody writes to it). Every method awaits `ready` too; one recovery runs."""
+    nobody writes to it). Ray may refuse that self-call while it still counts
+    the actor as restarting, so every call that finds the actor not started
+    also starts recovery in-process (one at a time). Writes await `ready`;
+    reads call `serving`, which answers ShardUnavailable (HTTP 503) at once
+    while recovery runs."""
 
     def __init__(self, index: int, settings: Settings) -> None:
         assert settings.database_url and settings.redis_url, "the driver resolves URLs before starting actors"
@@ -32,10 +39,11 @@ class ActorBase:
         self.pool: asyncpg.Pool
         self.redis: aioredis.Redis
         self.recovered_in_s: float | None = None
-        self.presence = Presence()
+        self.presence = presence.PresenceView()
         self._start_lock = asyncio.Lock()
         self._started = False
         self._tasks: set[asyncio.Task[None]] = set()
+        self._start_task: asyncio.Future[None] | None = None
         self._starting = ray.get_runtime_context().current_actor.start.remote()
 
     async def ready(self) -> None:
@@ -45,17 +53,37 @@ class ActorBase:
             if self._started:
                 return
             t0 = time.perf_counter()
+            if not hasattr(self, "redis"):
+                s = self.settings
+                self.redis = aioredis.from_url(s.redis_url or "", client_name=f"{s.redis_prefix}actor")
+                self.supervise("presence follower", lambda: presence.follow(
+                    self.presence, self.redis, s.redis_prefix, resync_s=s.presence_resync_s, ttl_s=s.presence_ttl_s))
             if not hasattr(self, "pool"):  # kept across a failed attempt
-                self.pool = await create_pool(self.settings.database_url or "", max_size=self.settings.db_pool_max)
-                self.redis = aioredis.from_url(self.settings.redis_url or "")
-                await self.presence.follow(self.redis, self.settings.redis_prefix)
+                self.pool = await create_pool(self.settings.database_url or "", max_size=self.settings.db_pool_max,
+                                              timeout_s=self.settings.db_timeout_s)
             await self.recover()
             self.recovered_in_s = time.perf_counter() - t0
             self._started = True
             log.info("%s %d ready in %.2fs", type(self).__name__, self.index, self.recovered_in_s)
 
+    def serving(self) -> None:
+        """Reads do not wait for a recovery that may take seconds: the gateway answers 503 + Retry-After."""
+        if not self._started:
+            self._kick()
+            raise ShardUnavailable(f"{type(self).__name__} {self.index} is recovering; retry shortly")
+
+    def _kick(self) -> asyncio.Future[None]:
+        """The one recovery task, started if none runs."""
+        if self._start_task is None or self._start_task.done():
+            self._start_task = asyncio.ensure_future(self._recover_until_ready())
+        return self._start_task
+
     async def start(self) -> None:
-        """Recover now, retrying until it works (PostgreSQL may be briefly away)."""
+        """Recover now (the call __init__ queues); returns once recovered."""
+        await asyncio.shield(self._kick())
+
+    async def _recover_until_ready(self) -> None:
+        """Recover, retrying until it works (PostgreSQL may be briefly away)."""
         delay = 0.5
         while not self._started:
             try:
@@ -68,11 +96,22 @@ class ActorBase:
     async def recover(self) -> None:  # pragma: no cover - overridden
         raise NotImplementedError
 
+    async def online(self, player_ids: list[str]) -> list[bool]:
+        """Whether this actor sees each player as online (push troubleshooting, tests)."""
+        self.serving()
+        return [p in self.presence for p in player_ids]
+
     def spawn(self, coro: Awaitable[None]) -> None:
-        """Run a task the actor keeps a reference to until it finishes."""
+        """Run a one-off task the actor keeps a reference to; a failure is logged."""
         task = asyncio.ensure_future(coro)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+        task.add_done_callback(log_failure)
+
+    def supervise(self, name: str, loop: Callable[[], Awaitable[None]],
+                  on_restart: Callable[[], None] | None = None) -> None:
+        """Run a forever-loop that is logged and restarted if it ever dies."""
+        self.spawn(supervise(f"{type(self).__name__} {self.index} {name}", loop, on_restart=on_restart))
 
     def every(self, seconds: float, step: Callable[[], Awaitable[None]], name: str) -> None:
         async def loop() -> None:
@@ -85,4 +124,4 @@ class ActorBase:
                 except Exception:
                     log.exception("%s failed; retrying in %.1fs", name, seconds)
 
-        self.spawn(loop())
+        self.supervise(name, loop)

@@ -51,50 +51,50 @@ class Standing:
 
 class Standings:
     def __init__(self) -> None:
-        self.entries: dict[str, dict[str, Entry]] = {}  # game_id -> player_id -> Entry
-        self.boards: dict[tuple[str, str], Board] = {}  # (game_id, GLOBAL | region)
+        self.entries: dict[str, dict[str, Entry]] = {}  # board id (game or period) -> player -> Entry
+        self.boards: dict[tuple[str, str], Board] = {}  # (board id, GLOBAL | region)
 
     def __len__(self) -> int:
         return sum(len(players) for players in self.entries.values())
 
-    def board(self, game_id: str, scope: str = GLOBAL) -> Board | None:
-        return self.boards.get((game_id, scope))
+    def board(self, board_id: str, scope: str = GLOBAL) -> Board | None:
+        return self.boards.get((board_id, scope))
 
-    def _board(self, game_id: str, scope: str) -> Board:
-        board = self.boards.get((game_id, scope))
+    def _board(self, board_id: str, scope: str) -> Board:
+        board = self.boards.get((board_id, scope))
         if board is None:
-            board = self.boards[(game_id, scope)] = Board()
+            board = self.boards[(board_id, scope)] = Board()
         return board
 
-    def drop(self, game_id: str) -> None:
+    def drop(self, board_id: str) -> None:
         """Forget a board and every entry on it (a period that is no longer live)."""
-        self.entries.pop(game_id, None)
-        for board_key in [k for k in self.boards if k[0] == game_id]:
+        self.entries.pop(board_id, None)
+        for board_key in [k for k in self.boards if k[0] == board_id]:
             del self.boards[board_key]
 
-    def entry(self, game_id: str, player_id: str, scope: str = GLOBAL) -> Entry:
-        entry = self.entries.get(game_id, {}).get(player_id)
+    def entry(self, board_id: str, player_id: str, scope: str = GLOBAL) -> Entry:
+        entry = self.entries.get(board_id, {}).get(player_id)
         if entry is None or (scope != GLOBAL and entry[REGION] != scope):
             where = "" if scope == GLOBAL else f" in {scope}"
-            raise UnknownPlayer(f"{player_id} has no score on {game_id}{where}")
+            raise UnknownPlayer(f"{player_id} has no score on {board_id}{where}")
         return entry
 
-    def standing(self, game_id: str, player_id: str, scope: str = GLOBAL) -> Standing:
-        key = self.entry(game_id, player_id, scope)[KEY]
-        board = self._board(game_id, scope)
+    def standing(self, board_id: str, player_id: str, scope: str = GLOBAL) -> Standing:
+        key = self.entry(board_id, player_id, scope)[KEY]
+        board = self._board(board_id, scope)
         rank = board.rank_of(key)
         _, points, reached = unpack(key)
         return Standing(rank, len(board), board.percentile(rank), points, reached)
 
-    def around(self, game_id: str, player_id: str, k: int, scope: str = GLOBAL) -> list[Ranked]:
-        return self._board(game_id, scope).around(self.entry(game_id, player_id, scope)[KEY], k)
+    def around(self, board_id: str, player_id: str, k: int, scope: str = GLOBAL) -> list[Ranked]:
+        return self._board(board_id, scope).around(self.entry(board_id, player_id, scope)[KEY], k)
 
-    def ranked_together(self, game_id: str, player_ids: Iterable[str], scope: str = GLOBAL) -> list[Ranked]:
+    def ranked_together(self, board_id: str, player_ids: Iterable[str], scope: str = GLOBAL) -> list[Ranked]:
         """The given players ranked among themselves (a friends board); players
         without a score on the board are left out."""
         keys = []
         for player_id in player_ids:
-            entry = self.entries.get(game_id, {}).get(player_id)
+            entry = self.entries.get(board_id, {}).get(player_id)
             if entry is not None and (scope == GLOBAL or entry[REGION] == scope):
                 keys.append(entry[KEY])
         return [Ranked(i + 1, *unpack(key)) for i, key in enumerate(sorted(set(keys)))]
@@ -106,10 +106,10 @@ class Standings:
         callers pass who can hear about it (online players; nobody in recovery)."""
         changes: dict[tuple[str, str, str], RankChange] = {}
         for i in range(len(updates)):
-            game_id, player_id, version = updates.game_ids[i], updates.player_ids[i], updates.versions[i]
-            players = self.entries.get(game_id)
+            board_id, player_id, version = updates.game_ids[i], updates.player_ids[i], updates.versions[i]
+            players = self.entries.get(board_id)
             if players is None:
-                players = self.entries[game_id] = {}
+                players = self.entries[board_id] = {}
             entry = players.get(player_id)
             if entry is not None and entry[VERSION] >= version:
                 continue
@@ -122,25 +122,25 @@ class Standings:
                 old_key, old_region = entry[KEY], entry[REGION]
                 old_scopes = (GLOBAL, old_region) if old_region else (GLOBAL,)
                 for scope in old_scopes:
-                    board = self._board(game_id, scope)
+                    board = self._board(board_id, scope)
                     if tracked:
                         old_ranks[scope] = board.rank_of(old_key)
                     board.discard(old_key)
             players[player_id] = (key, region, version)
             for scope in scopes:
-                board = self._board(game_id, scope)
+                board = self._board(board_id, scope)
                 board.add(key)
                 if not tracked:
                     continue
-                change_key = (player_id, game_id, scope)
+                change_key = (player_id, board_id, scope)
                 earlier = changes.get(change_key)
                 old_rank = earlier.old_rank if earlier is not None else old_ranks.get(scope)
-                changes[change_key] = RankChange(player_id, game_id, scope, old_rank, board.rank_of(key),
+                changes[change_key] = RankChange(player_id, board_id, scope, old_rank, board.rank_of(key),
                                                  updates.points[i], len(board))
         return [c for c in changes.values() if c.old_rank != c.new_rank]
 
     def bulk_load(self, rows: Iterable[tuple[str, str, str | None, int, int, int]]) -> None:
-        """Recovery into an empty Standings: (player_id, game_id, region, points,
+        """Recovery into an empty Standings: (player_id, board_id, region, points,
         reached_us, version) rows, boards built with one sort each."""
         assert not self.entries, "bulk_load builds from nothing"
         with gc_paused():
@@ -148,14 +148,14 @@ class Standings:
 
     def _bulk_load(self, rows: Iterable[tuple[str, str, str | None, int, int, int]]) -> None:
         keys: dict[tuple[str, str], list[SortKey]] = defaultdict(list)
-        for player_id, game_id, region, points, reached_us, version in rows:
+        for player_id, board_id, region, points, reached_us, version in rows:
             key = sort_key(player_id, points, reached_us)
-            players = self.entries.get(game_id)
+            players = self.entries.get(board_id)
             if players is None:
-                players = self.entries[game_id] = {}
+                players = self.entries[board_id] = {}
             players[player_id] = (key, region, version)
-            keys[(game_id, GLOBAL)].append(key)
+            keys[(board_id, GLOBAL)].append(key)
             if region:
-                keys[(game_id, region)].append(key)
+                keys[(board_id, region)].append(key)
         for board_key, board_keys in keys.items():
             self.boards[board_key] = Board(board_keys)

@@ -3,14 +3,14 @@ push sockets, and API keys (hashed in PostgreSQL, cached briefly) for ingest."""
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
 
 import asyncpg
 import jwt
+from cachetools import TTLCache
 
 from persistence import api_keys
 
-ALL_GAMES = "*"
+ANY_GAME = "*"  # the scope of a key that may write every game (not a board id)
 
 
 class Unauthorized(Exception):
@@ -33,32 +33,30 @@ def verify_token(secret: str, token: str | None, player_id: str) -> None:
         raise Unauthorized("this token belongs to another player")
 
 
-@dataclass(slots=True)
 class KeyCache:
     """Verified keys for `ttl_s`, refused keys for `negative_ttl_s` (so a flood
-    of bad keys does not become a flood of queries)."""
+    of bad keys does not become a flood of queries); both bounded in size, so
+    a flood of distinct bad keys cannot grow a replica's memory."""
 
-    pool: asyncpg.Pool
-    ttl_s: float = 30.0
-    negative_ttl_s: float = 5.0
-    _seen: dict[str, tuple[float, str | None]] | None = None
+    def __init__(self, pool: asyncpg.Pool, *, ttl_s: float = 30.0, negative_ttl_s: float = 5.0,
+                 max_keys: int = 10_000) -> None:
+        self.pool = pool
+        self._good: TTLCache[str, str] = TTLCache(max_keys, ttl_s)
+        self._bad: TTLCache[str, bool] = TTLCache(max_keys, negative_ttl_s)
 
     async def scope(self, key: str | None) -> str:
-        """The game the key may write (ALL_GAMES for every game); Unauthorized otherwise."""
+        """The game the key may write (ANY_GAME for every game); Unauthorized otherwise."""
         if not key:
             raise Unauthorized("an API key is required (X-API-Key header or ?api_key=)")
-        seen = self._seen if self._seen is not None else {}
-        self._seen = seen
-        now = time.monotonic()
-        hit = seen.get(key)
-        if hit is None or hit[0] < now:
+        scope = self._good.get(key)
+        if scope is not None:
+            return scope
+        if key not in self._bad:
             try:
                 async with self.pool.acquire() as conn:
                     game = await api_keys.lookup(conn, key)
-                hit = (now + self.ttl_s, game or ALL_GAMES)
+                scope = self._good[key] = game or ANY_GAME
+                return scope
             except api_keys.KeyNotFound:
-                hit = (now + self.negative_ttl_s, None)
-            seen[key] = hit
-        if hit[1] is None:
-            raise Unauthorized("unknown or revoked API key")
-        return hit[1]
+                self._bad[key] = True
+        raise Unauthorized("unknown or revoked API key")

@@ -39,7 +39,7 @@ def _with_db(settings: Settings, work: Any) -> Any:
         url, _server = start_postgres(settings.data_dir)  # attaches if `podium up` already runs it
 
     async def run() -> Any:
-        pool = await create_pool(url, max_size=1)
+        pool = await create_pool(url, max_size=1, timeout_s=settings.recovery_timeout_s)
         try:
             async with pool.acquire() as conn:
                 from persistence import migrations

@@ -47,7 +47,7 @@ def _describe(exc: ValidationError) -> str:
 
 
 def parse_frame(raw: bytes | str, *, max_items: int, max_bytes: int) -> list[ParsedItem]:
-    size = len(raw)
+    size = len(raw) if isinstance(raw, bytes) else len(raw.encode())  # bytes, whatever the frame type
     if size > max_bytes:
         raise FrameError("frame_too_large", f"frame is {size} bytes; the limit is {max_bytes}", 413)
     try:

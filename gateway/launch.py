@@ -13,7 +13,9 @@ from typing import Any
 import ray
 from ray import serve
 
-from actors.directory import start_actors
+from actors.leaderboard_shard import LeaderboardShard
+from actors.player_shard import PlayerShard
+from actors.routing import leaderboard_shard_name, player_shard_name
 from gateway.app import gateway_app
 from persistence import api_keys, catalog_store, migrations
 from persistence.db import create_pool
@@ -22,6 +24,7 @@ from persistence.settings import Settings
 
 log = logging.getLogger(__name__)
 DEMO_CATALOG = Path(__file__).resolve().parent / "demo_catalog.json"
+_owned: list[Any] = []  # a non-detached actor dies once its owner drops every handle
 
 
 def serve_env(settings: Settings) -> dict[str, str]:
@@ -41,7 +44,7 @@ def resolve_servers(settings: Settings) -> tuple[Settings, EmbeddedServers]:
 async def prepare_database(settings: Settings, *, demo_catalog: bool = True) -> str | None:
     """Migrate; on an empty catalog load the demo one; return the dev API key
     (kept in data_dir so every `up` prints the same one)."""
-    pool = await create_pool(settings.database_url or "", max_size=2)
+    pool = await create_pool(settings.database_url or "", max_size=2, timeout_s=settings.recovery_timeout_s)
     try:
         async with pool.acquire() as conn:
             applied = await migrations.apply(conn)
@@ -83,6 +86,22 @@ def start_ray(settings: Settings, *, num_cpus: int | None = None, dashboard: boo
     if not ray.is_initialized():
         ray.init(address=settings.ray_address, namespace=settings.ray_namespace, num_cpus=num_cpus,
                  include_dashboard=dashboard, runtime_env={"env_vars": env}, log_to_driver=False)
+
+
+def start_actors(settings: Settings, *, detached: bool = False) -> list[Any]:
+    """Create every shard actor (or find the running ones) and wait until each
+    has recovered, leaderboards first. Non-detached by default: they die with
+    the driver that made them, so Ctrl-C on `podium up` stops the cluster cleanly."""
+    lifetime = "detached" if detached else None
+    started: list[Any] = []
+    for cls, name_of, count in ((LeaderboardShard, leaderboard_shard_name, settings.leaderboard_shards),
+                                (PlayerShard, player_shard_name, settings.player_shards)):
+        handles = [cls.options(name=name_of(i), namespace=settings.ray_namespace, get_if_exists=True,  # type: ignore[attr-defined]
+                               lifetime=lifetime).remote(i, settings) for i in range(count)]
+        ray.get([h.status.remote() for h in handles])
+        started += handles
+    _owned.extend(started)
+    return started
 
 
 def deploy(settings: Settings) -> None:

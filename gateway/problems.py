@@ -1,5 +1,8 @@
-"""RFC 9457 problem+json responses: the one shape of every HTTP error."""
+"""RFC 9457 problem+json responses: the one shape of every HTTP error,
+including the unexpected ones (500 `internal`, logged with its traceback)."""
 from __future__ import annotations
+
+import logging
 
 import orjson
 from fastapi import FastAPI, Request
@@ -7,14 +10,30 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
 from ray.exceptions import ActorUnavailableError, RayActorError
 
-from actors.errors import BadCursor, InvalidRequest, PodiumError, UnknownAchievement, UnknownGame, UnknownPlayer
+from actors.errors import (
+    BadCursor,
+    InvalidRequest,
+    PodiumError,
+    ShardUnavailable,
+    UnknownAchievement,
+    UnknownGame,
+    UnknownPlayer,
+)
 from gateway.auth import Unauthorized
 from gateway.frames import FrameError
 
+log = logging.getLogger(__name__)
 _STATUS: dict[type[Exception], int] = {
     UnknownGame: 404, UnknownAchievement: 404, UnknownPlayer: 404, BadCursor: 400, Unauthorized: 401,
-    InvalidRequest: 422,
+    InvalidRequest: 422, ShardUnavailable: 503,
 }
+RETRY_AFTER_S = "1"
+
+
+def unavailable(detail: str) -> Response:
+    response = problem(503, ShardUnavailable.code, detail)
+    response.headers["Retry-After"] = RETRY_AFTER_S
+    return response
 
 
 def problem(status: int, code: str, detail: str, **extra: object) -> Response:
@@ -28,6 +47,8 @@ def install(app: FastAPI) -> None:
     async def _domain(_: Request, exc: PodiumError) -> Response:
         status = next((s for cls, s in _STATUS.items() if isinstance(exc, cls)), 400)
         cause = getattr(exc, "cause", None) or exc  # an actor's error arrives wrapped by Ray
+        if status == 503:
+            return unavailable(str(cause))
         return problem(status, exc.code, str(cause))
 
     @app.exception_handler(Unauthorized)
@@ -41,9 +62,16 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(RayActorError)
     @app.exception_handler(ActorUnavailableError)
     async def _restarting(_: Request, exc: Exception) -> Response:
-        response = problem(503, "unavailable", "a shard is restarting; retry shortly")
-        response.headers["Retry-After"] = "1"
-        return response
+        return unavailable("a shard is restarting; retry shortly")
+
+    @app.exception_handler(TimeoutError)
+    async def _timeout(_: Request, exc: TimeoutError) -> Response:
+        return unavailable("a dependency did not answer within its deadline; retry shortly")
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> Response:
+        log.error("unexpected error on %s %s", request.method, request.url.path, exc_info=exc)
+        return problem(500, "internal", "an unexpected error; it was logged")
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_: Request, exc: RequestValidationError) -> Response:

@@ -1,41 +1,62 @@
 """Fan-in of Redis pub/sub into the player sockets of one gateway replica: one
 subscriber connection, subscribed to the push partitions of the players it
 holds sockets for, a bounded queue per socket (a slow socket loses its oldest
-pushes, never the replica's memory)."""
+pushes, never the replica's memory). It also keeps this replica's presence set
+in Redis (actors/presence.py) and heartbeats it, rewriting it if Redis lost it."""
 from __future__ import annotations
 
 import asyncio
+import logging
 import uuid
 from collections import defaultdict
+from typing import Any
 
 import orjson
 import redis.asyncio as aioredis
 
 from actors import presence
 from actors.pushes import channel_of
+from actors.tasks import supervise
 
+log = logging.getLogger(__name__)
 QUEUE_SIZE = 256
 
 
 class PushHub:
-    def __init__(self, client: aioredis.Redis, prefix: str, partitions: int) -> None:
+    def __init__(self, client: aioredis.Redis, prefix: str, partitions: int, *, presence_ttl_s: float = 30.0) -> None:
         self._client = client
         self._prefix = prefix
         self._partitions = partitions
+        self._ttl_s = presence_ttl_s
+        self.replica = uuid.uuid4().hex
         self._pubsub = client.pubsub()
         self._queues: dict[str, set[asyncio.Queue[bytes]]] = defaultdict(set)
         self._channel_players: dict[str, int] = defaultdict(int)  # channel -> players held on it
-        self._task: asyncio.Task[None] | None = None
+        self._tasks: list[asyncio.Task[None]] = []
         self._lock = asyncio.Lock()
 
     async def start(self) -> None:
         # redis-py reads only once subscribed: a replica channel makes that so from the start.
-        await self._pubsub.subscribe(f"{self._prefix}gateway:{uuid.uuid4().hex}")
-        self._task = asyncio.ensure_future(presence.read_forever(self._pubsub, self.dispatch, "push subscriber"))
+        await self._pubsub.subscribe(f"{self._prefix}gateway:{self.replica}")
+        self._tasks = [
+            asyncio.ensure_future(presence.read_forever(self._pubsub, self.dispatch, "push subscriber")),
+            asyncio.ensure_future(supervise("presence heartbeat", self._heartbeat)),
+        ]
+
+    async def _heartbeat(self) -> None:
+        while True:
+            if await presence.heartbeat(self._client, self._prefix, self.replica, set(self._queues), self._ttl_s):
+                log.warning("presence of replica %s was rewritten (%d players): Redis had lost it",
+                            self.replica, len(self._queues))
+            await asyncio.sleep(min(5.0, self._ttl_s / 3))
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
+        for task in self._tasks:
+            task.cancel()
+        try:
+            await presence.retire(self._client, self._prefix, self.replica)
+        except Exception:
+            log.warning("could not retire presence of replica %s; it expires in %.0fs", self.replica, self._ttl_s)
         await self._pubsub.aclose()
 
     async def attach(self, player_id: str) -> asyncio.Queue[bytes]:
@@ -46,7 +67,7 @@ class PushHub:
                 self._channel_players[channel] += 1
                 if self._channel_players[channel] == 1:
                     await self._pubsub.subscribe(channel)
-                await presence.change(self._client, self._prefix, player_id, +1)
+                await self._presence(presence.join, player_id)
             self._queues[player_id].add(queue)
         return queue
 
@@ -59,12 +80,19 @@ class PushHub:
             if queues:
                 return
             del self._queues[player_id]
-            await presence.change(self._client, self._prefix, player_id, -1)
+            await self._presence(presence.leave, player_id)
             channel = channel_of(self._prefix, player_id, self._partitions)
             self._channel_players[channel] -= 1
             if self._channel_players[channel] == 0:
                 del self._channel_players[channel]
                 await self._pubsub.unsubscribe(channel)
+
+    async def _presence(self, change: Any, player_id: str) -> None:
+        """A lost presence write is repaired by the next heartbeat: it must not fail the socket."""
+        try:
+            await change(self._client, self._prefix, self.replica, player_id)
+        except Exception as exc:
+            log.warning("presence %s of %s failed (%r); the heartbeat repairs it", change.__name__, player_id, exc)
 
     @property
     def sockets(self) -> int:

@@ -12,7 +12,7 @@ import redis.asyncio as aioredis
 
 from actors import directory
 from actors.catalog import Catalog
-from actors.errors import InvalidRequest, UnknownGame
+from actors.errors import InvalidRequest, ShardUnavailable, UnknownGame
 from actors.messages import ALL_GAMES, AckBatch, UnlockBatch
 from actors.periods import ALL_TIME, PeriodClock, board_id
 from actors.player_state import now_us
@@ -39,6 +39,7 @@ class Runtime:
         self.batcher = ShardBatcher(
             self._send, window_s=settings.batch_window_ms / 1000, max_items=settings.max_batch_items,
             max_pending=settings.max_pending_per_shard, deadline_s=settings.call_deadline_s,
+            attempt_timeout_s=settings.actor_call_timeout_s,
         )
         self._catalog_rows: list[asyncpg.Record] = []
         self._catalog: Catalog = Catalog({})
@@ -51,11 +52,12 @@ class Runtime:
         if not self._started:
             async with self._lock:
                 if not self._started:
-                    self.pool = await create_pool(self.settings.database_url or "", max_size=self.settings.db_pool_max)
-                    self.redis = aioredis.from_url(self.settings.redis_url or "")
-                    self.keys = KeyCache(self.pool)
                     s = self.settings
-                    self.hub = PushHub(self.redis, s.redis_prefix, s.push_partitions)
+                    self.pool = await create_pool(s.database_url or "", max_size=s.db_pool_max,
+                                                  timeout_s=s.db_timeout_s)
+                    self.redis = aioredis.from_url(s.redis_url or "", client_name=f"{s.redis_prefix}gateway")
+                    self.keys = KeyCache(self.pool, ttl_s=s.api_key_cache_s, max_keys=s.api_key_cache_size)
+                    self.hub = PushHub(self.redis, s.redis_prefix, s.push_partitions, presence_ttl_s=s.presence_ttl_s)
                     await self.hub.start()
                     self._started = True
         return self
@@ -68,6 +70,14 @@ class Runtime:
 
     async def _send(self, shard: int, batch: UnlockBatch) -> AckBatch:
         return await directory.player_shard(self.settings, shard).ingest.remote(batch)
+
+    async def call(self, ref: Any) -> Any:
+        """An actor call's result within actor_call_timeout_s; past it ShardUnavailable (HTTP 503)."""
+        try:
+            return await asyncio.wait_for(ref, self.settings.actor_call_timeout_s)
+        except TimeoutError as exc:
+            raise ShardUnavailable(f"a shard did not answer within {self.settings.actor_call_timeout_s:g}s; "
+                                   "retry shortly") from exc
 
     def player_shard(self, player_id: str) -> Any:
         return directory.player_shard(self.settings, shard_of(player_id, self.settings.player_shards))

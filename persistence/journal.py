@@ -46,14 +46,18 @@ async def append(
 ) -> list[asyncpg.Record]:
     """Insert a batch in one transaction, all unlocked at `unlocked_at` (server
     time of the group commit); returns (seq, player_id, game_id, achievement_id)
-    of the rows that were new. Rows already journaled are skipped."""
+    of the rows that were new. Rows already journaled are skipped. A player's
+    new region is recorded only with a new row of theirs, so every region change
+    has a journal seq (it versions the move on the leaderboards)."""
     async with conn.transaction():
-        if region_updates:
-            await conn.execute(_UPSERT_REGIONS, list(region_updates), list(region_updates.values()))
-        return await conn.fetch(
+        rows = await conn.fetch(
             _APPEND,
             player_ids, game_ids, achievement_ids, points, regions, unlocked_at, client_at, shard,
         )
+        moved = {r["player_id"] for r in rows} & region_updates.keys()
+        if moved:
+            await conn.execute(_UPSERT_REGIONS, list(moved), [region_updates[p] for p in moved])
+        return rows
 
 
 _PLAYER_UNLOCKS = """

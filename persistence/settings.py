@@ -36,6 +36,19 @@ class Settings(BaseSettings):
     max_pending_per_shard: int = Field(50_000, ge=1, description="Unlocks queued per shard per replica")
     max_batch_items: int = Field(5000, ge=1, description="Unlocks per actor call")
     call_deadline_s: float = Field(30.0, gt=0, description="How long the gateway retries a shard that is restarting")
+    actor_call_timeout_s: float = Field(10.0, gt=0, description="Deadline of one actor call (gateway -> actor reads, "
+                                        "each ingest attempt, player -> leaderboard delivery)")
+    db_timeout_s: float = Field(10.0, gt=0, description="Deadline of one PostgreSQL statement (asyncpg "
+                                "command_timeout), outside recovery")
+    recovery_timeout_s: float = Field(300.0, gt=0, description="Deadline of one recovery read (checkpoint and "
+                                      "journal tail of a shard)")
+    api_key_cache_s: float = Field(30.0, gt=0, description="How long a replica trusts a verified API key; a revoked "
+                                   "key stops working (sockets too) within this")
+    api_key_cache_size: int = Field(10_000, ge=1, description="Keys (good and bad) cached per replica")
+    presence_resync_s: float = Field(10.0, gt=0, description="Actors re-read who is online this often (heals "
+                                     "presence lost in a Redis restart)")
+    presence_ttl_s: float = Field(30.0, gt=0, description="A gateway replica silent this long is dead: its "
+                                  "players count as offline")
     delivery_backlog_max: int = Field(20_000, ge=1, description="Pairs awaiting leaderboard delivery before "
                                       "commits wait (rank staleness vs ingest throughput)")
     checkpoint_interval_s: float = Field(2.0, gt=0, description="Seconds between actor checkpoints")

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from typing import Any
 
 import orjson
@@ -16,9 +17,10 @@ router = APIRouter()
 TIMEOUT_S = 3.0
 
 
-async def _check(coro: Any) -> dict[str, Any]:
+async def _check(call: Callable[[], Any]) -> dict[str, Any]:
+    """Run one check with a deadline; any failure (even finding the actor) is a failed check, never a 500."""
     try:
-        detail = await asyncio.wait_for(coro, TIMEOUT_S)
+        detail = await asyncio.wait_for(call(), TIMEOUT_S)
         return {"ok": True, **(detail if isinstance(detail, dict) else {})}
     except Exception as exc:
         return {"ok": False, "error": repr(exc)[:200]}
@@ -28,10 +30,11 @@ async def _check(coro: Any) -> dict[str, Any]:
 async def health(rt: Runtime = Depends(runtime)) -> Response:
     s = rt.settings
     checks = {
-        "postgres": _check(rt.pool.fetchval("SELECT 1")),
-        "redis": _check(rt.redis.ping()),
-        **{f"player-shard-{i}": _check(directory.player_shard(s, i).status.remote()) for i in range(s.player_shards)},
-        **{f"leaderboard-shard-{i}": _check(directory.leaderboard_shard(s, i).status.remote())
+        "postgres": _check(lambda: rt.pool.fetchval("SELECT 1")),
+        "redis": _check(lambda: rt.redis.ping()),
+        **{f"player-shard-{i}": _check(lambda i=i: directory.player_shard(s, i).status.remote())
+           for i in range(s.player_shards)},
+        **{f"leaderboard-shard-{i}": _check(lambda i=i: directory.leaderboard_shard(s, i).status.remote())
            for i in range(s.leaderboard_shards)},
     }
     results = dict(zip(checks, await asyncio.gather(*checks.values()), strict=True))

@@ -51,20 +51,20 @@ async def leaderboard(
     rt: Runtime = Depends(runtime),
 ) -> dict[str, Any]:
     limit = min(limit, rt.settings.page_limit_max)
-    return await rt.leaderboard_shard(game_id).page.remote(board, region, limit, cursor)
+    return await rt.call(rt.leaderboard_shard(game_id).page.remote(board, region, limit, cursor))
 
 
 @router.get("/v1/games/{game_id}/players/{player_id}/rank", tags=["leaderboards"])
 async def player_rank(game_id: str, player_id: str, region: str | None = Region, board: str = Depends(board),
                       rt: Runtime = Depends(runtime)) -> dict[str, Any]:
-    return await rt.leaderboard_shard(game_id).rank.remote(board, region, player_id)
+    return await rt.call(rt.leaderboard_shard(game_id).rank.remote(board, region, player_id))
 
 
 @router.get("/v1/games/{game_id}/players/{player_id}/around", tags=["leaderboards"])
 async def around_player(game_id: str, player_id: str, region: str | None = Region,
                         k: int = Query(5, ge=0, le=50, description="Entries above and below"),
                         board: str = Depends(board), rt: Runtime = Depends(runtime)) -> dict[str, Any]:
-    return await rt.leaderboard_shard(game_id).around.remote(board, region, player_id, k)
+    return await rt.call(rt.leaderboard_shard(game_id).around.remote(board, region, player_id, k))
 
 
 @router.get("/v1/games/{game_id}/leaderboard/among", tags=["leaderboards"])
@@ -72,12 +72,12 @@ async def among(game_id: str, players: list[str] = Query(..., min_length=1, max_
                                                          description="Repeat: ?players=a&players=b"),
                 region: str | None = Region, board: str = Depends(board),
                 rt: Runtime = Depends(runtime)) -> dict[str, Any]:
-    return await rt.leaderboard_shard(game_id).together.remote(board, region, players)
+    return await rt.call(rt.leaderboard_shard(game_id).together.remote(board, region, players))
 
 
 @router.get("/v1/players/{player_id}/dashboard", tags=["players"])
 async def dashboard(player_id: str, rt: Runtime = Depends(runtime)) -> dict[str, Any]:
-    [board] = await rt.player_shard(player_id).dashboard.remote([player_id])
+    [board] = await rt.call(rt.player_shard(player_id).dashboard.remote([player_id]))
     return board
 
 
@@ -92,7 +92,7 @@ async def history(player_id: str, game: str | None = Query(None, description="On
         raise InvalidRequest("history is per game; omit game for every game")
     if game is not None:
         await rt.require_game(game)
-    return await rt.player_shard(player_id).history.remote(player_id, game, days)
+    return await rt.call(rt.player_shard(player_id).history.remote(player_id, game, days))
 
 
 @router.get("/v1/games/{game_id}/achievements", tags=["catalog"])

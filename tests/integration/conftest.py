@@ -5,6 +5,7 @@ database and Redis key prefix, and drops them at the end."""
 from __future__ import annotations
 
 import asyncio
+import inspect
 import os
 import shutil
 import socket
@@ -79,7 +80,8 @@ def cluster() -> Iterator[Cluster]:
         database_url=_with_database(servers.database_url, database), redis_url=servers.redis_url,
         redis_prefix=f"podium-test-{tag}:", data_dir=data_dir, port=_free_port(), player_shards=2,
         leaderboard_shards=2, checkpoint_interval_s=1.0, token_secret=f"test-secret-{tag}-{uuid.uuid4().hex}",
-        ray_namespace=f"podium-test-{tag}", call_deadline_s=20.0,
+        ray_namespace=f"podium-test-{tag}", call_deadline_s=20.0, actor_call_timeout_s=5.0,
+        api_key_cache_s=2.0, presence_resync_s=1.0, presence_ttl_s=3.0,
         haproxy_stats_port=_free_port(), haproxy_metrics_port=_free_port(),
     )
     asyncio.run(launch.prepare_database(settings, demo_catalog=False))
@@ -141,16 +143,43 @@ def uid() -> Callable[[str], str]:
     return lambda name: f"{name}-{tag}"
 
 
-async def eventually(check: Callable[[], Awaitable[Any]], *, timeout: float = 20.0, every: float = 0.1) -> Any:
-    """Poll `check` until it returns a truthy value (or stops raising) within the deadline."""
+async def eventually(check: Callable[[], Awaitable[Any] | Any], *, timeout: float = 20.0, every: float = 0.1) -> Any:
+    """Poll `check` (plain or async) until it returns a truthy value (or stops raising) within the deadline."""
     deadline = time.monotonic() + timeout
     last: BaseException | None = None
     while time.monotonic() < deadline:
         try:
-            result = await check()
+            result = check()
+            if inspect.isawaitable(result):
+                result = await result
             if result:
                 return result
         except Exception as exc:
             last = exc
         await asyncio.sleep(every)
     raise AssertionError(f"condition not met within {timeout}s (last error: {last!r})")
+
+
+async def get_ok(http: httpx.AsyncClient, path: str, *, timeout: float = 60.0, **params: Any) -> Any:
+    """GET as a client should: a 503 is retried after its Retry-After, within the deadline."""
+    deadline = time.monotonic() + timeout
+    while True:
+        response = await http.get(path, params=params)
+        if response.status_code != 503 or time.monotonic() > deadline:
+            assert response.status_code == 200, (path, response.status_code, response.text)
+            return response.json()
+        assert response.headers["retry-after"] == "1" and response.json()["code"] == "unavailable"
+        await asyncio.sleep(float(response.headers["retry-after"]) / 5)  # a test need not wait the full second
+
+
+async def wait_online(settings: Settings, player_id: str, online: bool = True) -> None:
+    """Until every shard actor sees the player online (or offline): pushes are built only for players seen."""
+    from actors import directory
+
+    handles = [directory.player_shard(settings, i) for i in range(settings.player_shards)]
+    handles += [directory.leaderboard_shard(settings, i) for i in range(settings.leaderboard_shards)]
+
+    async def seen() -> bool:
+        return all([await h.online.remote([player_id]) == [online] for h in handles])
+
+    await eventually(seen, timeout=30)

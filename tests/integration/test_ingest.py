@@ -2,11 +2,16 @@
 per-item errors, frame errors, credentials."""
 from __future__ import annotations
 
+import asyncio
+import time
+
 import orjson
 import pytest
 import websockets
 
+from gateway.auth import KeyCache, Unauthorized
 from persistence import api_keys
+from tests.integration.conftest import eventually
 
 
 def unlock(uid_player: str, game: str = "arena", ach: str = "a0", **extra: object) -> dict[str, object]:
@@ -108,9 +113,64 @@ async def test_a_key_scoped_to_one_game_cannot_write_another(http, db, uid) -> N
     assert response.json()[1]["reason"] == "forbidden_game"
 
 
-async def test_a_revoked_key_stops_working_after_the_cache_ttl(http, db, uid) -> None:
+async def test_a_revoked_key_stops_working_within_the_cache_ttl(cluster, http, db, uid) -> None:
     async with db.acquire() as conn:
         key = await api_keys.create(conn, game_id=None)
+    first = await http.post("/v1/unlocks", headers={"X-API-Key": key}, content=orjson.dumps([unlock(uid("p"))]))
+    assert first.status_code == 200  # the gateway has now cached the key as good
+    async with db.acquire() as conn:
         assert await api_keys.revoke(conn, key)
-    response = await http.post("/v1/unlocks", headers={"X-API-Key": key}, content=orjson.dumps([unlock(uid("p"))]))
-    assert response.status_code == 401
+    t0 = time.monotonic()
+
+    async def refused() -> bool:
+        r = await http.post("/v1/unlocks", headers={"X-API-Key": key}, content=orjson.dumps([unlock(uid("p"))]))
+        return r.status_code == 401
+
+    await eventually(refused, timeout=10, every=0.2)
+    assert time.monotonic() - t0 < cluster.settings.api_key_cache_s + 2
+
+
+async def test_a_revoked_key_closes_a_streaming_socket(cluster, db, uid) -> None:
+    async with db.acquire() as conn:
+        key = await api_keys.create(conn, game_id=None)
+    async with websockets.connect(f"{cluster.ws_url}/v1/ws/ingest", additional_headers={"X-API-Key": key}) as ws:
+        await ws.send(orjson.dumps([unlock(uid("p"))]).decode())
+        assert orjson.loads(await ws.recv())[0]["status"] == "accepted"
+        async with db.acquire() as conn:
+            assert await api_keys.revoke(conn, key)
+        deadline = time.monotonic() + cluster.settings.api_key_cache_s + 5
+        last = None
+        with pytest.raises(websockets.ConnectionClosed) as closed:
+            while time.monotonic() < deadline:
+                await ws.send(orjson.dumps([unlock(uid("p"))]).decode())
+                last = orjson.loads(await ws.recv())
+                if isinstance(last, dict):
+                    assert last["error"] == "unauthorized"
+                await asyncio.sleep(0.2)
+    assert closed.value.rcvd is not None and closed.value.rcvd.code == 1008, last
+
+
+async def test_an_oversize_body_is_refused_chunked_or_declared(cluster, http, api_key) -> None:
+    limit = cluster.settings.max_frame_bytes
+    sent = 0
+
+    async def endless():  # chunked, no Content-Length: the gateway must stop buffering by itself
+        nonlocal sent
+        chunk = b" " * 65536
+        while sent < 64 * limit:
+            sent += len(chunk)
+            yield chunk
+
+    response = await http.post("/v1/unlocks", headers={"X-API-Key": api_key}, content=endless())
+    assert response.status_code == 413 and response.json()["code"] == "frame_too_large"
+    declared = await http.post("/v1/unlocks", headers={"X-API-Key": api_key, "Content-Length": str(limit + 1)},
+                               content=b" " * (limit + 1))
+    assert declared.status_code == 413
+
+
+async def test_the_key_cache_stays_bounded_under_a_flood_of_bad_keys(db) -> None:
+    cache = KeyCache(db, max_keys=10)
+    for i in range(40):
+        with pytest.raises(Unauthorized):
+            await cache.scope(f"pk_bad_{i}")
+    assert len(cache._bad) == 10

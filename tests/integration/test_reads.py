@@ -50,9 +50,21 @@ async def _full(page_coro, total: int) -> dict | None:
     return page if page["total"] == total else None
 
 
-async def test_page_size_is_capped(http, cluster) -> None:
-    page = (await http.get("/v1/games/arena/leaderboard", params={"limit": 10_000})).json()
-    assert len(page["entries"]) <= cluster.settings.page_limit_max
+async def test_page_size_is_capped(http, cluster, api_key, uid) -> None:
+    cap = cluster.settings.page_limit_max
+    region = uid("cap")[-8:]
+    players = [uid(f"cap{i}") for i in range(cap + 5)]
+    await post(http, api_key, [{"player_id": p, "game_id": "puzzle", "achievement_id": "p0", "region": region}
+                               for p in players])
+    params = {"region": region, "limit": 10_000}
+    page = await eventually(lambda: _full(_get(http, "/v1/games/puzzle/leaderboard", params), cap + 5))
+    assert len(page["entries"]) == cap and page["next_cursor"] is not None
+    rest = await _get(http, "/v1/games/puzzle/leaderboard", {**params, "cursor": page["next_cursor"]})
+    assert len(rest["entries"]) == 5 and rest["next_cursor"] is None
+
+
+async def _get(http, path: str, params: dict) -> dict:
+    return (await http.get(path, params=params)).json()
 
 
 async def test_dashboard_has_every_game_in_one_call(http, api_key, uid) -> None:

@@ -2,12 +2,16 @@
 answers exactly as before; checkpoints land in PostgreSQL."""
 from __future__ import annotations
 
+import asyncio
+import time
+
+import asyncpg
 import orjson
 import ray
 
 from actors import directory
 from actors.routing import shard_of
-from tests.integration.conftest import eventually
+from tests.integration.conftest import eventually, get_ok
 
 
 async def ingest(http, api_key, items) -> list[dict]:
@@ -25,7 +29,7 @@ async def whole_board(http, region: str | None = None) -> list[dict]:
     entries, cursor = [], None
     while True:
         params = {"limit": 200, **({"region": region} if region else {}), **({"cursor": cursor} if cursor else {})}
-        page = (await http.get("/v1/games/arena/leaderboard", params=params)).json()
+        page = await get_ok(http, "/v1/games/arena/leaderboard", **params)
         entries += page["entries"]
         cursor = page["next_cursor"]
         if cursor is None:
@@ -86,3 +90,38 @@ async def test_checkpoints_reach_postgresql(cluster, http, api_key, uid, db) -> 
     watermark = await db.fetchval("SELECT seq FROM shard_watermarks WHERE kind = 'player' AND shard = $1", shard)
     newest = await db.fetchval("SELECT max(seq) FROM unlocks WHERE player_id = $1", p)
     assert watermark is not None and watermark >= newest
+
+
+async def test_reads_answer_503_at_once_while_a_shard_recovers(cluster, http, api_key, uid) -> None:
+    items = spread(uid, 6)
+    assert {a["status"] for a in await ingest(http, api_key, items)} == {"accepted"}
+    p = items[-1]["player_id"]
+    rank_path = f"/v1/games/arena/players/{p}/rank"
+    before = await eventually(lambda: get_ok(http, rank_path))
+    # Hold recovery up for real: the leaderboard's checkpoint read waits on this lock.
+    blocker = await asyncpg.connect(cluster.settings.database_url)
+    tx = blocker.transaction()
+    await tx.start()
+    await blocker.execute("LOCK TABLE player_game_stats IN ACCESS EXCLUSIVE MODE")
+    answers: list[tuple[int, float, str | None, str]] = []
+    try:
+        ray.kill(directory.leaderboard_shard(cluster.settings, shard_of("arena", cluster.settings.leaderboard_shards)),
+                 no_restart=False)
+        deadline = time.monotonic() + 20
+        while sum("recovering" in a[3] for a in answers) < 5 and time.monotonic() < deadline:
+            t0 = time.monotonic()
+            response = await http.get(rank_path)
+            answers.append((response.status_code, time.monotonic() - t0, response.headers.get("retry-after"),
+                            response.json().get("detail", "")))
+            await asyncio.sleep(0.1)
+    finally:
+        await tx.rollback()
+        await blocker.close()
+    # While Ray restarts the process, calls fail after a moment (503 "restarting"); once it
+    # runs, its recovery is held up by the lock and every read is answered at once.
+    recovering = [a for a in answers if "recovering" in a[3]]
+    assert len(recovering) >= 5, answers
+    down = next(i for i, a in enumerate(answers) if a[0] != 200)  # ray.kill takes effect a moment later
+    assert all(a[0] == 503 and a[2] == "1" for a in answers[down:]), answers
+    assert all(a[1] < 1.0 for a in recovering), answers
+    assert await eventually(lambda: get_ok(http, rank_path)) == before

@@ -19,11 +19,11 @@ from tests.integration.conftest import eventually
 GAMES = {"arena": [f"a{i}" for i in range(6)], "puzzle": [f"p{i}" for i in range(4)]}
 
 
-async def stream(cluster, api_key: str, tag: str, stop: asyncio.Event) -> tuple[dict, int]:
+async def stream(cluster, api_key: str, tag: str, stop: asyncio.Event,
+                 seen: dict[str, tuple[dict, dict]]) -> int:
     """Send frames of 40 unlocks until stopped, as a careful client does: when
-    the socket drops, reconnect and resend the frame that got no reply.
-    Returns (item id -> (item, ack), reconnects)."""
-    seen: dict[str, tuple[dict, dict]] = {}
+    the socket drops, reconnect and resend the frame that got no reply. Fills
+    `seen` (item id -> (item, ack)) as acks arrive; returns the reconnects."""
     counter = itertools.count()
     reconnects = 0
     frame: list[dict] = []
@@ -45,8 +45,8 @@ async def stream(cluster, api_key: str, tag: str, stop: asyncio.Event) -> tuple[
                     frame = []
         except (OSError, websockets.ConnectionClosed, websockets.InvalidStatus):
             reconnects += 1
-            await asyncio.sleep(0.5)
-    return seen, reconnects
+            await asyncio.sleep(0.5)  # a client's back-off before reconnecting
+    return reconnects
 
 
 def gateway_replicas() -> list:
@@ -77,28 +77,33 @@ async def whole_board(http, game: str) -> list[tuple[str, int, int]]:
 async def test_no_acked_unlock_is_lost_and_boards_match_the_journal(cluster, http, api_key, db, uid) -> None:
     tag = uid("load")
     stop = asyncio.Event()
-    streamer = asyncio.ensure_future(stream(cluster, api_key, tag, stop))
+    seen: dict[str, tuple[dict, dict]] = {}
+    streamer = asyncio.ensure_future(stream(cluster, api_key, tag, stop, seen))
+
+    async def acked_more(n: int = 80) -> None:  # the stream has moved on: more acks since now
+        target = len(seen) + n
+        await eventually(lambda: len(seen) >= target, timeout=90, every=0.05)
+
     s = cluster.settings
     victims = [directory.player_shard(s, 0), directory.leaderboard_shard(s, 0)]
     victims += [directory.player_shard(s, i) for i in range(1, s.player_shards)]
     victims += [directory.leaderboard_shard(s, i) for i in range(1, s.leaderboard_shards)]
     for victim in victims:
-        await asyncio.sleep(1.5)
+        await acked_more()
         ray.kill(victim, no_restart=False)
-    await asyncio.sleep(1.5)
+    await acked_more()
     replicas = gateway_replicas()
     assert replicas
     for replica in replicas:  # the gateway too: Serve starts a new replica
         ray.kill(replica, no_restart=True)
-    await asyncio.sleep(2.0)
 
     async def gateway_healthy() -> bool:  # the new replica answers, every shard with it
         return (await http.get("/v1/health")).status_code == 200
 
     await eventually(gateway_healthy, timeout=90)
-    await asyncio.sleep(2.0)
+    await acked_more()  # the stream goes on through the new replica
     stop.set()
-    seen, reconnects = await asyncio.wait_for(streamer, 120)
+    reconnects = await asyncio.wait_for(streamer, 120)
     assert reconnects >= 1, "the gateway restart should have dropped the socket"
     sent = {f"{tag}-{n}" for n in range(len(seen))}
     assert set(seen) == sent, "every unlock sent got an ack in the end"
@@ -111,6 +116,9 @@ async def test_no_acked_unlock_is_lost_and_boards_match_the_journal(cluster, htt
                           f"{tag}-%")
     journaled = [(r["player_id"], r["game_id"], r["achievement_id"]) for r in rows]
     assert accepted <= set(journaled), "an accepted ack whose unlock is not in the journal"
+    duplicates = {(i["player_id"], i["game_id"], i["achievement_id"]) for i, a in seen.values()
+                  if a["status"] == "duplicate"}
+    assert duplicates <= set(journaled), "a duplicate ack for an unlock the journal does not hold"
     assert len(journaled) == len(set(journaled))
     # a retry that had committed before a kill comes back duplicate; only a shard that stayed
     # down past the deadline may reject, and then as "unavailable" (the client retries)

@@ -42,3 +42,12 @@ def test_oversize_frame_is_refused_before_parsing() -> None:
     with pytest.raises(FrameError) as err:
         parse_frame(b"[" + b" " * 2000 + b"]", max_items=10, max_bytes=1024)
     assert err.value.code == "frame_too_large" and err.value.status == 413
+
+
+def test_a_text_frame_is_measured_in_bytes_not_characters() -> None:
+    item = {"player_id": "p", "game_id": "g", "achievement_id": "a", "id": "é" * 600}  # 600 chars, 1,200 bytes
+    text = orjson.dumps([item]).decode()
+    assert len(text) < 1024 < len(text.encode())
+    with pytest.raises(FrameError) as err:
+        parse_frame(text, max_items=10, max_bytes=1024)
+    assert (err.value.code, err.value.status) == ("frame_too_large", 413)

@@ -84,3 +84,37 @@ def test_replay_folds_rows_and_reports_every_pair_even_already_folded_ones() -> 
     book.apply(1, "p", "g1", 5, 10)  # row 1 is already in, as after a checkpoint
     assert book.replay(rows) == {("p", "g1"), ("p", "g2")}
     assert book.games["p"]["g1"].points == 10 and book.regions["p"] == "eu"
+
+
+def test_a_region_move_resends_every_board_of_the_player_with_a_newer_version() -> None:
+    from actors.messages import ALL_GAMES
+    from actors.standings import Standings
+
+    book = PlayerBook()
+    book.region_change("p", "eu", 1)
+    book.apply(1, "p", "arena", 10, 100)
+    book.apply(2, "p", "puzzle", 7, 200)
+    board = Standings()
+    board.apply(book.score_updates({("p", "arena"), ("p", "puzzle")}, 300))
+    board.apply(book.total_updates({"p"}))
+    # an unlock in arena (seq 3) carries the player's new region
+    moved = book.region_change("p", "na", 3)
+    book.apply(3, "p", "arena", 5, 300)
+    assert moved == {("p", "arena"), ("p", "puzzle")}
+    board.apply(book.score_updates(moved, 300))
+    board.apply(book.total_updates({"p"}))
+    for game in ("arena", "puzzle", ALL_GAMES):
+        assert board.entries[game]["p"][1] == "na", game
+        assert len(board.board(game, "na") or ()) == 1 and not board.board(game, "eu"), game
+
+
+def test_replay_notices_a_region_change_it_had_not_folded_in() -> None:
+    book = PlayerBook()
+    book.replay([{"seq": 1, "player_id": "p", "game_id": "arena", "points": 10, "unlocked_at": from_us(100),
+                  "region": "eu"}])
+    book.apply(2, "p", "puzzle", 7, 200)
+    touched = book.replay([{"seq": 3, "player_id": "p", "game_id": "arena", "points": 5,
+                            "unlocked_at": from_us(300), "region": "na"}])
+    assert touched == {("p", "arena"), ("p", "puzzle")} and book.regions["p"] == "na"
+    versions = book.score_updates({("p", "puzzle")}, 300).versions
+    assert set(versions) == {3}, "puzzle (all-time, day, week) is resent with the version of the move"

@@ -1,6 +1,7 @@
 import orjson
+import pytest
 
-from actors.presence import Presence
+from actors.presence import GONE, JOIN, LEAVE, PresenceView, message
 from actors.pushes import channel_of, group
 
 
@@ -16,10 +17,43 @@ def test_events_are_grouped_one_payload_per_partition() -> None:
     assert sorted(seen, key=lambda e: e[1]["n"]) == events
 
 
-def test_presence_follows_counts() -> None:
-    p = Presence()
-    p.apply(b"alice 1")
-    p.apply(b"bob with space 2")
-    assert "alice" in p and "bob with space" in p
-    p.apply("alice 0")
-    assert "alice" not in p
+def test_presence_is_the_union_of_the_replicas_sets() -> None:
+    view = PresenceView()
+    view.apply(message(JOIN, "r1", "alice"))
+    view.apply(message(JOIN, "r2", "alice"))  # two sockets on two replicas
+    view.apply(message(JOIN, "r1", "bob"))
+    view.apply(message(JOIN, "r1", "bob"))  # a repeated message changes nothing
+    assert "alice" in view and "bob" in view and len(view) == 2
+    view.apply(message(LEAVE, "r1", "alice"))
+    assert "alice" in view, "still on r2"
+    view.apply(message(LEAVE, "r1", "bob"))
+    view.apply(message(LEAVE, "r1", "bob"))
+    assert "bob" not in view and len(view) == 1
+
+
+def test_a_gone_replica_takes_only_its_own_players() -> None:
+    view = PresenceView()
+    view.snapshot({"r1": ["a", "b"], "r2": ["b", "c"]})
+    view.apply(message(GONE, "r1"))
+    assert ("a" in view, "b" in view, "c" in view) == (False, True, True)
+
+
+def test_messages_replayed_over_a_newer_snapshot_end_in_the_latest_state() -> None:
+    # subscribe, then snapshot: messages sent before the snapshot arrive after it, in order
+    view = PresenceView()
+    view.snapshot({"r1": []})  # taken after "+r1 a" and "-r1 a" happened
+    view.apply(message(JOIN, "r1", "a"))
+    view.apply(message(LEAVE, "r1", "a"))
+    assert "a" not in view and len(view) == 0
+
+
+def test_a_snapshot_replaces_everything_held() -> None:
+    view = PresenceView()
+    view.apply(message(JOIN, "dead", "ghost"))
+    view.snapshot({"r1": ["a"]})  # the dead replica no longer heartbeats: it is not in the snapshot
+    assert "ghost" not in view and "a" in view
+
+
+def test_a_malformed_presence_message_is_an_error() -> None:
+    with pytest.raises(ValueError):
+        PresenceView().apply(b"?what")

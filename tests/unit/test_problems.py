@@ -1,0 +1,57 @@
+"""Every HTTP error is problem+json, the unexpected ones too; health checks
+never turn a missing actor into a 500."""
+from __future__ import annotations
+
+import asyncio
+
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+
+from actors.errors import ShardUnavailable
+from gateway import problems
+from gateway.routes.health import _check
+
+
+def client() -> TestClient:
+    app = FastAPI()
+    problems.install(app)
+
+    @app.get("/bug")
+    async def bug() -> None:
+        raise RuntimeError("a bug")
+
+    @app.get("/slow")
+    async def slow() -> None:
+        raise TimeoutError
+
+    @app.get("/recovering")
+    async def recovering() -> None:
+        raise ShardUnavailable("leaderboard 0 is recovering")
+
+    return TestClient(app, raise_server_exceptions=False)
+
+
+def test_an_unexpected_error_is_a_problem_500() -> None:
+    response = client().get("/bug")
+    assert response.status_code == 500
+    assert response.headers["content-type"] == "application/problem+json"
+    assert response.json()["code"] == "internal" and "a bug" not in response.text
+
+
+def test_a_deadline_or_a_recovering_shard_is_503_with_retry_after() -> None:
+    for path in ("/slow", "/recovering"):
+        response = client().get(path)
+        assert (response.status_code, response.json()["code"]) == (503, "unavailable"), path
+        assert response.headers["retry-after"] == "1"
+
+
+def test_a_check_that_cannot_even_find_its_actor_fails_alone() -> None:
+    def missing() -> None:
+        raise ValueError("Failed to look up actor with name 'player-shard-0'")
+
+    async def fine() -> dict[str, int]:
+        return {"players": 3}
+
+    assert asyncio.run(_check(missing)) == {"ok": False, "error": repr(ValueError(
+        "Failed to look up actor with name 'player-shard-0'"))}
+    assert asyncio.run(_check(fine)) == {"ok": True, "players": 3}
