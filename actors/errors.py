@@ -40,3 +40,20 @@ class ShardUnavailable(PodiumError):
     """A shard is recovering or did not answer within its deadline: retry shortly (HTTP 503)."""
 
     code = "unavailable"
+
+
+class Overloaded(PodiumError):
+    """A bounded queue is full: answer at once instead of waiting (HTTP 429, Retry-After)."""
+
+    code = "overloaded"
+
+
+def from_code(code: str, detail: str) -> PodiumError:
+    """The domain error a code names (an answer that travelled as data), else a plain PodiumError."""
+    stack: list[type[PodiumError]] = [PodiumError]
+    while stack:
+        cls = stack.pop()
+        if cls.code == code:
+            return cls(detail)
+        stack += cls.__subclasses__()
+    return PodiumError(detail)

@@ -11,14 +11,15 @@ from typing import Any
 
 import ray
 
+from actors.board_reads import Answer, Read, answer_all
 from actors.messages import ALL_GAMES, RankChange, ScoreUpdates
-from actors.periods import PeriodClock, board_id, describe, is_period, parse_board_id
+from actors.periods import PeriodClock, board_id, is_period, parse_board_id
 from actors.player_state import GameStats, PeriodStats, PlayerBook, from_us, now_us
 from actors.pushes import publish
-from actors.ranking import Board, Ranked, unpack
+from actors.ranking import unpack
 from actors.routing import shard_of
 from actors.shell import ActorBase
-from actors.standings import GLOBAL, Standings
+from actors.standings import Standings
 from persistence import catalog_store, checkpoints, journal
 from persistence.db import connection
 from persistence.settings import Settings
@@ -26,11 +27,6 @@ from persistence.settings import Settings
 log = logging.getLogger(__name__)
 RETIRE_EVERY_S = 30.0  # how often closed periods older than the previous one are dropped
 APPLY_SLICE = 512  # updates applied between yields to the event loop, so reads wait at most one slice
-
-
-def _entry(r: Ranked) -> dict[str, object]:
-    return {"rank": r.rank, "player_id": r.player_id, "points": r.points,
-            "reached_at": from_us(r.reached_us).isoformat()}
 
 
 @ray.remote(max_restarts=-1, max_task_retries=0, num_cpus=0)
@@ -121,31 +117,11 @@ class LeaderboardShard(ActorBase):
                                [_rank_event(c) for c in changes]))
         return len(changes)
 
-    # Reads take a board id: a game id (all-time) or a period board (actors/periods.board_id).
-    async def page(self, board: str, region: str | None, limit: int, cursor: str | None) -> dict[str, object]:
+    async def query(self, reads: list[Read]) -> list[Answer]:
+        """Many reads in one call (the gateway gathers them per window). A read
+        takes a board id: a game id (all-time) or a period board (actors/periods)."""
         self.serving()
-        held = self.standings.board(board, region or GLOBAL) or Board()
-        entries, next_cursor, prev_cursor = held.page(limit, cursor)
-        return {**describe(board), "region": region, "total": len(held), "entries": [_entry(e) for e in entries],
-                "next_cursor": next_cursor, "prev_cursor": prev_cursor}
-
-    async def rank(self, board: str, region: str | None, player_id: str) -> dict[str, object]:
-        self.serving()
-        s = self.standings.standing(board, player_id, region or GLOBAL)
-        return {**describe(board), "region": region, "player_id": player_id, "rank": s.rank, "points": s.points,
-                "reached_at": from_us(s.reached_us).isoformat(), "total": s.total, "percentile": s.percentile}
-
-    async def around(self, board: str, region: str | None, player_id: str, k: int) -> dict[str, object]:
-        self.serving()
-        entries = self.standings.around(board, player_id, k, region or GLOBAL)
-        held = self.standings.board(board, region or GLOBAL)
-        return {**describe(board), "region": region, "player_id": player_id, "total": len(held or ()),
-                "entries": [_entry(e) for e in entries]}
-
-    async def together(self, board: str, region: str | None, player_ids: list[str]) -> dict[str, object]:
-        self.serving()
-        entries = self.standings.ranked_together(board, player_ids, region or GLOBAL)
-        return {**describe(board), "region": region, "entries": [_entry(e) for e in entries]}
+        return answer_all(self.standings, reads)
 
     async def status(self) -> dict[str, object]:
         await self.ready()

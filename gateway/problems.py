@@ -13,6 +13,7 @@ from ray.exceptions import ActorUnavailableError, RayActorError
 from actors.errors import (
     BadCursor,
     InvalidRequest,
+    Overloaded,
     PodiumError,
     ShardUnavailable,
     UnknownAchievement,
@@ -25,13 +26,14 @@ from gateway.frames import FrameError
 log = logging.getLogger(__name__)
 _STATUS: dict[type[Exception], int] = {
     UnknownGame: 404, UnknownAchievement: 404, UnknownPlayer: 404, BadCursor: 400, Unauthorized: 401,
-    InvalidRequest: 422, ShardUnavailable: 503,
+    InvalidRequest: 422, ShardUnavailable: 503, Overloaded: 429,
 }
 RETRY_AFTER_S = "1"
 
 
-def unavailable(detail: str) -> Response:
-    response = problem(503, ShardUnavailable.code, detail)
+def unavailable(detail: str, status: int = 503, code: str = ShardUnavailable.code) -> Response:
+    """Retry later: 503 (a shard is away) or 429 (a bounded queue is full), with Retry-After."""
+    response = problem(status, code, detail)
     response.headers["Retry-After"] = RETRY_AFTER_S
     return response
 
@@ -47,8 +49,8 @@ def install(app: FastAPI) -> None:
     async def _domain(_: Request, exc: PodiumError) -> Response:
         status = next((s for cls, s in _STATUS.items() if isinstance(exc, cls)), 400)
         cause = getattr(exc, "cause", None) or exc  # an actor's error arrives wrapped by Ray
-        if status == 503:
-            return unavailable(str(cause))
+        if status in (429, 503):
+            return unavailable(str(cause), status, exc.code)
         return problem(status, exc.code, str(cause))
 
     @app.exception_handler(Unauthorized)

@@ -11,6 +11,7 @@ import asyncpg
 import redis.asyncio as aioredis
 
 from actors import directory
+from actors.board_reads import Answer, Read
 from actors.catalog import Catalog
 from actors.errors import InvalidRequest, ShardUnavailable, UnknownGame
 from actors.messages import ALL_GAMES, AckBatch, UnlockBatch
@@ -20,6 +21,7 @@ from actors.routing import shard_of
 from gateway.auth import KeyCache
 from gateway.batcher import ShardBatcher
 from gateway.push_hub import PushHub
+from gateway.read_batcher import ReadBatcher
 from persistence import catalog_store
 from persistence.db import create_pool
 from persistence.settings import Settings
@@ -40,6 +42,10 @@ class Runtime:
             self._send, window_s=settings.batch_window_ms / 1000, max_items=settings.max_batch_items,
             max_pending=settings.max_pending_per_shard, deadline_s=settings.call_deadline_s,
             attempt_timeout_s=settings.actor_call_timeout_s,
+        )
+        self.reads = ReadBatcher(
+            self._query, window_s=settings.read_batch_window_ms / 1000, max_batch=settings.max_read_batch,
+            max_pending=settings.max_pending_reads, timeout_s=settings.actor_call_timeout_s,
         )
         self._catalog_rows: list[asyncpg.Record] = []
         self._catalog: Catalog = Catalog({})
@@ -70,6 +76,13 @@ class Runtime:
 
     async def _send(self, shard: int, batch: UnlockBatch) -> AckBatch:
         return await directory.player_shard(self.settings, shard).ingest.remote(batch)
+
+    async def _query(self, shard: int, reads: list[Read]) -> list[Answer]:
+        return await directory.leaderboard_shard(self.settings, shard).query.remote(reads)
+
+    async def board_read(self, game_id: str, kind: str, *args: Any) -> Any:
+        """A leaderboard read (actors/board_reads.py), batched with others bound for the same shard."""
+        return await self.reads.read(shard_of(game_id, self.settings.leaderboard_shards), kind, *args)
 
     async def call(self, ref: Any) -> Any:
         """An actor call's result within actor_call_timeout_s; past it ShardUnavailable (HTTP 503)."""

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import itertools
 import os
 import platform
 import shutil
@@ -28,16 +29,28 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import orjson
 import websockets
 
-from load.clients import CpuMeter, Items, Outcome, closed_loop, http_session, paced_reads, paced_writes, percentiles
+from load.clients import (
+    CpuMeter,
+    Items,
+    Outcome,
+    closed_loop,
+    closed_reads,
+    http_session,
+    paced_reads,
+    paced_writes,
+    percentiles,
+)
 from load.systems import ROOT, Infra, Level, Podium, System, peers
-from load.workload import Workload, first_game, player_id
+from load.workload import Workload, achievement_id, first_game, game_id, player_id
 
 DOCS = ROOT / "docs" / "benchmarks.md"
 IMAGES = ROOT / "docs" / "img"
 START, END = "<!-- bench:start -->", "<!-- bench:end -->"
+SOCKETS = 4  # Podium's socket readers
 
 
 @dataclass(frozen=True)
@@ -52,10 +65,14 @@ class Profile:
     mixed_rate: float = 10_000
     read_rate: float = 500
     subscribers: int = 200
+    idle_read_s: float = 5
+    stale_rate: float = 5_000  # unlocks/s streaming while staleness is probed
+    read_clients: int = 16  # as `wrk -c16`
 
 
 FULL = Profile("full", 100_000, (10_000, 100_000, 1_000_000), ingest_s=10, mixed_s=15, push_s=15, growth_s=5)
-QUICK = Profile("quick", 10_000, (10_000,), ingest_s=2, mixed_s=4, push_s=4, growth_s=2, subscribers=100)
+QUICK = Profile("quick", 10_000, (10_000,), ingest_s=2, mixed_s=4, push_s=4, growth_s=2, subscribers=100,
+                idle_read_s=3)
 
 
 @dataclass
@@ -101,6 +118,38 @@ async def ingest_phase(system: System, mode: str, label: str, players: int, seco
     assert best is not None
     unit = "unlocks/s; latency per request" if best[2].batch == 1 else f"unlocks/s; latency per {best[2].batch}"
     return row(label, "a. ingest", players, best[0], best[1], unit, note=best[2].label)
+
+
+async def idle_read_phase(system: System, label: str, profile: Profile, work: Workload, session: Any) -> list[Row]:
+    """Rank reads on an idle cluster, closed loop: over HTTP for every system;
+    for Podium also as query frames over ingest sockets (read_clients per socket)."""
+    async def http_read(i: int) -> bool:
+        try:
+            async with session.get(system.base + system.paths.rank(first_game(i), player_id(i))) as r:
+                await r.read()
+                return r.status == 200
+        except aiohttp.ClientError:
+            return False
+
+    with CpuMeter() as cpu:
+        out = await closed_reads(http_read, profile.read_clients, profile.idle_read_s, work)
+    say(f"  {system.name} idle rank reads, HTTP x{profile.read_clients}: {out.rate:,.0f}/s")
+    rows = [row(system.name, "e. idle reads: rank, HTTP", work.players, out, cpu, "reads/s",
+                note=f"{profile.read_clients} clients, closed loop")]
+    if isinstance(system, Podium):
+        async with system.writers("ws", session, SOCKETS) as sockets:
+            turn = itertools.count()
+
+            async def socket_read(i: int) -> bool:
+                return await sockets[next(turn) % len(sockets)].query(
+                    {"q": "rank", "game_id": first_game(i), "player_id": player_id(i)})
+
+            with CpuMeter() as cpu:
+                out = await closed_reads(socket_read, profile.read_clients * SOCKETS, profile.idle_read_s, work)
+        say(f"  {system.name} idle rank reads, socket {SOCKETS}x{profile.read_clients}: {out.rate:,.0f}/s")
+        rows.append(row(system.name, "e. idle reads: rank, socket", work.players, out, cpu, "reads/s",
+                        note=f"{SOCKETS} sockets x {profile.read_clients} queries in flight"))
+    return rows
 
 
 async def mixed_phase(system: System, mode: str, label: str, profile: Profile, work: Workload,
@@ -171,6 +220,44 @@ async def push_phase(system: Podium, profile: Profile, work: Workload, session: 
                                                                           from_send), cpu, "pushes/s measured")]
 
 
+async def staleness_phase(system: Podium, profile: Profile, work: Workload, session: Any) -> list[Row]:
+    """Ack -> visible: while `stale_rate` unlocks/s stream, a prober unlocks a
+    brand-new player and polls the player's rank over a socket (every 2 ms)
+    until it shows; the time from the `accepted` ack to that read is one sample."""
+    lags: list[float] = []
+    stop = asyncio.Event()
+    run = uuid.uuid4().hex[:6]
+
+    async def probe(sock: Any) -> None:
+        for n in itertools.count():
+            if stop.is_set():
+                return
+            pid, game = f"stale-{run}-{n}", game_id(0)
+            if await sock.send([{"player_id": pid, "game_id": game, "achievement_id": achievement_id(0)}]) \
+                    != ["accepted"]:
+                continue
+            acked = time.perf_counter()
+            while not await sock.query({"q": "rank", "game_id": game, "player_id": pid}):
+                if time.perf_counter() - acked > 10:
+                    break  # counted as missing: the sample count shows it
+                await asyncio.sleep(0.002)
+            else:
+                lags.append((time.perf_counter() - acked) * 1000)
+            await asyncio.sleep(0.02)
+
+    async with system.writers("ws", session, 3) as writers:
+        with CpuMeter() as cpu:
+            prober = asyncio.ensure_future(probe(writers[2]))
+            writes = await paced_writes(writers[:2], profile.stale_rate, 100, profile.push_s, work, cap=64)
+            stop.set()
+            await prober
+    say(f"  {system.name} staleness at {writes.rate:,.0f} unlocks/s: p50 {percentiles(lags)[0]:.1f} ms "
+        f"over {len(lags)} probes")
+    out = Outcome(seconds=writes.seconds, accepted=len(lags), latencies_ms=lags)
+    return [row(f"{system.name} (ws)", "f. staleness: ack -> visible in a rank read", work.players, out, cpu,
+                "probes/s", note=f"writes {writes.rate:,.0f}/s (offered {profile.stale_rate:,.0f})")]
+
+
 async def growth_phase(system: System, mode: str, label: str, profile: Profile, work: Workload,
                        session: Any) -> list[Row]:
     top = system.modes[mode][-1]
@@ -196,11 +283,13 @@ async def exercise(system: System, profile: Profile) -> list[Row]:
             await asyncio.sleep(2.0)  # let boards and checkpoints settle
             say(f"{system.name}: {size:,} players preloaded in {time.perf_counter() - t0:.1f}s")
             if size == profile.main_players:
+                rows += await idle_read_phase(system, label[main_mode], profile, work, session)
                 for mode in system.modes:
                     rows.append(await ingest_phase(system, mode, label[mode], size, profile.ingest_s, work, session))
                 rows += await mixed_phase(system, main_mode, label[main_mode], profile, work, session)
                 if isinstance(system, Podium):
                     rows += await push_phase(system, profile, work, session)
+                    rows += await staleness_phase(system, profile, work, session)
             if size in profile.growth:
                 rows += await growth_phase(system, main_mode, label[main_mode], profile, work, session)
     return rows
@@ -234,10 +323,18 @@ def table(rows: list[Row]) -> str:
 def ratios(rows: list[Row]) -> list[str]:
     ingest = {r.system: r.rate for r in rows if r.phase == "a. ingest"}
     podium = ingest.get("podium (ws)")
-    if not podium:
-        return []
-    return [f"- podium (ws) / {name}: **{podium / rate:,.1f}x** ({podium:,.0f} vs {rate:,.0f} durable unlocks/s)"
-            for name, rate in ingest.items() if name != "podium (ws)" and rate > 0]
+    out = [] if not podium else [
+        f"- podium (ws) / {name}: **{podium / rate:,.1f}x** ({podium:,.0f} vs {rate:,.0f} durable unlocks/s)"
+        for name, rate in ingest.items() if name != "podium (ws)" and rate > 0]
+    reads = {(r.system, r.phase): r.rate for r in rows if r.phase.startswith("e. idle reads")}
+    peer = reads.get(("zset", "e. idle reads: rank, HTTP"))
+    for phase in ("e. idle reads: rank, HTTP", "e. idle reads: rank, socket"):
+        mine = reads.get(("podium", phase))
+        if mine and peer:
+            how = phase.rsplit(", ", 1)[1]
+            out.append(f"- podium rank reads over {how} / zset over HTTP: **{mine / peer:,.2f}x** "
+                       f"({mine:,.0f} vs {peer:,.0f} reads/s, idle, closed loop)")
+    return out
 
 
 def plots(rows: list[Row]) -> list[Path]:

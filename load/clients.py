@@ -90,11 +90,11 @@ class HttpWriter:
 
 
 class WsWriter:
-    """Podium's ingest socket: frames are pipelined and acked in order."""
+    """Podium's ingest socket: frames (unlocks or queries) are pipelined and answered in order."""
 
     def __init__(self, url: str, api_key: str) -> None:
         self.url, self.api_key = url, api_key
-        self._waiting: deque[asyncio.Future[list[str]]] = deque()
+        self._waiting: deque[asyncio.Future[Any]] = deque()
 
     async def __aenter__(self) -> WsWriter:
         self.ws = await websockets.connect(self.url, additional_headers={"X-API-Key": self.api_key}, max_size=None)
@@ -107,18 +107,23 @@ class WsWriter:
 
     async def _read(self) -> None:
         async for message in self.ws:
-            reply = orjson.loads(message)
-            future = self._waiting.popleft()
-            if isinstance(reply, list):
-                future.set_result([a["status"] for a in reply])
-            else:
-                future.set_exception(RuntimeError(f"frame refused: {reply}"))
+            self._waiting.popleft().set_result(orjson.loads(message))
+
+    async def _ask(self, frame: object) -> Any:
+        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self._waiting.append(future)
+        await self.ws.send(orjson.dumps(frame).decode())
+        return await future
 
     async def send(self, items: Items) -> list[str]:
-        future: asyncio.Future[list[str]] = asyncio.get_running_loop().create_future()
-        self._waiting.append(future)
-        await self.ws.send(orjson.dumps(items).decode())
-        return await future
+        reply = await self._ask(items)
+        if not isinstance(reply, list):
+            raise RuntimeError(f"frame refused: {reply}")
+        return [a["status"] for a in reply]
+
+    async def query(self, query: dict[str, object]) -> bool:
+        """One query frame; True if it was answered with a result."""
+        return (await self._ask(query)).get("type") == "result"
 
 
 Writer = HttpWriter | WsWriter
@@ -254,6 +259,26 @@ async def paced_reads(session: aiohttp.ClientSession, base: str, paths: ReadPath
     await paced(rate, seconds, one, cap=256)
     out.seconds = time.perf_counter() - start
     return out, by_kind
+
+
+async def closed_reads(read: Callable[[int], Awaitable[bool]], lanes: int, seconds: float,
+                       work: Workload) -> Outcome:
+    """`lanes` readers, each sending its next read as soon as the last is answered
+    (as wrk -c does); a read of a random player, counted if it succeeded."""
+    out = Outcome()
+    deadline = time.perf_counter() + seconds
+
+    async def lane() -> None:
+        while time.perf_counter() < deadline:
+            t0 = time.perf_counter()
+            ok = await read(work.any_player())
+            out.latencies_ms.append((time.perf_counter() - t0) * 1000)
+            out.count(["accepted" if ok else "error"])
+
+    start = time.perf_counter()
+    await asyncio.gather(*(lane() for _ in range(lanes)))
+    out.seconds = time.perf_counter() - start
+    return out
 
 
 @contextlib.asynccontextmanager

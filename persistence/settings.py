@@ -49,6 +49,12 @@ class Settings(BaseSettings):
                                      "presence lost in a Redis restart)")
     presence_ttl_s: float = Field(30.0, gt=0, description="A gateway replica silent this long is dead: its "
                                   "players count as offline")
+    read_batch_window_ms: float = Field(1.0, ge=0, description="Gateway gathers leaderboard reads for one shard "
+                                       "this long into one actor call")
+    max_read_batch: int = Field(512, ge=1, description="Reads per leaderboard actor call (flushes early)")
+    max_pending_reads: int = Field(10_000, ge=1, description="Reads waiting per leaderboard shard per replica "
+                                   "before `overloaded` (429)")
+    max_socket_queries: int = Field(64, ge=1, description="Query frames in flight per socket; more wait in TCP")
     delivery_backlog_max: int = Field(20_000, ge=1, description="Pairs awaiting leaderboard delivery before "
                                       "commits wait (rank staleness vs ingest throughput)")
     checkpoint_interval_s: float = Field(2.0, gt=0, description="Seconds between actor checkpoints")

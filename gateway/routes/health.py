@@ -39,5 +39,6 @@ async def health(rt: Runtime = Depends(runtime)) -> Response:
     }
     results = dict(zip(checks, await asyncio.gather(*checks.values()), strict=True))
     ok = all(r["ok"] for r in results.values())
-    body = {"status": "ok" if ok else "degraded", "checks": results, "push_sockets": rt.hub.sockets}
+    body = {"status": "ok" if ok else "degraded", "checks": results, "push_sockets": rt.hub.sockets,
+            "leaderboard_reads": {"reads": rt.reads.reads, "actor_calls": rt.reads.calls}}
     return Response(orjson.dumps(body), status_code=200 if ok else 503, media_type="application/json")

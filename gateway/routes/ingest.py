@@ -13,9 +13,11 @@ from fastapi.responses import Response
 
 from actors.messages import AckStatus, Reason, Unlock
 from actors.routing import shard_of
+from gateway import queries
 from gateway.auth import ANY_GAME, Unauthorized
 from gateway.frames import FrameError, parse_frame
 from gateway.routes.deps import api_key_of, runtime
+from gateway.routes.pushes import answer_frame
 from gateway.runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -86,7 +88,10 @@ async def ingest_socket(websocket: WebSocket) -> None:
     async def answer(raw: bytes | str) -> bytes:
         try:
             # Every frame re-checks the key (a cache hit): a revoked key stops within api_key_cache_s.
-            return orjson.dumps(await acknowledge(rt, raw, await rt.keys.scope(key)))
+            scope = await rt.keys.scope(key)
+            if raw.lstrip()[:1] in ("{", b"{") and _is_query(raw):  # unlock frames are arrays
+                return await answer_frame(rt, raw)
+            return orjson.dumps(await acknowledge(rt, raw, scope))
         except FrameError as exc:
             return orjson.dumps({"error": exc.code, "detail": exc.detail})
         except Unauthorized as exc:
@@ -121,6 +126,13 @@ async def ingest_socket(websocket: WebSocket) -> None:
         except Exception as exc:
             log.debug("ingest socket closed before its last replies were sent: %r", exc)
             sender.cancel()
+
+
+def _is_query(raw: bytes | str) -> bool:
+    try:
+        return queries.is_query(orjson.loads(raw))
+    except orjson.JSONDecodeError:
+        return False
 
 
 async def _unless_stopped(step: Any, sender: asyncio.Future[None]) -> tuple[bool, Any]:

@@ -1,32 +1,23 @@
 """Reads: the catalog, leaderboard pages, a player's rank, the dashboard."""
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any
 
 from fastapi import APIRouter, Depends, Query
 
 from actors import cursors
 from actors.errors import InvalidRequest
 from actors.messages import ALL_GAMES
+from gateway import queries
 from gateway.routes.deps import runtime
 from gateway.runtime import Runtime
 from persistence import journal
 
 router = APIRouter()
-MAX_AMONG = 200  # players in one "ranked together" (friends) board
 HISTORY_WINDOWS = (7, 30, 90)
-Region = Query(None, pattern=r"^[a-z0-9-]{1,16}$", description="Regional board; omit for global")
-
-
-async def board(
-    game_id: str,
-    period: Literal["all", "day", "week"] = Query("all", description="all-time, daily or weekly board"),
-    previous: bool = Query(False, description="The period that closed last (day or week only)"),
-    rt: Runtime = Depends(runtime),
-) -> str:
-    """The board a leaderboard read is about (see actors/periods.py)."""
-    await rt.require_game(game_id)
-    return rt.board(game_id, period, previous)
+Region = Query(None, pattern=queries.REGION_PATTERN, description="Regional board; omit for global")
+PeriodParam = Query("all", description="all-time, daily or weekly board")
+Previous = Query(False, description="The period that closed last (day or week only)")
 
 
 @router.get("/v1/games", tags=["catalog"])
@@ -45,40 +36,41 @@ async def games(rt: Runtime = Depends(runtime)) -> dict[str, Any]:
 async def leaderboard(
     game_id: str,
     region: str | None = Region,
+    period: queries.Period = PeriodParam,
+    previous: bool = Previous,
     limit: int = Query(50, ge=1, description="Page size; capped at the server's page_limit_max"),
     cursor: str | None = Query(None, max_length=512),
-    board: str = Depends(board),
     rt: Runtime = Depends(runtime),
-) -> dict[str, Any]:
-    limit = min(limit, rt.settings.page_limit_max)
-    return await rt.call(rt.leaderboard_shard(game_id).page.remote(board, region, limit, cursor))
+) -> Any:
+    return await queries.leaderboard_page(rt, game_id, region=region, period=period, previous=previous, limit=limit,
+                                          cursor=cursor)
 
 
 @router.get("/v1/games/{game_id}/players/{player_id}/rank", tags=["leaderboards"])
-async def player_rank(game_id: str, player_id: str, region: str | None = Region, board: str = Depends(board),
-                      rt: Runtime = Depends(runtime)) -> dict[str, Any]:
-    return await rt.call(rt.leaderboard_shard(game_id).rank.remote(board, region, player_id))
+async def player_rank(game_id: str, player_id: str, region: str | None = Region, period: queries.Period = PeriodParam,
+                      previous: bool = Previous, rt: Runtime = Depends(runtime)) -> Any:
+    return await queries.player_rank(rt, game_id, player_id, region=region, period=period, previous=previous)
 
 
 @router.get("/v1/games/{game_id}/players/{player_id}/around", tags=["leaderboards"])
 async def around_player(game_id: str, player_id: str, region: str | None = Region,
                         k: int = Query(5, ge=0, le=50, description="Entries above and below"),
-                        board: str = Depends(board), rt: Runtime = Depends(runtime)) -> dict[str, Any]:
-    return await rt.call(rt.leaderboard_shard(game_id).around.remote(board, region, player_id, k))
+                        period: queries.Period = PeriodParam, previous: bool = Previous,
+                        rt: Runtime = Depends(runtime)) -> Any:
+    return await queries.around_player(rt, game_id, player_id, region=region, period=period, previous=previous, k=k)
 
 
 @router.get("/v1/games/{game_id}/leaderboard/among", tags=["leaderboards"])
-async def among(game_id: str, players: list[str] = Query(..., min_length=1, max_length=MAX_AMONG,
+async def among(game_id: str, players: list[str] = Query(..., min_length=1, max_length=queries.MAX_AMONG,
                                                          description="Repeat: ?players=a&players=b"),
-                region: str | None = Region, board: str = Depends(board),
-                rt: Runtime = Depends(runtime)) -> dict[str, Any]:
-    return await rt.call(rt.leaderboard_shard(game_id).together.remote(board, region, players))
+                region: str | None = Region, period: queries.Period = PeriodParam, previous: bool = Previous,
+                rt: Runtime = Depends(runtime)) -> Any:
+    return await queries.among(rt, game_id, players, region=region, period=period, previous=previous)
 
 
 @router.get("/v1/players/{player_id}/dashboard", tags=["players"])
-async def dashboard(player_id: str, rt: Runtime = Depends(runtime)) -> dict[str, Any]:
-    [board] = await rt.call(rt.player_shard(player_id).dashboard.remote([player_id]))
-    return board
+async def dashboard(player_id: str, rt: Runtime = Depends(runtime)) -> Any:
+    return await queries.dashboard(rt, player_id)
 
 
 @router.get("/v1/players/{player_id}/history", tags=["players"])

@@ -7,7 +7,7 @@ import asyncio
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
-from actors.errors import ShardUnavailable
+from actors.errors import Overloaded, ShardUnavailable
 from gateway import problems
 from gateway.routes.health import _check
 
@@ -23,6 +23,10 @@ def client() -> TestClient:
     @app.get("/slow")
     async def slow() -> None:
         raise TimeoutError
+
+    @app.get("/busy")
+    async def busy() -> None:
+        raise Overloaded("10000 reads already wait")
 
     @app.get("/recovering")
     async def recovering() -> None:
@@ -43,6 +47,11 @@ def test_a_deadline_or_a_recovering_shard_is_503_with_retry_after() -> None:
         response = client().get(path)
         assert (response.status_code, response.json()["code"]) == (503, "unavailable"), path
         assert response.headers["retry-after"] == "1"
+
+
+def test_a_full_read_queue_is_429_with_retry_after() -> None:
+    response = client().get("/busy")
+    assert (response.status_code, response.json()["code"], response.headers["retry-after"]) == (429, "overloaded", "1")
 
 
 def test_a_check_that_cannot_even_find_its_actor_fails_alone() -> None:

@@ -1,0 +1,78 @@
+"""Leaderboard reads gathered per shard: every read bound for one leaderboard
+shard within `window_s` (or until `max_batch` wait) travels in ONE actor call,
+so under load the actor round trip is paid per batch, not per read. Bounded:
+past `max_pending` reads waiting for one shard, a read is refused at once
+(Overloaded). Ray-free: the send function is injected (as in batcher.py)."""
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from actors.board_reads import Answer, Read
+from actors.errors import Overloaded, ShardUnavailable, from_code
+
+log = logging.getLogger(__name__)
+Send = Callable[[int, list[Read]], Awaitable[list[Answer]]]
+
+
+class ReadBatcher:
+    def __init__(self, send: Send, *, window_s: float, max_batch: int, max_pending: int, timeout_s: float) -> None:
+        self._send = send
+        self._window_s = window_s
+        self._max_batch = max_batch
+        self._max_pending = max_pending
+        self._timeout_s = timeout_s
+        self._buffers: dict[int, list[tuple[Read, asyncio.Future[Answer]]]] = {}
+        self._timers: dict[int, asyncio.TimerHandle] = {}
+        self._pending: dict[int, int] = {}  # reads buffered or in flight, per shard
+        self._tasks: set[asyncio.Task[None]] = set()
+        self.calls = 0  # actor calls made (reads / calls = the batching factor)
+        self.reads = 0
+
+    async def read(self, shard: int, kind: str, *args: Any) -> Any:
+        """The read's body; its domain error raised as such."""
+        if self._pending.get(shard, 0) >= self._max_pending:
+            raise Overloaded(f"{self._max_pending} reads already wait for leaderboard shard {shard}; retry shortly")
+        future: asyncio.Future[Answer] = asyncio.get_running_loop().create_future()
+        buffer = self._buffers.setdefault(shard, [])
+        buffer.append(((kind, args), future))
+        self._pending[shard] = self._pending.get(shard, 0) + 1
+        if len(buffer) >= self._max_batch or self._window_s == 0:
+            self._flush(shard)
+        elif shard not in self._timers:
+            self._timers[shard] = asyncio.get_running_loop().call_later(self._window_s, self._flush, shard)
+        ok, body = await future
+        if ok:
+            return body
+        raise from_code(*body)
+
+    def _flush(self, shard: int) -> None:
+        timer = self._timers.pop(shard, None)
+        if timer is not None:
+            timer.cancel()
+        work = self._buffers.pop(shard, [])
+        if work:
+            task = asyncio.ensure_future(self._call(shard, work))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
+    async def _call(self, shard: int, work: list[tuple[Read, asyncio.Future[Answer]]]) -> None:
+        self.calls += 1
+        self.reads += len(work)
+        try:
+            answers = await asyncio.wait_for(self._send(shard, [read for read, _ in work]), self._timeout_s)
+        except Exception as exc:
+            failure: BaseException = exc
+            if isinstance(exc, TimeoutError):
+                failure = ShardUnavailable(f"leaderboard shard {shard} did not answer within {self._timeout_s:g}s")
+            for _, future in work:
+                if not future.done():
+                    future.set_exception(failure)
+            return
+        finally:
+            self._pending[shard] -= len(work)
+        for (_, future), answer in zip(work, answers, strict=True):
+            if not future.done():  # a caller that went away cancelled its own future
+                future.set_result(answer)
