@@ -55,7 +55,9 @@ class ActorBase:
             t0 = time.perf_counter()
             if not hasattr(self, "redis"):
                 s = self.settings
-                self.redis = aioredis.from_url(s.redis_url or "", client_name=f"{s.redis_prefix}actor")
+                self.redis = aioredis.from_url(s.redis_url or "", client_name=f"{s.redis_prefix}actor",
+                                               socket_timeout=s.redis_timeout_s,
+                                               socket_connect_timeout=s.redis_timeout_s)
                 self.supervise("presence follower", lambda: presence.follow(
                     self.presence, self.redis, s.redis_prefix, resync_s=s.presence_resync_s, ttl_s=s.presence_ttl_s))
             if not hasattr(self, "pool"):  # kept across a failed attempt

@@ -61,7 +61,9 @@ class Runtime:
                     s = self.settings
                     self.pool = await create_pool(s.database_url or "", max_size=s.db_pool_max,
                                                   timeout_s=s.db_timeout_s)
-                    self.redis = aioredis.from_url(s.redis_url or "", client_name=f"{s.redis_prefix}gateway")
+                    self.redis = aioredis.from_url(s.redis_url or "", client_name=f"{s.redis_prefix}gateway",
+                                                   socket_timeout=s.redis_timeout_s,
+                                                   socket_connect_timeout=s.redis_timeout_s)
                     self.keys = KeyCache(self.pool, ttl_s=s.api_key_cache_s, max_keys=s.api_key_cache_size)
                     self.hub = PushHub(self.redis, s.redis_prefix, s.push_partitions, presence_ttl_s=s.presence_ttl_s)
                     await self.hub.start()

@@ -40,6 +40,8 @@ class Settings(BaseSettings):
                                         "each ingest attempt, player -> leaderboard delivery)")
     db_timeout_s: float = Field(10.0, gt=0, description="Deadline of one PostgreSQL statement (asyncpg "
                                 "command_timeout), outside recovery")
+    redis_timeout_s: float = Field(5.0, gt=0, description="Deadline of one Redis command (socket timeout of "
+                                   "every Podium Redis client); pub/sub reads use their own shorter waits")
     recovery_timeout_s: float = Field(300.0, gt=0, description="Deadline of one recovery read (checkpoint and "
                                       "journal tail of a shard)")
     api_key_cache_s: float = Field(30.0, gt=0, description="How long a replica trusts a verified API key; a revoked "

@@ -17,7 +17,6 @@ from gateway import queries
 from gateway.auth import ANY_GAME, Unauthorized
 from gateway.frames import FrameError, parse_frame
 from gateway.routes.deps import api_key_of, runtime
-from gateway.routes.pushes import answer_frame
 from gateway.runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -89,8 +88,9 @@ async def ingest_socket(websocket: WebSocket) -> None:
         try:
             # Every frame re-checks the key (a cache hit): a revoked key stops within api_key_cache_s.
             scope = await rt.keys.scope(key)
-            if raw.lstrip()[:1] in ("{", b"{") and _is_query(raw):  # unlock frames are arrays
-                return await answer_frame(rt, raw)
+            query = _query_of(raw, rt.settings.max_frame_bytes)
+            if query is not None:
+                return await queries.answer(rt, query)
             return orjson.dumps(await acknowledge(rt, raw, scope))
         except FrameError as exc:
             return orjson.dumps({"error": exc.code, "detail": exc.detail})
@@ -105,41 +105,60 @@ async def ingest_socket(websocket: WebSocket) -> None:
                 await websocket.close(code=1008, reason="API key revoked")
                 return
 
+    # The sender stops on its own when the socket fails or a key is revoked: then it
+    # interrupts the read loop (cheaper per frame than racing every read against it).
+    receiver = asyncio.current_task()
+    closing = False
+    interrupted = False
+
+    def on_sender_done(task: asyncio.Task[None]) -> None:
+        nonlocal interrupted
+        if not task.cancelled() and task.exception() is not None:
+            log.info("ingest socket sender stopped: %r", task.exception())
+        if not closing and receiver is not None:
+            interrupted = True
+            receiver.cancel()
+
     sender = asyncio.ensure_future(send_in_order())
+    sender.add_done_callback(on_sender_done)
     try:
         while True:
-            got, message = await _unless_stopped(websocket.receive(), sender)
-            if not got or message["type"] == "websocket.disconnect":
+            message = await websocket.receive()
+            if message["type"] == "websocket.disconnect":
                 break
-            raw = message.get("text") if message.get("text") is not None else message.get("bytes") or b""
-            # Bounded: at most FRAMES_IN_FLIGHT frames wait for acks; if the sender died, stop.
-            work = asyncio.ensure_future(answer(raw))  # runs even if the socket goes: the batch still commits
-            got, _ = await _unless_stopped(replies.put(work), sender)
-            if not got:
-                break
+            raw: bytes | str = message.get("text") or message.get("bytes") or b""
+            # At most FRAMES_IN_FLIGHT frames wait for acks; past that the socket is not read (TCP backpressure).
+            # The answer runs even if the socket goes: its batch still commits.
+            await replies.put(asyncio.ensure_future(answer(raw)))
     except WebSocketDisconnect:
         pass
+    except asyncio.CancelledError:
+        if not interrupted:
+            raise  # Serve cancelled the handler (the client left): clean up below all the same
+        if receiver is not None:
+            receiver.uncancel()
     finally:
-        try:  # let the acks already computed go out, within the deadline, then stop the sender
-            await asyncio.wait_for(_unless_stopped(replies.put(None), sender), rt.settings.call_deadline_s)
-            await asyncio.wait_for(sender, rt.settings.call_deadline_s)
-        except Exception as exc:
-            log.debug("ingest socket closed before its last replies were sent: %r", exc)
+        closing = True
+        if not sender.done():  # let the acks already computed go out, within the deadline
+            last = asyncio.ensure_future(replies.put(None))
+            await asyncio.wait({last, sender}, timeout=rt.settings.call_deadline_s,
+                               return_when=asyncio.FIRST_COMPLETED)
+            if not sender.done():
+                await asyncio.wait({sender}, timeout=rt.settings.call_deadline_s)
+            last.cancel()
+        if not sender.done():
+            log.debug("ingest socket closed before its last replies were sent")
             sender.cancel()
 
 
-def _is_query(raw: bytes | str) -> bool:
+def _query_of(raw: bytes | str, max_bytes: int) -> dict[str, Any] | None:
+    """The parsed query if this frame is one (an object with "q"); unlock frames are arrays."""
+    if raw.lstrip()[:1] not in ("{", b"{"):
+        return None
+    if (len(raw) if isinstance(raw, bytes) else len(raw.encode())) > max_bytes:
+        return None  # parse_frame answers frame_too_large
     try:
-        return queries.is_query(orjson.loads(raw))
+        data = orjson.loads(raw)
     except orjson.JSONDecodeError:
-        return False
-
-
-async def _unless_stopped(step: Any, sender: asyncio.Future[None]) -> tuple[bool, Any]:
-    """(True, step's result), or (False, None) once the sender has stopped first."""
-    task = asyncio.ensure_future(step)
-    done, _ = await asyncio.wait({task, sender}, return_when=asyncio.FIRST_COMPLETED)
-    if task in done:
-        return True, task.result()
-    task.cancel()
-    return False, None
+        return None
+    return data if queries.is_query(data) else None
