@@ -109,7 +109,7 @@ class LeaderboardShard(ActorBase):
         changes: list[RankChange] = []
         for part in updates.slices(APPLY_SLICE):
             # Live rank pushes are for all-time boards; period ranks are read on demand.
-            changes += [c for c in self.standings.apply(part, track=self.presence) if not is_period(c.game_id)]
+            changes += self.standings.apply(part, track=self.presence, ranked=_all_time)
             if len(part) == APPLY_SLICE:
                 await asyncio.sleep(0)  # let waiting reads in
         if changes:
@@ -129,6 +129,10 @@ class LeaderboardShard(ActorBase):
         return {"shard": self.index, "entries": len(self.standings) - periods, "period_entries": periods,
                 "boards": len(self.standings.boards), "online": len(self.presence),
                 "recovered_in_s": self.recovered_in_s}
+
+
+def _all_time(board: str) -> bool:
+    return not is_period(board)
 
 
 def _rank_event(c: RankChange) -> tuple[str, dict[str, object]]:

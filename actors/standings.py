@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import gc
 from collections import defaultdict
-from collections.abc import Container, Iterable, Iterator
+from collections.abc import Callable, Container, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Final
@@ -99,11 +99,14 @@ class Standings:
                 keys.append(entry[KEY])
         return [Ranked(i + 1, *unpack(key)) for i, key in enumerate(sorted(set(keys)))]
 
-    def apply(self, updates: ScoreUpdates, *, track: Container[str] | None = None) -> list[RankChange]:
+    def apply(self, updates: ScoreUpdates, *, track: Container[str] | None = None,
+              ranked: Callable[[str], bool] | None = None) -> list[RankChange]:
         """Apply updates newer than what is held; returns one change per player
-        and game whose global or regional rank moved (first old, last new),
-        for the players in `track` (None: everyone). Rank look-ups cost, so
-        callers pass who can hear about it (online players; nobody in recovery)."""
+        and board whose global or regional rank moved (first old, last new),
+        for the players in `track` (None: everyone) on the boards `ranked`
+        accepts (None: all). Rank look-ups cost (and fold a lazy board), so
+        callers pass who can hear about it (online players; nobody in
+        recovery) and where (the leaderboard pushes all-time boards only)."""
         changes: dict[tuple[str, str, str], RankChange] = {}
         for i in range(len(updates)):
             board_id, player_id, version = updates.game_ids[i], updates.player_ids[i], updates.versions[i]
@@ -116,7 +119,7 @@ class Standings:
             region = updates.regions[i]
             key = sort_key(player_id, updates.points[i], updates.reached_us[i])
             scopes = (GLOBAL, region) if region else (GLOBAL,)
-            tracked = track is None or player_id in track
+            tracked = (track is None or player_id in track) and (ranked is None or ranked(board_id))
             old_ranks: dict[str, int | None] = {}
             if entry is not None:
                 old_key, old_region = entry[KEY], entry[REGION]

@@ -4,12 +4,13 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Depends, Query
+from fastapi.responses import Response
 
 from actors import cursors
 from actors.errors import InvalidRequest
 from actors.messages import ALL_GAMES
 from gateway import queries
-from gateway.routes.deps import runtime
+from gateway.routes.deps import json_response, runtime
 from gateway.runtime import Runtime
 from persistence import journal
 
@@ -21,7 +22,7 @@ Previous = Query(False, description="The period that closed last (day or week on
 
 
 @router.get("/v1/games", tags=["catalog"])
-async def games(rt: Runtime = Depends(runtime)) -> dict[str, Any]:
+async def games(rt: Runtime = Depends(runtime)) -> Response:
     _, rows = await rt.catalog()
     out: dict[str, dict[str, Any]] = {}
     for r in rows:
@@ -29,7 +30,7 @@ async def games(rt: Runtime = Depends(runtime)) -> dict[str, Any]:
         if r["achievement_id"] is not None:
             game["achievements"].append({"achievement_id": r["achievement_id"], "name": r["name"],
                                          "points": r["points"]})
-    return {"games": list(out.values())}
+    return json_response({"games": list(out.values())})
 
 
 @router.get("/v1/games/{game_id}/leaderboard", tags=["leaderboards"])
@@ -41,42 +42,44 @@ async def leaderboard(
     limit: int = Query(50, ge=1, description="Page size; capped at the server's page_limit_max"),
     cursor: str | None = Query(None, max_length=512),
     rt: Runtime = Depends(runtime),
-) -> Any:
-    return await queries.leaderboard_page(rt, game_id, region=region, period=period, previous=previous, limit=limit,
-                                          cursor=cursor)
+) -> Response:
+    return json_response(await queries.leaderboard_page(rt, game_id, region=region, period=period, previous=previous,
+                                                        limit=limit, cursor=cursor))
 
 
 @router.get("/v1/games/{game_id}/players/{player_id}/rank", tags=["leaderboards"])
 async def player_rank(game_id: str, player_id: str, region: str | None = Region, period: queries.Period = PeriodParam,
-                      previous: bool = Previous, rt: Runtime = Depends(runtime)) -> Any:
-    return await queries.player_rank(rt, game_id, player_id, region=region, period=period, previous=previous)
+                      previous: bool = Previous, rt: Runtime = Depends(runtime)) -> Response:
+    return json_response(await queries.player_rank(rt, game_id, player_id, region=region, period=period,
+                                                   previous=previous))
 
 
 @router.get("/v1/games/{game_id}/players/{player_id}/around", tags=["leaderboards"])
 async def around_player(game_id: str, player_id: str, region: str | None = Region,
                         k: int = Query(5, ge=0, le=50, description="Entries above and below"),
                         period: queries.Period = PeriodParam, previous: bool = Previous,
-                        rt: Runtime = Depends(runtime)) -> Any:
-    return await queries.around_player(rt, game_id, player_id, region=region, period=period, previous=previous, k=k)
+                        rt: Runtime = Depends(runtime)) -> Response:
+    return json_response(await queries.around_player(rt, game_id, player_id, region=region, period=period,
+                                                     previous=previous, k=k))
 
 
 @router.get("/v1/games/{game_id}/leaderboard/among", tags=["leaderboards"])
 async def among(game_id: str, players: list[str] = Query(..., min_length=1, max_length=queries.MAX_AMONG,
                                                          description="Repeat: ?players=a&players=b"),
                 region: str | None = Region, period: queries.Period = PeriodParam, previous: bool = Previous,
-                rt: Runtime = Depends(runtime)) -> Any:
-    return await queries.among(rt, game_id, players, region=region, period=period, previous=previous)
+                rt: Runtime = Depends(runtime)) -> Response:
+    return json_response(await queries.among(rt, game_id, players, region=region, period=period, previous=previous))
 
 
 @router.get("/v1/players/{player_id}/dashboard", tags=["players"])
-async def dashboard(player_id: str, rt: Runtime = Depends(runtime)) -> Any:
-    return await queries.dashboard(rt, player_id)
+async def dashboard(player_id: str, rt: Runtime = Depends(runtime)) -> Response:
+    return json_response(await queries.dashboard(rt, player_id))
 
 
 @router.get("/v1/players/{player_id}/history", tags=["players"])
 async def history(player_id: str, game: str | None = Query(None, description="Only this game"),
                   days: int = Query(7, description="Window: 7, 30 or 90 days, today included"),
-                  rt: Runtime = Depends(runtime)) -> dict[str, Any]:
+                  rt: Runtime = Depends(runtime)) -> Response:
     """Points and unlocks per day (the daily rollups), oldest first, zero-filled."""
     if days not in HISTORY_WINDOWS:
         raise InvalidRequest(f"days must be one of {', '.join(map(str, HISTORY_WINDOWS))}")
@@ -84,14 +87,14 @@ async def history(player_id: str, game: str | None = Query(None, description="On
         raise InvalidRequest("history is per game; omit game for every game")
     if game is not None:
         await rt.require_game(game)
-    return await rt.call(rt.player_shard(player_id).history.remote(player_id, game, days))
+    return json_response(await rt.call(rt.player_shard(player_id).history.remote(player_id, game, days)))
 
 
 @router.get("/v1/games/{game_id}/achievements", tags=["catalog"])
-async def achievements(game_id: str, rt: Runtime = Depends(runtime)) -> dict[str, Any]:
+async def achievements(game_id: str, rt: Runtime = Depends(runtime)) -> Response:
     """The game's achievements with rarity: the share of the game's players holding each."""
     await rt.require_game(game_id)
-    return await rt.rarity(game_id)
+    return json_response(await rt.rarity(game_id))
 
 
 @router.get("/v1/players/{player_id}/achievements", tags=["players"])
@@ -101,17 +104,17 @@ async def player_achievements(
     limit: int = Query(50, ge=1, description="Page size; capped at page_limit_max"),
     cursor: str | None = Query(None, max_length=512),
     rt: Runtime = Depends(runtime),
-) -> dict[str, Any]:
+) -> Response:
     after = cursors.decode(cursor, (str, str)) if cursor else ["", ""]
     limit = min(limit, rt.settings.page_limit_max)
     async with rt.pool.acquire() as conn:
         rows = await journal.player_unlocks(conn, player_id, game_id=game, after=(str(after[0]), str(after[1])),
                                             limit=limit + 1)
     page = rows[:limit]
-    return {
+    return json_response({
         "player_id": player_id,
         "achievements": [{"game_id": r["game_id"], "achievement_id": r["achievement_id"], "points": r["points"],
                           "unlocked_at": r["unlocked_at"].isoformat()} for r in page],
         "next_cursor": cursors.encode([page[-1]["game_id"], page[-1]["achievement_id"]]) if len(rows) > limit
         else None,
-    }
+    })

@@ -101,3 +101,15 @@ def test_slices_keep_every_update_in_order() -> None:
     parts = batch.slices(4)
     assert [len(p) for p in parts] == [4, 4, 2]
     assert [pid for p in parts for pid in p.player_ids] == batch.player_ids and batch.slices(10) == [batch]
+
+
+def test_rank_changes_only_for_the_boards_asked_for() -> None:
+    from actors.periods import is_period
+
+    s = Standings()
+    u = ScoreUpdates()
+    u.add("p", "arena", "eu", 10, 1, 1)
+    u.add("p", "arena#day#0", "eu", 10, 1, 1)
+    changes = s.apply(u, track={"p"}, ranked=lambda b: not is_period(b))
+    assert {(c.game_id, c.board) for c in changes} == {("arena", "global"), ("arena", "eu")}
+    assert len(s.board("arena#day#0") or ()) == 1, "the period board is updated all the same"
