@@ -6,12 +6,15 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 import time
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 import asyncpg
 import ray
 import redis.asyncio as aioredis
+from ray.exceptions import ActorUnavailableError, RayActorError
 
 from actors import presence
 from actors.errors import ShardUnavailable
@@ -24,13 +27,14 @@ log = logging.getLogger(__name__)
 
 class ActorBase:
     """Holds the settings, the pool and the Redis client of one actor process.
-    __init__ cannot await, so it queues a call to its own `start`: a restarted
-    actor recovers at once (a player shard redelivers its journal tail even if
-    nobody writes to it). Ray may refuse that self-call while it still counts
-    the actor as restarting, so every call that finds the actor not started
-    also starts recovery in-process (one at a time). Writes await `ready`;
-    reads call `serving`, which answers ShardUnavailable (HTTP 503) at once
-    while recovery runs."""
+    __init__ cannot await, so it has its own `start` called: a restarted actor
+    recovers at once (a player shard redelivers its journal tail even if nobody
+    calls it). Ray refuses a call to an actor it still counts as restarting -
+    which it does while __init__ runs - so a thread keeps submitting that call
+    until the actor takes it; and any call that finds the actor not started
+    also starts recovery in-process (one recovery at a time). Writes await
+    `ready`; reads call `serving`, which answers ShardUnavailable (HTTP 503) at
+    once while recovery runs."""
 
     def __init__(self, index: int, settings: Settings) -> None:
         assert settings.database_url and settings.redis_url, "the driver resolves URLs before starting actors"
@@ -44,7 +48,9 @@ class ActorBase:
         self._started = False
         self._tasks: set[asyncio.Task[None]] = set()
         self._start_task: asyncio.Future[None] | None = None
-        self._starting = ray.get_runtime_context().current_actor.start.remote()
+        threading.Thread(target=_start_when_alive, args=(ray.get_runtime_context().current_actor,
+                                                         f"{type(self).__name__} {index}"),
+                         name="start-when-alive", daemon=True).start()
 
     async def ready(self) -> None:
         if self._started:
@@ -127,3 +133,20 @@ class ActorBase:
                     log.exception("%s failed; retrying in %.1fs", name, seconds)
 
         self.supervise(name, loop)
+
+
+def _start_when_alive(handle: Any, name: str) -> None:
+    """Call the actor's own `start` until Ray takes the call (not while the actor
+    counts as restarting) and it returns: recovery then runs even if nobody else
+    ever calls this actor."""
+    delay = 0.05
+    while True:
+        try:
+            ray.get(handle.start.remote())
+            return
+        except (ActorUnavailableError, RayActorError):
+            time.sleep(delay)  # a thread of its own: the actor's event loop is not held
+            delay = min(delay * 2, 2.0)
+        except Exception:
+            log.exception("%s: start failed; calling it again", name)
+            time.sleep(1.0)

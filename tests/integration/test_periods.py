@@ -9,7 +9,7 @@ import ray
 
 from actors import directory
 from actors.routing import shard_of
-from tests.integration.conftest import eventually
+from tests.integration.conftest import eventually, get_ok
 from tests.integration.test_recovery import ingest
 
 
@@ -100,7 +100,7 @@ async def test_previous_day_comes_back_from_the_journal_and_the_checkpoint(clust
         return (await mine(http, players, {"period": "day", "previous": "true"}))[1] == got
 
     await eventually(back, timeout=60)
-    history = (await http.get(f"/v1/players/{players[2]}/history", params={"game": "arena"})).json()
+    history = await get_ok(http, f"/v1/players/{players[2]}/history", game="arena")
     assert [d["points"] for d in history["days"][-2:]] == [60, 0]
 
 
@@ -108,7 +108,7 @@ async def test_history_is_a_zero_filled_window_that_survives_a_restart(cluster, 
     p = uid("hist")
     await ingest(http, api_key, [{"player_id": p, "game_id": "arena", "achievement_id": "a1"},
                                  {"player_id": p, "game_id": "puzzle", "achievement_id": "p0"}])
-    body = (await http.get(f"/v1/players/{p}/history", params={"days": 30})).json()
+    body = await get_ok(http, f"/v1/players/{p}/history", days=30)
     assert len(body["days"]) == 30
     today = body["days"][-1]
     assert (today["points"], today["unlocked"]) == (27, 2)
@@ -126,7 +126,7 @@ async def test_history_is_a_zero_filled_window_that_survives_a_restart(cluster, 
         return (await http.get(f"/v1/players/{p}/history", params={"days": 30})).json() == body
 
     await eventually(same, timeout=60)
-    only_arena = (await http.get(f"/v1/players/{p}/history", params={"game": "arena", "days": 7})).json()
+    only_arena = await get_ok(http, f"/v1/players/{p}/history", game="arena", days=7)
     assert len(only_arena["days"]) == 7 and only_arena["days"][-1]["points"] == 20
 
 
