@@ -87,7 +87,7 @@ class ActorBase:
         return self._start_task
 
     async def start(self) -> None:
-        """Recover now (the call __init__ queues); returns once recovered."""
+        """Recover now (called by the start thread, see __init__); returns once recovered."""
         await asyncio.shield(self._kick())
 
     async def _recover_until_ready(self) -> None:
