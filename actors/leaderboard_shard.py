@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import gc
-import itertools
 import logging
 from typing import Any
 
@@ -19,9 +18,9 @@ from actors.pushes import publish
 from actors.ranking import unpack
 from actors.routing import shard_of
 from actors.shell import ActorBase
-from actors.standings import Standings
+from actors.standings import Loader, Standings, gc_paused
 from persistence import catalog_store, checkpoints, journal
-from persistence.db import connection
+from persistence.db import connection, export_snapshot, same_snapshot
 from persistence.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -38,26 +37,32 @@ class LeaderboardShard(ActorBase):
 
     async def recover(self) -> None:
         self.standings = Standings()  # from nothing, also after a failed attempt
+        loader = Loader(self.standings)
         owns_totals = shard_of(ALL_GAMES, self.settings.leaderboard_shards) == self.index
-        async with connection(self.settings.database_url or "", timeout_s=self.settings.recovery_timeout_s) as conn, \
-                conn.transaction(isolation="repeatable_read", readonly=True):
-            await conn.execute("SET LOCAL work_mem = '256MB'")  # recovery sorts in memory, not on disk
-            games = sorted({r["game_id"] for r in await catalog_store.read_catalog(conn)
-                            if shard_of(r["game_id"], self.settings.leaderboard_shards) == self.index})
-            watermarks = await checkpoints.read_watermarks(conn, "player", self.settings.player_shards)
-            scores = await checkpoints.read_game_scores(conn, games)
-            live = self.clock.live_starts(now_us())
-            periods = await checkpoints.read_period_scores(conn, games, [(k, from_us(s)) for k, s in live])
-            tail = [row for p in range(self.settings.player_shards)
-                    for row in await journal.replay(conn, shard=p, after_seq=watermarks.get(p, 0),
-                                                    game_ids=None if owns_totals else games)]
-            totals = await checkpoints.read_totals(conn, ALL_GAMES) if owns_totals else []
-            tail_players = sorted({r["player_id"] for r in tail})
-            tail_player_scores = await checkpoints.read_player_scores(conn, tail_players) if owns_totals else []
-        period_rows = ((r["player_id"], board_id(r["game_id"], r["period"], r["start_us"]), r["region"], r["points"],
-                        r["reached_us"], r["last_seq"]) for r in periods)
-        self.standings.bulk_load(itertools.chain((tuple(r) for r in itertools.chain(scores, totals)),  # type: ignore[misc]
-                                                 period_rows))
+        with gc_paused():  # a million long-lived entries would trigger the cyclic GC over and over
+            async with connection(self.settings.database_url or "",
+                                  timeout_s=self.settings.recovery_timeout_s) as conn, \
+                    conn.transaction(isolation="repeatable_read", readonly=True):
+                await conn.execute("SET LOCAL work_mem = '256MB'")  # recovery sorts in memory, not on disk
+                games = sorted({r["game_id"] for r in await catalog_store.read_catalog(conn)
+                                if shard_of(r["game_id"], self.settings.leaderboard_shards) == self.index})
+                watermarks = await checkpoints.read_watermarks(conn, "player", self.settings.player_shards)
+                # The totals stream on a second connection: PostgreSQL sums them while the games stream.
+                snapshot = await export_snapshot(conn) if owns_totals else None
+                entries = sum(await asyncio.gather(
+                    checkpoints.stream_game_scores(conn, games, loader.add),
+                    *([self._load_totals(snapshot, loader)] if snapshot else [])))
+                live = self.clock.live_starts(now_us())
+                in_periods = await checkpoints.stream_period_scores(
+                    conn, games, [(k, from_us(s)) for k, s in live],
+                    lambda rows: loader.add((p, board_id(g, k, s), r, pts, at, seq)
+                                            for p, g, k, s, r, pts, at, seq in rows))
+                tail = [row for p in range(self.settings.player_shards)
+                        for row in await journal.replay(conn, shard=p, after_seq=watermarks.get(p, 0),
+                                                        game_ids=None if owns_totals else games)]
+                tail_players = sorted({r["player_id"] for r in tail})
+                tail_player_scores = await checkpoints.read_player_scores(conn, tail_players) if owns_totals else []
+            loader.finish()
         mine = set(games)
         self._fold_game_tail([r for r in tail if r["game_id"] in mine])
         if owns_totals and tail:
@@ -65,8 +70,12 @@ class LeaderboardShard(ActorBase):
         gc.freeze()  # the boards live as long as the actor: keep them out of every later GC pass
         self.every(RETIRE_EVERY_S, self._retire_periods, "period retirement")
         log.info("leaderboard shard %d: %d games%s, %d entries (+%d in periods), %d journal rows replayed",
-                 self.index, len(games), " + all-games board" if owns_totals else "", len(scores) + len(totals),
-                 len(periods), len(tail))
+                 self.index, len(games), " + all-games board" if owns_totals else "", entries, in_periods, len(tail))
+
+    async def _load_totals(self, snapshot: str, loader: Loader) -> int:
+        async with same_snapshot(snapshot, self.settings.database_url or "",
+                                 timeout_s=self.settings.recovery_timeout_s) as twin:
+            return await checkpoints.stream_totals(twin, ALL_GAMES, loader.add)
 
     async def _retire_periods(self) -> None:
         now = now_us()

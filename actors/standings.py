@@ -8,6 +8,7 @@ from collections import defaultdict
 from collections.abc import Callable, Container, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from sys import intern
 from typing import Final
 
 from actors.errors import UnknownPlayer
@@ -117,6 +118,8 @@ class Standings:
             if entry is not None and entry[VERSION] >= version:
                 continue
             region = updates.regions[i]
+            if region:
+                region = intern(region)
             key = sort_key(player_id, updates.points[i], updates.reached_us[i])
             scopes = (GLOBAL, region) if region else (GLOBAL,)
             tracked = (track is None or player_id in track) and (ranked is None or ranked(board_id))
@@ -145,20 +148,37 @@ class Standings:
     def bulk_load(self, rows: Iterable[tuple[str, str, str | None, int, int, int]]) -> None:
         """Recovery into an empty Standings: (player_id, board_id, region, points,
         reached_us, version) rows, boards built with one sort each."""
-        assert not self.entries, "bulk_load builds from nothing"
+        loader = Loader(self)
         with gc_paused():
-            self._bulk_load(rows)
+            loader.add(rows)
+            loader.finish()
 
-    def _bulk_load(self, rows: Iterable[tuple[str, str, str | None, int, int, int]]) -> None:
-        keys: dict[tuple[str, str], list[SortKey]] = defaultdict(list)
+
+class Loader:
+    """Fills an empty Standings from rows given a chunk at a time (recovery
+    streams them from PostgreSQL), then builds each board with one sort, which
+    is linear when the rows come in board order. Callers pause the GC around it."""
+
+    def __init__(self, standings: Standings) -> None:
+        assert not standings.entries, "a Loader builds from nothing"
+        self._standings = standings
+        self._keys: dict[tuple[str, str], list[SortKey]] = defaultdict(list)
+
+    def add(self, rows: Iterable[tuple[str, str, str | None, int, int, int]]) -> None:
+        entries, keys = self._standings.entries, self._keys
         for player_id, board_id, region, points, reached_us, version in rows:
             key = sort_key(player_id, points, reached_us)
-            players = self.entries.get(board_id)
+            if region:
+                region = intern(region)  # one string per region, not one per entry: 50 MB a million
+            players = entries.get(board_id)
             if players is None:
-                players = self.entries[board_id] = {}
+                players = entries[board_id] = {}
             players[player_id] = (key, region, version)
             keys[(board_id, GLOBAL)].append(key)
             if region:
                 keys[(board_id, region)].append(key)
-        for board_key, board_keys in keys.items():
-            self.boards[board_key] = Board(board_keys)
+
+    def finish(self) -> None:
+        while self._keys:  # popped one by one: each key list is freed once its board is built
+            board_key, board_keys = self._keys.popitem()
+            self._standings.boards[board_key] = Board(board_keys)

@@ -1,16 +1,20 @@
-"""Issue-3 probe: memory per leaderboard entry and recovery time of a
-leaderboard shard holding N entries, on the real actor and real PostgreSQL.
+"""Memory per leaderboard entry and recovery time of leaderboard shards
+holding N entries, on the real actor and real PostgreSQL (issues 3 and 8).
 
     .venv/bin/python load/board_probe.py --entries 1000000 \
         --database-url postgresql://postgres@127.0.0.1:5432/postgres
 
 Creates a scratch database, fills the checkpoint tables with N players of one
-game (3 regions), starts Ray and a LeaderboardShard, times its recovery, reads
-its RSS, then measures the pure Standings structure alone with tracemalloc."""
+game (3 regions), starts Ray and, one at a time, the two LeaderboardShards of a
+two-shard layout (shard 1 owns the game's board: N entries, global + region
+boards; shard 0 the all-games board: N totals), then the single shard of the
+default one-shard layout, which owns both. Times each recovery, reads
+each actor's RSS, then measures the pure Standings structure with tracemalloc."""
 from __future__ import annotations
 
 import argparse
 import asyncio
+import statistics
 import time
 import tracemalloc
 import uuid
@@ -88,23 +92,26 @@ def main() -> None:
     try:
         from actors.leaderboard_shard import LeaderboardShard
 
-        settings = Settings(database_url=url, redis_url=a.redis_url, redis_prefix=f"probe-{name}:",
-                            player_shards=1, leaderboard_shards=1, token_secret="probe-only-secret-not-used-here")
         ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
-        times = []
-        for run in range(a.runs):
-            actor = LeaderboardShard.options(max_restarts=0).remote(0, settings)  # type: ignore[attr-defined]
-            t = time.perf_counter()
-            status = ray.get(actor.status.remote())
-            wall = time.perf_counter() - t
-            pid = ray.get(actor.__ray_call__.remote(lambda self: __import__("os").getpid()))
-            rss = psutil.Process(pid).memory_info().rss
-            times.append(status["recovered_in_s"])
-            print(f"run {run + 1}: recovered {status['entries']:,} entries in {status['recovered_in_s']:.2f}s "
-                  f"(first call {wall:.2f}s), actor RSS {rss / 2**20:.0f} MiB")
-            ray.kill(actor)
-        times.sort()
-        print(f"recovery median of {a.runs}: {times[len(times) // 2]:.2f}s")
+        for shards, shard, what in ((2, 1, "game board"), (2, 0, "all-games board"),
+                                    (1, 0, "both boards on one shard")):
+            settings = Settings(database_url=url, redis_url=a.redis_url, redis_prefix=f"probe-{name}:",
+                                player_shards=1, leaderboard_shards=shards, token_secret="probe-only-not-a-secret")
+            times, sizes = [], []
+            for run in range(a.runs):
+                actor = LeaderboardShard.options(max_restarts=0).remote(shard, settings)  # type: ignore[attr-defined]
+                t = time.perf_counter()
+                status = ray.get(actor.status.remote())
+                wall = time.perf_counter() - t
+                pid = ray.get(actor.__ray_call__.remote(lambda self: __import__("os").getpid()))
+                rss = psutil.Process(pid).memory_info().rss / 2**20
+                times.append(status["recovered_in_s"])
+                sizes.append(rss)
+                print(f"{what}, run {run + 1}: recovered {status['entries']:,} entries in "
+                      f"{status['recovered_in_s']:.2f}s (first call {wall:.2f}s), actor RSS {rss:.0f} MiB")
+                ray.kill(actor)
+            print(f"{what}: recovery median of {a.runs}: {statistics.median(times):.2f}s, "
+                  f"RSS median {statistics.median(sizes):.0f} MiB")
         ray.shutdown()
         per_entry = pure_memory(a.entries)
         print(f"Standings alone: {per_entry:.0f} bytes per entry (global + region board), "

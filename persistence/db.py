@@ -22,3 +22,21 @@ async def connection(database_url: str, *, timeout_s: float) -> AsyncIterator[as
         yield conn
     finally:
         await conn.close()
+
+
+@asynccontextmanager
+async def same_snapshot(snapshot: str, database_url: str, *,
+                        timeout_s: float) -> AsyncIterator[asyncpg.Connection]:
+    """A second connection that reads exactly what another connection's open
+    repeatable-read transaction reads (`snapshot`: its `export_snapshot`), so
+    two recovery reads run in parallel and still see one consistent state."""
+    async with connection(database_url, timeout_s=timeout_s) as twin, \
+            twin.transaction(isolation="repeatable_read", readonly=True):
+        await twin.execute(f"SET TRANSACTION SNAPSHOT '{snapshot}'")
+        await twin.execute("SET LOCAL work_mem = '256MB'")
+        yield twin
+
+
+async def export_snapshot(conn: asyncpg.Connection) -> str:
+    """The snapshot of `conn`'s open transaction, for `same_snapshot`."""
+    return str(await conn.fetchval("SELECT pg_export_snapshot()"))
