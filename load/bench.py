@@ -62,7 +62,8 @@ class Profile:
     mixed_s: float
     push_s: float
     growth_s: float
-    mixed_rate: float = 10_000
+    mixed_rate: float = 5_000  # issue 8's target load: 500 reads/s while 5,000 unlocks/s stream
+    push_rate: float = 10_000
     read_rate: float = 500
     subscribers: int = 200
     idle_read_s: float = 5
@@ -204,7 +205,7 @@ async def push_phase(system: Podium, profile: Profile, work: Workload, session: 
     try:
         async with system.writers("ws", session, 2) as writers:
             with CpuMeter() as cpu:
-                writes = await paced_writes(writers, profile.mixed_rate, 100, profile.push_s, work, cap=64,
+                writes = await paced_writes(writers, profile.push_rate, 100, profile.push_s, work, cap=64,
                                             on_ack=on_ack)
                 await asyncio.sleep(1.0)
     finally:
