@@ -31,6 +31,10 @@ class Gateway:
 
 
 def gateway_app(settings: Settings) -> serve.Application:
+    # A WebSocket holds one of Serve's slots for its whole life. The replica refuses
+    # sockets past max_sockets_per_replica itself (gateway/admission.py), so Serve's
+    # limit sits above it: HTTP requests always find room.
     return Gateway.options(
-        num_replicas=settings.gateway_replicas, max_ongoing_requests=settings.max_sockets_per_replica,
+        num_replicas=settings.gateway_replicas,
+        max_ongoing_requests=settings.max_sockets_per_replica + settings.max_http_in_flight,
     ).bind(settings)

@@ -3,6 +3,7 @@ print only that secret on stdout (logs go to stderr), so scripts can capture it.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import signal
 import sys
@@ -82,7 +83,7 @@ Ctrl-C stops everything; state is kept in the data dir.
     except KeyboardInterrupt:
         pass
     typer.echo("stopping Podium...", err=True)
-    tear_down(servers)
+    tear_down(servers, resolved)
 
 
 @app.command()
@@ -142,7 +143,8 @@ def watch(
     seconds: Annotated[float | None, typer.Option(help="Stop after this long (default: until Ctrl-C)")] = None,
     data_dir: DataDir = None,
 ) -> None:
-    """Print PLAYER_ID's live pushes, one JSON object per line."""
+    """Print PLAYER_ID's live pushes, one JSON object per line (the events of an
+    `update` frame each on a line of their own)."""
     import websockets
 
     from gateway.auth import mint_token
@@ -153,7 +155,9 @@ def watch(
     async def run() -> None:
         async with websockets.connect(f"{url}/v1/ws/players/{player_id}?token={token}") as ws:
             async for message in ws:
-                typer.echo(message)
+                frame = json.loads(message)
+                for event in frame["events"] if frame.get("type") == "update" else [frame]:
+                    typer.echo(json.dumps(event))
 
     try:
         asyncio.run(asyncio.wait_for(run(), seconds) if seconds else run())

@@ -7,16 +7,20 @@ import asyncio
 import json
 import logging
 import os
+import time
 from pathlib import Path
 from typing import Any
 
 import ray
+import redis.asyncio as aioredis
 from ray import serve
 
+from actors import presence
 from actors.leaderboard_shard import LeaderboardShard
 from actors.player_shard import PlayerShard
 from actors.routing import leaderboard_shard_name, player_shard_name
 from gateway.app import gateway_app
+from gateway.push_hub import drain_all
 from persistence import api_keys, catalog_store, migrations
 from persistence.db import create_pool
 from persistence.embedded import EmbeddedServers, ensure_servers
@@ -28,8 +32,17 @@ _owned: list[Any] = []  # a non-detached actor dies once its owner drops every h
 
 
 def serve_env(settings: Settings) -> dict[str, str]:
-    """HAProxy ingress: ~3x the default proxy's throughput on these machines."""
-    return {"RAY_SERVE_ENABLE_HA_PROXY": "1",
+    """HAProxy ingress: ~3x the default proxy's throughput on these machines.
+    Its connection limit (default 4,096, past which it queues connections
+    silently) covers every replica's sockets and HTTP requests.
+    User code runs on the replica's own event loop, not Serve's separate
+    thread: there a WebSocket send went into an unbounded queue, so a client
+    that stopped reading grew the replica's memory without limit and never
+    looked slow; on the replica's loop a send waits for the socket (TCP
+    backpressure), and the gateway closes a socket that stays shut."""
+    connections = (settings.max_sockets_per_replica + settings.max_http_in_flight) * settings.gateway_replicas
+    return {"RAY_SERVE_ENABLE_HA_PROXY": "1", "RAY_SERVE_HAPROXY_MAXCONN": str(connections + 1000),
+            "RAY_SERVE_RUN_USER_CODE_IN_SEPARATE_THREAD": "0",
             "RAY_SERVE_HAPROXY_STATS_PORT": str(settings.haproxy_stats_port),
             "RAY_SERVE_HAPROXY_METRICS_PORT": str(settings.haproxy_metrics_port)}
 
@@ -120,7 +133,35 @@ def bring_up(settings: Settings, *, num_cpus: int | None = None, dashboard: bool
     return resolved, servers, key
 
 
-def tear_down(servers: EmbeddedServers | None) -> None:
+def drain_gateways(settings: Settings, *, timeout_s: float = 5.0) -> None:
+    """Have every gateway replica close its sockets with 1012 (clients reconnect)
+    and refuse new ones, then wait until their players are gone (at most
+    timeout_s): Serve itself would wait for every open socket to end."""
+    async def run() -> None:
+        client = aioredis.from_url(settings.redis_url or "", socket_timeout=settings.redis_timeout_s)
+        try:
+            heard = await drain_all(client, settings.redis_prefix)
+            deadline = time.monotonic() + timeout_s
+            online = -1
+            while time.monotonic() < deadline:
+                sets = await presence.read_sets(client, settings.redis_prefix, settings.presence_ttl_s)
+                online = sum(len(players) for players in sets.values())
+                if not online:
+                    break
+                await asyncio.sleep(0.1)
+            log.info("drained %d gateway replica(s); %d player socket(s) still open", heard, max(online, 0))
+        finally:
+            await client.aclose()
+
+    try:
+        asyncio.run(run())
+    except Exception:
+        log.warning("could not drain the gateway replicas; stopping anyway", exc_info=True)
+
+
+def tear_down(servers: EmbeddedServers | None, settings: Settings | None = None) -> None:
+    if settings is not None:
+        drain_gateways(settings)
     try:
         serve.shutdown()
     finally:

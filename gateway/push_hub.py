@@ -1,8 +1,10 @@
 """Fan-in of Redis pub/sub into the player sockets of one gateway replica: one
 subscriber connection, subscribed to the push partitions of the players it
-holds sockets for, a bounded queue per socket (a slow socket loses its oldest
-pushes, never the replica's memory). It also keeps this replica's presence set
-in Redis (actors/presence.py) and heartbeats it, rewriting it if Redis lost it."""
+holds sockets for, a mailbox per socket (gateway/mailbox.py: events merge
+there; a socket that stops reading is closed, never the replica's memory). It
+also keeps this replica's presence set in Redis (actors/presence.py) and
+heartbeats it, rewriting it if Redis lost it, and hears the broadcast that
+drains every replica before a shutdown (`drain_all`)."""
 from __future__ import annotations
 
 import asyncio
@@ -17,27 +19,41 @@ import redis.asyncio as aioredis
 from actors import presence
 from actors.pushes import channel_of
 from actors.tasks import supervise
+from gateway.mailbox import Mailbox
 
 log = logging.getLogger(__name__)
-QUEUE_SIZE = 256
+RESTARTING = 1012  # WebSocket close code "service restart": reconnect (to another replica)
+
+
+def broadcast_channel(prefix: str) -> str:
+    return f"{prefix}gateway:all"
+
+
+async def drain_all(client: aioredis.Redis, prefix: str) -> int:
+    """Tell every gateway replica to close its sockets with 1012 and refuse new
+    ones; returns how many replicas heard it."""
+    return int(await client.publish(broadcast_channel(prefix), orjson.dumps({"drain": True})))
 
 
 class PushHub:
-    def __init__(self, client: aioredis.Redis, prefix: str, partitions: int, *, presence_ttl_s: float = 30.0) -> None:
+    def __init__(self, client: aioredis.Redis, prefix: str, partitions: int, *, presence_ttl_s: float = 30.0,
+                 backlog: int = 1000, on_drain: Any = None) -> None:
         self._client = client
         self._prefix = prefix
         self._partitions = partitions
         self._ttl_s = presence_ttl_s
         self.replica = uuid.uuid4().hex
         self._pubsub = client.pubsub()
-        self._queues: dict[str, set[asyncio.Queue[bytes]]] = defaultdict(set)
+        self._backlog = backlog
+        self._on_drain = on_drain
+        self._queues: dict[str, set[Mailbox]] = defaultdict(set)
         self._channel_players: dict[str, int] = defaultdict(int)  # channel -> players held on it
         self._tasks: list[asyncio.Task[None]] = []
         self._lock = asyncio.Lock()
 
     async def start(self) -> None:
         # redis-py reads only once subscribed: a replica channel makes that so from the start.
-        await self._pubsub.subscribe(f"{self._prefix}gateway:{self.replica}")
+        await self._pubsub.subscribe(f"{self._prefix}gateway:{self.replica}", broadcast_channel(self._prefix))
         self._tasks = [
             asyncio.ensure_future(presence.read_forever(self._pubsub, self.dispatch, "push subscriber")),
             asyncio.ensure_future(supervise("presence heartbeat", self._heartbeat)),
@@ -59,8 +75,8 @@ class PushHub:
             log.warning("could not retire presence of replica %s; it expires in %.0fs", self.replica, self._ttl_s)
         await self._pubsub.aclose()
 
-    async def attach(self, player_id: str) -> asyncio.Queue[bytes]:
-        queue: asyncio.Queue[bytes] = asyncio.Queue(QUEUE_SIZE)
+    async def attach(self, player_id: str) -> Mailbox:
+        queue = Mailbox(self._backlog)
         async with self._lock:
             if not self._queues[player_id]:
                 channel = channel_of(self._prefix, player_id, self._partitions)
@@ -71,7 +87,7 @@ class PushHub:
             self._queues[player_id].add(queue)
         return queue
 
-    async def detach(self, player_id: str, queue: asyncio.Queue[bytes]) -> None:
+    async def detach(self, player_id: str, queue: Mailbox) -> None:
         async with self._lock:
             queues = self._queues.get(player_id)
             if queues is None:
@@ -100,16 +116,24 @@ class PushHub:
 
     def dispatch(self, payload: bytes) -> int:
         """Hand each [player_id, event] of a partition payload to that player's
-        sockets here; returns how many sockets got an event."""
+        sockets here; returns how many sockets got an event. A JSON object is
+        a broadcast to the replicas instead (`drain_all`)."""
+        items = orjson.loads(payload)
+        if isinstance(items, dict):
+            if items.get("drain"):
+                self.drain()
+            return 0
         delivered = 0
-        for player_id, event in orjson.loads(payload):
-            queues = self._queues.get(player_id)
-            if not queues:
-                continue
-            data = orjson.dumps(event)
-            for queue in tuple(queues):
-                if queue.full():
-                    queue.get_nowait()  # drop the oldest for a socket that does not keep up
-                queue.put_nowait(data)
+        for player_id, event in items:
+            for mailbox in self._queues.get(player_id, ()):
+                mailbox.put(event)
                 delivered += 1
         return delivered
+
+    def drain(self) -> None:
+        """Close every player socket with 1012 (the replica is going away)."""
+        if self._on_drain is not None:
+            self._on_drain()
+        for mailboxes in self._queues.values():
+            for mailbox in mailboxes:
+                mailbox.close(RESTARTING, "server restarting: reconnect")

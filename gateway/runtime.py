@@ -18,6 +18,7 @@ from actors.messages import ALL_GAMES, AckBatch, UnlockBatch
 from actors.periods import ALL_TIME, PeriodClock, board_id
 from actors.player_state import now_us
 from actors.routing import shard_of
+from gateway.admission import Admission
 from gateway.auth import KeyCache
 from gateway.batcher import ShardBatcher
 from gateway.push_hub import PushHub
@@ -47,6 +48,8 @@ class Runtime:
             self._query, window_s=settings.read_batch_window_ms / 1000, max_batch=settings.max_read_batch,
             max_pending=settings.max_pending_reads, timeout_s=settings.actor_call_timeout_s,
         )
+        self.admission = Admission(settings.max_sockets_per_replica, settings.max_sockets_per_player)
+        self.draining = asyncio.Event()  # set once the replica is told to go: sockets close with 1012
         self._catalog_rows: list[asyncpg.Record] = []
         self._catalog: Catalog = Catalog({})
         self._catalog_at = -CATALOG_TTL_S
@@ -65,10 +68,16 @@ class Runtime:
                                                    socket_timeout=s.redis_timeout_s,
                                                    socket_connect_timeout=s.redis_timeout_s)
                     self.keys = KeyCache(self.pool, ttl_s=s.api_key_cache_s, max_keys=s.api_key_cache_size)
-                    self.hub = PushHub(self.redis, s.redis_prefix, s.push_partitions, presence_ttl_s=s.presence_ttl_s)
+                    self.hub = PushHub(self.redis, s.redis_prefix, s.push_partitions, presence_ttl_s=s.presence_ttl_s,
+                                       backlog=s.push_backlog_max, on_drain=self.drain)
                     await self.hub.start()
                     self._started = True
         return self
+
+    def drain(self) -> None:
+        """Refuse new sockets and have the open ones close with 1012."""
+        self.admission.draining = True
+        self.draining.set()
 
     async def stop(self) -> None:
         if self._started:

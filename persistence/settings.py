@@ -29,7 +29,17 @@ class Settings(BaseSettings):
     player_shards: int = Field(2, ge=1, le=1024, description="Player shard actors (stable hash of player_id)")
     leaderboard_shards: int = Field(1, ge=1, le=1024, description="Leaderboard shard actors (stable hash of game_id)")
     gateway_replicas: int = Field(1, ge=1, description="Serve replicas of the gateway")
-    max_sockets_per_replica: int = Field(4096, ge=1, description="Serve max_ongoing_requests (a WebSocket holds one)")
+    max_sockets_per_replica: int = Field(10_000, ge=1, description="WebSockets (player and ingest) one gateway "
+                                         "replica takes; past it a handshake gets 503 + Retry-After at once")
+    max_sockets_per_player: int = Field(4, ge=1, description="Player sockets per player per replica; past it 503")
+    max_http_in_flight: int = Field(1000, ge=1, description="HTTP requests a replica runs at once besides its "
+                                    "sockets (Serve max_ongoing_requests = sockets + this)")
+    push_window_ms: float = Field(50.0, ge=0, description="A player socket gets at most one push frame per window; "
+                                  "what arrives meanwhile is merged into it")
+    push_backlog_max: int = Field(1000, ge=1, description="Pushes waiting (merged) for one socket before it is "
+                                  "closed as a slow consumer (1013)")
+    socket_send_timeout_s: float = Field(10.0, gt=0, description="A frame the client does not take within this "
+                                         "closes the socket as a slow consumer")
     batch_window_ms: float = Field(2.0, ge=0, description="Gateway micro-batch window per player shard")
     max_frame_items: int = Field(1000, ge=1, description="Unlocks per frame or POST body; more is refused whole")
     max_frame_bytes: int = Field(1_048_576, ge=1024, description="Bytes per frame or POST body; more is refused whole")

@@ -6,7 +6,10 @@ from __future__ import annotations
 import orjson
 from starlette.requests import HTTPConnection
 from starlette.responses import Response
+from starlette.websockets import WebSocket
 
+from gateway.admission import Refusal
+from gateway.problems import problem
 from gateway.runtime import Runtime
 
 _runtime: Runtime | None = None
@@ -37,3 +40,15 @@ def json_response(body: object) -> Response:
     """A JSON body serialized once by orjson (FastAPI would walk it with
     jsonable_encoder first: the larger share of a small read's cost here)."""
     return Response(orjson.dumps(body), media_type="application/json")
+
+
+async def refuse(websocket: WebSocket, refusal: Refusal) -> None:
+    """Answer a WebSocket handshake with HTTP 503 + Retry-After and a problem
+    body, at once (the ASGI denial-response extension; uvicorn has it). A server
+    without it gets a close before accept: the client sees HTTP 403."""
+    response = problem(503, refusal.code, refusal.detail)
+    response.headers["Retry-After"] = str(refusal.retry_after_s)
+    try:
+        await websocket.send_denial_response(response)
+    except RuntimeError:
+        await websocket.close(code=1013, reason=refusal.detail[:120])

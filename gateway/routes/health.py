@@ -2,10 +2,12 @@
 from __future__ import annotations
 
 import asyncio
+import os
 from collections.abc import Callable
 from typing import Any
 
 import orjson
+import psutil
 from fastapi import APIRouter, Depends
 from fastapi.responses import Response
 
@@ -40,5 +42,8 @@ async def health(rt: Runtime = Depends(runtime)) -> Response:
     results = dict(zip(checks, await asyncio.gather(*checks.values()), strict=True))
     ok = all(r["ok"] for r in results.values())
     body = {"status": "ok" if ok else "degraded", "checks": results, "push_sockets": rt.hub.sockets,
+            "replica": {"pid": os.getpid(), "rss_mib": round(psutil.Process().memory_info().rss / 2**20, 1)},
+            "sockets": {"open": rt.admission.open, "limit": rt.admission.max_sockets,
+                        "refused": rt.admission.refused, "draining": rt.admission.draining},
             "leaderboard_reads": {"reads": rt.reads.reads, "actor_calls": rt.reads.calls}}
     return Response(orjson.dumps(body), status_code=200 if ok else 503, media_type="application/json")

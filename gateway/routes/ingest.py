@@ -3,6 +3,7 @@ POST /v1/unlocks. Each item gets an ack, index-aligned with the frame."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections import defaultdict
 from typing import Any
@@ -16,7 +17,8 @@ from actors.routing import shard_of
 from gateway import queries
 from gateway.auth import ANY_GAME, Unauthorized
 from gateway.frames import FrameError, parse_frame
-from gateway.routes.deps import api_key_of, runtime
+from gateway.push_hub import RESTARTING
+from gateway.routes.deps import api_key_of, refuse, runtime
 from gateway.runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -80,6 +82,17 @@ async def ingest_socket(websocket: WebSocket) -> None:
     except Unauthorized as exc:
         await websocket.close(code=1008, reason=str(exc)[:120])  # before accept: the client sees HTTP 403
         return
+    refusal = rt.admission.enter()
+    if refusal is not None:
+        await refuse(websocket, refusal)
+        return
+    try:
+        await _serve(rt, websocket, key)
+    finally:
+        rt.admission.leave()
+
+
+async def _serve(rt: Runtime, websocket: WebSocket, key: str | None) -> None:
     await websocket.accept()
     replies: asyncio.Queue[asyncio.Task[bytes] | None] = asyncio.Queue(FRAMES_IN_FLIGHT)
     revoked = asyncio.Event()
@@ -105,13 +118,14 @@ async def ingest_socket(websocket: WebSocket) -> None:
                 await websocket.close(code=1008, reason="API key revoked")
                 return
 
-    # The sender stops on its own when the socket fails or a key is revoked: then it
-    # interrupts the read loop (cheaper per frame than racing every read against it).
+    # The sender stops on its own when the socket fails or a key is revoked, and the
+    # replica may be told to drain: either interrupts the read loop (cheaper per frame
+    # than racing every read against them).
     receiver = asyncio.current_task()
     closing = False
     interrupted = False
 
-    def on_sender_done(task: asyncio.Task[None]) -> None:
+    def interrupt(task: asyncio.Future[Any]) -> None:
         nonlocal interrupted
         if not task.cancelled() and task.exception() is not None:
             log.info("ingest socket sender stopped: %r", task.exception())
@@ -120,7 +134,9 @@ async def ingest_socket(websocket: WebSocket) -> None:
             receiver.cancel()
 
     sender = asyncio.ensure_future(send_in_order())
-    sender.add_done_callback(on_sender_done)
+    sender.add_done_callback(interrupt)
+    drained = asyncio.ensure_future(rt.draining.wait())
+    drained.add_done_callback(interrupt)
     try:
         while True:
             message = await websocket.receive()
@@ -139,6 +155,7 @@ async def ingest_socket(websocket: WebSocket) -> None:
             receiver.uncancel()
     finally:
         closing = True
+        drained.cancel()
         if not sender.done():  # let the acks already computed go out, within the deadline
             last = asyncio.ensure_future(replies.put(None))
             await asyncio.wait({last, sender}, timeout=rt.settings.call_deadline_s,
@@ -149,6 +166,10 @@ async def ingest_socket(websocket: WebSocket) -> None:
         if not sender.done():
             log.debug("ingest socket closed before its last replies were sent")
             sender.cancel()
+        elif rt.draining.is_set():  # every frame read was answered: now tell the client to reconnect
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(websocket.close(code=RESTARTING, reason="server restarting: reconnect"),
+                                       rt.settings.socket_send_timeout_s)
 
 
 def _query_of(raw: bytes | str, max_bytes: int) -> dict[str, Any] | None:

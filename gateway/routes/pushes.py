@@ -1,19 +1,24 @@
 """WebSocket /v1/ws/players/{player_id}: a player's live pushes (rank.changed,
-unlock.accepted), delivered via Redis from whichever actor produced them, and
-read queries (rank, page, around, among, dashboard) answered on the same
+unlock.accepted), delivered via Redis from whichever actor produced them and
+merged into at most one `update` frame per push window (gateway/mailbox.py),
+and read queries (rank, page, around, among, dashboard) answered on the same
 socket in order of completion (gateway/queries.py)."""
 from __future__ import annotations
 
 import asyncio
+import logging
+from typing import Any
 
 import orjson
-from fastapi import APIRouter, WebSocket
+from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 
 from gateway import queries
 from gateway.auth import Unauthorized, verify_token
-from gateway.routes.deps import bearer_of, runtime
+from gateway.push_hub import RESTARTING
+from gateway.routes.deps import bearer_of, refuse, runtime
 from gateway.runtime import Runtime
 
+log = logging.getLogger(__name__)
 router = APIRouter()
 
 
@@ -25,23 +30,62 @@ async def player_socket(websocket: WebSocket, player_id: str) -> None:
     except Unauthorized as exc:
         await websocket.close(code=1008, reason=str(exc)[:120])  # before accept: the client sees HTTP 403
         return
-    pushes = await rt.hub.attach(player_id)
+    refusal = rt.admission.enter(player_id)
+    if refusal is not None:
+        await refuse(websocket, refusal)
+        return
+    try:
+        await _serve(rt, websocket, player_id)
+    finally:
+        rt.admission.leave(player_id)
+
+
+async def _serve(rt: Runtime, websocket: WebSocket, player_id: str) -> None:
+    mailbox = await rt.hub.attach(player_id)
+    if rt.draining.is_set():
+        mailbox.close(RESTARTING, "server restarting: reconnect")
     answers: asyncio.Queue[bytes] = asyncio.Queue()  # bounded by the in-flight limit below
     in_flight = asyncio.Semaphore(rt.settings.max_socket_queries)
     tasks: set[asyncio.Task[None]] = set()
+    window_s = rt.settings.push_window_ms / 1000
+    send_timeout_s = rt.settings.socket_send_timeout_s
+    loop = asyncio.get_running_loop()
+    last_push = -window_s
+
+    async def next_push() -> list[dict[str, Any]]:
+        """What the socket is sent next: at most one frame per push window."""
+        await mailbox.wait()
+        delay = last_push + window_s - loop.time()
+        if delay > 0 and mailbox.closing is None:
+            await asyncio.sleep(delay)  # events arriving meanwhile join this frame
+        return mailbox.take()
+
+    async def send(text: str) -> None:
+        # A client that stops reading blocks the send once TCP's buffers fill: past the
+        # timeout it is a slow consumer and the socket goes.
+        await asyncio.wait_for(websocket.send_text(text), send_timeout_s)
+
+    incoming = outgoing = answered = None
     try:
         await websocket.accept()
-        await websocket.send_text(orjson.dumps({"type": "subscribed", "player_id": player_id}).decode())
+        await send(orjson.dumps({"type": "subscribed", "player_id": player_id}).decode())
         incoming = asyncio.ensure_future(websocket.receive())
-        outgoing = asyncio.ensure_future(pushes.get())
+        outgoing = asyncio.ensure_future(next_push())
         answered = asyncio.ensure_future(answers.get())
         while True:
             done, _ = await asyncio.wait({incoming, outgoing, answered}, return_when=asyncio.FIRST_COMPLETED)
             if outgoing in done:
-                await websocket.send_text(outgoing.result().decode())
-                outgoing = asyncio.ensure_future(pushes.get())
+                if mailbox.closing is not None:
+                    code, reason = mailbox.closing
+                    await asyncio.wait_for(websocket.close(code=code, reason=reason), send_timeout_s)
+                    break
+                events = outgoing.result()
+                if events:
+                    last_push = loop.time()
+                    await send(orjson.dumps({"type": "update", "events": events}).decode())
+                outgoing = asyncio.ensure_future(next_push())
             if answered in done:
-                await websocket.send_text(answered.result().decode())
+                await send(answered.result().decode())
                 answered = asyncio.ensure_future(answers.get())
             if incoming in done:
                 message = incoming.result()
@@ -49,7 +93,7 @@ async def player_socket(websocket: WebSocket, player_id: str) -> None:
                     break
                 text = message.get("text")
                 if text == "ping":
-                    await websocket.send_text('{"type":"pong"}')
+                    await send('{"type":"pong"}')
                 elif text is not None or message.get("bytes"):
                     await in_flight.acquire()  # past the limit, stop reading: TCP pushes back
                     task = asyncio.ensure_future(_query(rt, text if text is not None else message["bytes"],
@@ -57,10 +101,15 @@ async def player_socket(websocket: WebSocket, player_id: str) -> None:
                     tasks.add(task)
                     task.add_done_callback(tasks.discard)
                 incoming = asyncio.ensure_future(websocket.receive())
+    except TimeoutError:
+        log.info("player socket of %s closed: the client did not read for %.0fs", player_id, send_timeout_s)
+    except WebSocketDisconnect:
+        pass
     finally:
         for pending in (incoming, outgoing, answered, *tasks):
-            pending.cancel()
-        await rt.hub.detach(player_id, pushes)
+            if pending is not None:
+                pending.cancel()
+        await rt.hub.detach(player_id, mailbox)
 
 
 async def _query(rt: Runtime, raw: str | bytes, answers: asyncio.Queue[bytes], in_flight: asyncio.Semaphore) -> None:

@@ -36,6 +36,9 @@ TEST_CATALOG: list[dict[str, Any]] = [
 ]
 
 
+SOCKETS_PER_REPLICA = 64  # small, so a test can fill a replica
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -82,6 +85,7 @@ def cluster() -> Iterator[Cluster]:
         leaderboard_shards=2, checkpoint_interval_s=1.0, token_secret=f"test-secret-{tag}-{uuid.uuid4().hex}",
         ray_namespace=f"podium-test-{tag}", call_deadline_s=20.0, actor_call_timeout_s=5.0,
         api_key_cache_s=2.0, presence_resync_s=1.0, presence_ttl_s=3.0,
+        max_sockets_per_replica=SOCKETS_PER_REPLICA, max_sockets_per_player=3, socket_send_timeout_s=2.0,
         haproxy_stats_port=_free_port(), haproxy_metrics_port=_free_port(),
     )
     asyncio.run(launch.prepare_database(settings, demo_catalog=False))

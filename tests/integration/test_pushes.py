@@ -16,13 +16,19 @@ from gateway.auth import mint_token
 from tests.integration.conftest import eventually, wait_online
 
 
+def events_of(frame: dict) -> list[dict]:
+    """The pushes an `update` frame carries (any other frame is itself one event)."""
+    return frame["events"] if frame.get("type") == "update" else [frame]
+
+
 async def collect(ws, wanted: set[tuple[str, str]], timeout: float = 1.0) -> dict[tuple[str, str], dict]:
     """Events by (type, game_id) until every wanted pair has arrived, within the timeout."""
     deadline = time.monotonic() + timeout
     got: dict[tuple[str, str], dict] = {}
     while not wanted <= set(got):
-        event = orjson.loads(await asyncio.wait_for(ws.recv(), max(0.01, deadline - time.monotonic())))
-        got.setdefault((event["type"], event.get("game_id", "")), event)
+        frame = orjson.loads(await asyncio.wait_for(ws.recv(), max(0.01, deadline - time.monotonic())))
+        for event in events_of(frame):
+            got.setdefault((event["type"], event.get("game_id", "")), event)
     return got
 
 

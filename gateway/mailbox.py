@@ -1,0 +1,72 @@
+"""What waits to be pushed to one player socket. Events are merged when the
+socket takes them, so a socket gets one frame per push window however many
+events arrived, and a socket that reads slowly gets fewer, larger frames
+instead of a growing queue. Past `limit` waiting events (after merging) the
+socket is a slow consumer: the mailbox says so and takes no more."""
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+Event = dict[str, Any]
+
+
+def merge(events: list[Event]) -> list[Event]:
+    """Rank changes of one board fold into one (first old rank, last new rank,
+    last points and total) and vanish if the rank ends where it began; other
+    events stay as they are. Order: first appearance."""
+    out: list[Event | None] = []
+    ranks: dict[tuple[Any, Any], int] = {}  # (game_id, board) -> index in out
+    for event in events:
+        if event.get("type") != "rank.changed":
+            out.append(event)
+            continue
+        key = (event.get("game_id"), event.get("board"))
+        at = ranks.get(key)
+        if at is None:
+            ranks[key] = len(out)
+            out.append(event)
+        else:
+            first = out[at]
+            assert first is not None
+            out[at] = {**event, "old_rank": first["old_rank"]}
+    return [e for e in out if e is not None and not (e.get("type") == "rank.changed"
+                                                       and e["old_rank"] == e["new_rank"])]
+
+
+class Mailbox:
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.overflowed = False
+        self._events: list[Event] = []
+        self._ready = asyncio.Event()
+        self.closing: tuple[int, str] | None = None  # (close code, reason) once the socket must go
+
+    def __len__(self) -> int:
+        return len(self._events)
+
+    def put(self, event: Event) -> None:
+        if self.overflowed or self.closing:
+            return
+        self._events.append(event)
+        if len(self._events) > self.limit:
+            self._events = merge(self._events)  # merging may be enough: a burst of rank moves
+            if len(self._events) > self.limit:
+                self.overflowed = True
+                self.close(1013, f"slow consumer: more than {self.limit} pushes unread")
+        self._ready.set()
+
+    def close(self, code: int, reason: str) -> None:
+        """Ask the socket's loop to close with this code (draining, slow consumer)."""
+        if self.closing is None:
+            self.closing = (code, reason)
+        self._ready.set()
+
+    async def wait(self) -> None:
+        await self._ready.wait()
+
+    def take(self) -> list[Event]:
+        """Everything waiting, merged; empty if nothing is."""
+        self._ready.clear()
+        events, self._events = self._events, []
+        return merge(events) if len(events) > 1 else events
