@@ -20,6 +20,7 @@ from actors.leaderboard_shard import LeaderboardShard
 from actors.player_shard import PlayerShard
 from actors.routing import leaderboard_shard_name, player_shard_name
 from gateway.app import gateway_app
+from gateway.limits import haproxy_maxconn, nofile_limit
 from gateway.push_hub import drain_all
 from persistence import api_keys, catalog_store, migrations
 from persistence.db import create_pool
@@ -34,14 +35,15 @@ _owned: list[Any] = []  # a non-detached actor dies once its owner drops every h
 def serve_env(settings: Settings) -> dict[str, str]:
     """HAProxy ingress: ~3x the default proxy's throughput on these machines.
     Its connection limit (default 4,096, past which it queues connections
-    silently) covers every replica's sockets and HTTP requests.
+    silently) covers every replica's sockets and HTTP requests, as far as the
+    node's file descriptors allow (gateway/limits.py).
     User code runs on the replica's own event loop, not Serve's separate
     thread: there a WebSocket send went into an unbounded queue, so a client
     that stopped reading grew the replica's memory without limit and never
     looked slow; on the replica's loop a send waits for the socket (TCP
     backpressure), and the gateway closes a socket that stays shut."""
-    connections = (settings.max_sockets_per_replica + settings.max_http_in_flight) * settings.gateway_replicas
-    return {"RAY_SERVE_ENABLE_HA_PROXY": "1", "RAY_SERVE_HAPROXY_MAXCONN": str(connections + 1000),
+    maxconn = haproxy_maxconn(settings, nofile_limit())
+    return {"RAY_SERVE_ENABLE_HA_PROXY": "1", "RAY_SERVE_HAPROXY_MAXCONN": str(maxconn),
             "RAY_SERVE_RUN_USER_CODE_IN_SEPARATE_THREAD": "0",
             "RAY_SERVE_HAPROXY_STATS_PORT": str(settings.haproxy_stats_port),
             "RAY_SERVE_HAPROXY_METRICS_PORT": str(settings.haproxy_metrics_port)}

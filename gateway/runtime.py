@@ -21,6 +21,7 @@ from actors.routing import shard_of
 from gateway.admission import Admission
 from gateway.auth import KeyCache
 from gateway.batcher import ShardBatcher
+from gateway.limits import nofile_limit, sockets_per_replica
 from gateway.push_hub import PushHub
 from gateway.read_batcher import ReadBatcher
 from persistence import catalog_store
@@ -48,7 +49,7 @@ class Runtime:
             self._query, window_s=settings.read_batch_window_ms / 1000, max_batch=settings.max_read_batch,
             max_pending=settings.max_pending_reads, timeout_s=settings.actor_call_timeout_s,
         )
-        self.admission = Admission(settings.max_sockets_per_replica, settings.max_sockets_per_player)
+        self.admission = Admission(sockets_per_replica(settings, nofile_limit()), settings.max_sockets_per_player)
         self.draining = asyncio.Event()  # set once the replica is told to go: sockets close with 1012
         self._catalog_rows: list[asyncpg.Record] = []
         self._catalog: Catalog = Catalog({})

@@ -40,9 +40,11 @@ from load.clients import (
     closed_loop,
     closed_reads,
     http_session,
+    paced,
     paced_reads,
     paced_writes,
     percentiles,
+    timed_send,
 )
 from load.systems import ROOT, Infra, Level, Podium, System, peers
 from load.workload import Workload, achievement_id, first_game, game_id, player_id
@@ -69,11 +71,14 @@ class Profile:
     idle_read_s: float = 5
     stale_rate: float = 5_000  # unlocks/s streaming while staleness is probed
     read_clients: int = 16  # as `wrk -c16`
+    online_sockets: int = 10_000  # g. online: player sockets open at once
+    online_rate: float = 1_000  # unlocks/s, all for players with a socket open
+    online_s: float = 15
 
 
 FULL = Profile("full", 100_000, (10_000, 100_000, 1_000_000), ingest_s=10, mixed_s=15, push_s=15, growth_s=5)
 QUICK = Profile("quick", 10_000, (10_000,), ingest_s=2, mixed_s=4, push_s=4, growth_s=2, subscribers=100,
-                idle_read_s=3)
+                idle_read_s=3, online_sockets=2_000, online_s=5)
 
 
 @dataclass
@@ -189,13 +194,14 @@ async def push_phase(system: Podium, profile: Profile, work: Workload, session: 
     async def listen(ws: Any, player: str) -> None:
         async for message in ws:
             now = time.perf_counter()
-            event = orjson.loads(message)
-            if event.get("type") != "rank.changed" or event["board"] != "global" or event["game_id"] == "_all":
-                continue
-            times = newest.pop((player, event["game_id"]), None)
-            if times is not None:
-                from_send.append((now - times[0]) * 1000)
-                from_ack.append(max(0.0, now - times[1]) * 1000)
+            frame = orjson.loads(message)
+            for event in frame["events"] if frame.get("type") == "update" else [frame]:
+                if event.get("type") != "rank.changed" or event["board"] != "global" or event["game_id"] == "_all":
+                    continue
+                times = newest.pop((player, event["game_id"]), None)
+                if times is not None:
+                    from_send.append((now - times[0]) * 1000)
+                    from_ack.append(max(0.0, now - times[1]) * 1000)
 
     sockets = [await websockets.connect(f"{system.ws_url}/v1/ws/players/{p}?token={system.token(p)}") for p in subs]
     for ws in sockets:
@@ -259,6 +265,92 @@ async def staleness_phase(system: Podium, profile: Profile, work: Workload, sess
                 "probes/s", note=f"writes {writes.rate:,.0f}/s (offered {profile.stale_rate:,.0f})")]
 
 
+async def online_phase(system: Podium, profile: Profile, work: Workload, session: Any) -> list[Row]:
+    """Many players online: `online_sockets` player sockets open, `online_rate`
+    unlocks/s all for those players (frames of 10 over 2 ingest sockets) plus
+    500 reads/s over HTTP. A push sample is one unlock: from the send of its
+    frame to the `unlock.accepted` in its player's `update` frame."""
+    watched = list(range(1_000, 1_000 + profile.online_sockets))  # preloaded players, mid-board
+    health = f"{system.base}/v1/health"
+    async with session.get(health) as r:
+        rss_before = (await r.json())["replica"]["rss_mib"]
+    sent: dict[tuple[str, str, str], float] = {}
+    pushed: list[float] = []
+    dropped = refused = 0
+
+    async def open_one(i: int) -> Any:
+        nonlocal refused
+        try:
+            ws = await websockets.connect(f"{system.ws_url}/v1/ws/players/{player_id(i)}?"
+                                          f"token={system.token(player_id(i))}", open_timeout=60)
+            await ws.recv()  # subscribed
+            return ws
+        except (websockets.InvalidStatus, OSError, TimeoutError):
+            refused += 1
+            return None
+
+    async def listen(ws: Any, player: str) -> None:
+        nonlocal dropped
+        try:
+            async for message in ws:
+                now = time.perf_counter()
+                for event in orjson.loads(message).get("events", ()):
+                    if event["type"] == "unlock.accepted":
+                        at = sent.pop((player, event["game_id"], event["achievement_id"]), None)
+                        if at is not None:
+                            pushed.append((now - at) * 1000)
+        except websockets.ConnectionClosed:
+            dropped += 1
+
+    t0 = time.perf_counter()
+    sockets: list[Any] = []
+    for start in range(0, len(watched), 200):  # 200 handshakes at a time
+        sockets += await asyncio.gather(*(open_one(i) for i in watched[start:start + 200]))
+    opened = [(ws, player_id(i)) for ws, i in zip(sockets, watched, strict=True) if ws is not None]
+    online = [i for ws, i in zip(sockets, watched, strict=True) if ws is not None]  # unlocks go to these
+    say(f"  {system.name} online: {len(opened):,} sockets open in {time.perf_counter() - t0:.1f}s, {refused} refused")
+    await asyncio.sleep(2.0)  # presence reaches every actor
+    async with session.get(health) as r:
+        rss_after = (await r.json())["replica"]["rss_mib"]
+    listeners = [asyncio.ensure_future(listen(ws, p)) for ws, p in opened]
+    acks = Outcome()
+    turn = iter(range(1 << 62))
+    try:
+        async with system.writers("ws", session, 2) as writers:
+            async def one() -> None:
+                items = [item for item in (work.next_for(work.rng.choice(online)) for _ in range(10)) if item]
+                at = time.perf_counter()
+                for item in items:
+                    sent[(item["player_id"], item["game_id"], item["achievement_id"])] = at
+                await timed_send(writers[next(turn) % len(writers)], items, acks, None)
+
+            with CpuMeter() as cpu:
+                began = time.perf_counter()
+                _, (reads, _) = await asyncio.gather(
+                    paced(profile.online_rate / 10, profile.online_s, one, cap=64),
+                    paced_reads(session, system.base, system.paths, profile.read_rate, profile.online_s, work,
+                                first_game, player_id))
+                acks.seconds = time.perf_counter() - began
+                await asyncio.sleep(2.0)  # the last pushes
+    finally:
+        for task in listeners:
+            task.cancel()
+        await asyncio.gather(*(ws.close() for ws, _ in opened), return_exceptions=True)
+    per_socket_kib = (rss_after - rss_before) * 1024 / max(1, len(opened))
+    lost = len(sent)
+    say(f"  {system.name} online: push p99 {percentiles(pushed)[2]:.0f} ms, {lost} pushes missing, "
+        f"{dropped} sockets dropped, {per_socket_kib:.1f} KiB per socket")
+    note = (f"{len(opened):,} sockets ({refused} refused, {dropped} dropped), replica RSS +{per_socket_kib:.1f} KiB "
+            f"per socket")
+    p = work.players
+    label = f"{system.name} (ws)"
+    return [row(label, "g. online: send -> push", p, Outcome(acks.seconds, len(pushed), {}, pushed), cpu,
+                "pushes/s", note=f"{note}; {lost} pushes not seen within 2 s"),
+            row(label, "g. online: acks", p, acks, cpu, f"unlocks/s (offered {profile.online_rate:,.0f}); "
+                "latency per 10", note="2 ingest sockets"),
+            row(label, "g. online: reads", p, reads, cpu, f"reads/s (offered {profile.read_rate:,.0f})")]
+
+
 async def growth_phase(system: System, mode: str, label: str, profile: Profile, work: Workload,
                        session: Any) -> list[Row]:
     top = system.modes[mode][-1]
@@ -291,6 +383,7 @@ async def exercise(system: System, profile: Profile) -> list[Row]:
                 if isinstance(system, Podium):
                     rows += await push_phase(system, profile, work, session)
                     rows += await staleness_phase(system, profile, work, session)
+                    rows += await online_phase(system, profile, work, session)
             if size in profile.growth:
                 rows += await growth_phase(system, main_mode, label[main_mode], profile, work, session)
     return rows

@@ -151,7 +151,7 @@ class Outcome:
 OnAck = Callable[[Items, list[str], float, float], None]  # (items, statuses, sent, acked)
 
 
-async def _timed_send(writer: Writer, items: Items, out: Outcome, on_ack: OnAck | None) -> None:
+async def timed_send(writer: Writer, items: Items, out: Outcome, on_ack: OnAck | None) -> None:
     sent = time.perf_counter()
     statuses = await writer.send(items)
     acked = time.perf_counter()
@@ -170,7 +170,7 @@ async def closed_loop(writers: list[Writer], in_flight: int, batch: int, seconds
 
     async def lane(writer: Writer) -> None:
         while time.perf_counter() < deadline:
-            await _timed_send(writer, work.batch(batch), out, on_ack)
+            await timed_send(writer, work.batch(batch), out, on_ack)
 
     start = time.perf_counter()
     await asyncio.gather(*(lane(w) for w in writers for _ in range(in_flight)))
@@ -213,7 +213,7 @@ async def paced_writes(writers: list[Writer], rate: float, batch: int, seconds: 
     turn = iter(range(1 << 62))
 
     async def one() -> None:  # started when due, so its time counts from then
-        await _timed_send(writers[next(turn) % len(writers)], work.batch(batch), out, on_ack)
+        await timed_send(writers[next(turn) % len(writers)], work.batch(batch), out, on_ack)
 
     start = time.perf_counter()
     await paced(rate / batch, seconds, one, cap=cap)

@@ -76,11 +76,17 @@ class Workload:
 
     def next(self) -> dict[str, str]:
         while True:
-            i = self.active_player()
-            k = self._next.get(i, 1)
-            if k < PER_PLAYER:
-                self._next[i] = k + 1
-                return unlock(i, k)
+            item = self.next_for(self.active_player())
+            if item is not None:
+                return item
+
+    def next_for(self, i: int) -> dict[str, str] | None:
+        """Player i's next new unlock (None once it has unlocked everything)."""
+        k = self._next.get(i, 1)
+        if k >= PER_PLAYER:
+            return None
+        self._next[i] = k + 1
+        return unlock(i, k)
 
     def batch(self, n: int) -> list[dict[str, str]]:
         return [self.next() for _ in range(n)]

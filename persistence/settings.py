@@ -30,9 +30,10 @@ class Settings(BaseSettings):
     leaderboard_shards: int = Field(1, ge=1, le=1024, description="Leaderboard shard actors (stable hash of game_id)")
     gateway_replicas: int = Field(1, ge=1, description="Serve replicas of the gateway")
     max_sockets_per_replica: int = Field(10_000, ge=1, description="WebSockets (player and ingest) one gateway "
-                                         "replica takes; past it a handshake gets 503 + Retry-After at once")
+                                         "replica takes (less if the node's nofile limit cannot carry them); "
+                                         "past it a handshake gets 503 + Retry-After at once")
     max_sockets_per_player: int = Field(4, ge=1, description="Player sockets per player per replica; past it 503")
-    max_http_in_flight: int = Field(1000, ge=1, description="HTTP requests a replica runs at once besides its "
+    max_http_in_flight: int = Field(256, ge=1, description="HTTP requests a replica runs at once besides its "
                                     "sockets (Serve max_ongoing_requests = sockets + this)")
     push_window_ms: float = Field(50.0, ge=0, description="A player socket gets at most one push frame per window; "
                                   "what arrives meanwhile is merged into it")
