@@ -302,28 +302,31 @@ async def online_phase(system: Podium, profile: Profile, work: Workload, session
         except websockets.ConnectionClosed:
             dropped += 1
 
-    t0 = time.perf_counter()
-    sockets: list[Any] = []
-    for start in range(0, len(watched), 200):  # 200 handshakes at a time
-        sockets += await asyncio.gather(*(open_one(i) for i in watched[start:start + 200]))
-    opened = [(ws, player_id(i)) for ws, i in zip(sockets, watched, strict=True) if ws is not None]
-    online = [i for ws, i in zip(sockets, watched, strict=True) if ws is not None]  # unlocks go to these
-    say(f"  {system.name} online: {len(opened):,} sockets open in {time.perf_counter() - t0:.1f}s, {refused} refused")
-    await asyncio.sleep(2.0)  # presence reaches every actor
-    async with session.get(health) as r:
-        rss_after = (await r.json())["replica"]["rss_mib"]
-    listeners = [asyncio.ensure_future(listen(ws, p)) for ws, p in opened]
     acks = Outcome()
     turn = iter(range(1 << 62))
-    try:
-        async with system.writers("ws", session, 2) as writers:
-            async def one() -> None:
-                items = [item for item in (work.next_for(work.rng.choice(online)) for _ in range(10)) if item]
-                at = time.perf_counter()
-                for item in items:
-                    sent[(item["player_id"], item["game_id"], item["achievement_id"])] = at
-                await timed_send(writers[next(turn) % len(writers)], items, acks, None)
+    # The ingest sockets first: they count against the replica's socket limit too.
+    async with system.writers("ws", session, 2) as writers:
+        t0 = time.perf_counter()
+        sockets: list[Any] = []
+        for start in range(0, len(watched), 200):  # 200 handshakes at a time
+            sockets += await asyncio.gather(*(open_one(i) for i in watched[start:start + 200]))
+        opened = [(ws, player_id(i)) for ws, i in zip(sockets, watched, strict=True) if ws is not None]
+        online = [i for ws, i in zip(sockets, watched, strict=True) if ws is not None]  # unlocks go to these
+        say(f"  {system.name} online: {len(opened):,} sockets open in {time.perf_counter() - t0:.1f}s, "
+            f"{refused} refused")
+        await asyncio.sleep(2.0)  # presence reaches every actor
+        async with session.get(health) as r:
+            rss_after = (await r.json())["replica"]["rss_mib"]
+        listeners = [asyncio.ensure_future(listen(ws, p)) for ws, p in opened]
 
+        async def one() -> None:
+            items = [item for item in (work.next_for(work.rng.choice(online)) for _ in range(10)) if item]
+            at = time.perf_counter()
+            for item in items:
+                sent[(item["player_id"], item["game_id"], item["achievement_id"])] = at
+            await timed_send(writers[next(turn) % len(writers)], items, acks, None)
+
+        try:
             with CpuMeter() as cpu:
                 began = time.perf_counter()
                 _, (reads, _) = await asyncio.gather(
@@ -332,10 +335,10 @@ async def online_phase(system: Podium, profile: Profile, work: Workload, session
                                 first_game, player_id))
                 acks.seconds = time.perf_counter() - began
                 await asyncio.sleep(2.0)  # the last pushes
-    finally:
-        for task in listeners:
-            task.cancel()
-        await asyncio.gather(*(ws.close() for ws, _ in opened), return_exceptions=True)
+        finally:
+            for task in listeners:
+                task.cancel()
+            await asyncio.gather(*(ws.close() for ws, _ in opened), return_exceptions=True)
     per_socket_kib = (rss_after - rss_before) * 1024 / max(1, len(opened))
     lost = len(sent)
     say(f"  {system.name} online: push p99 {percentiles(pushed)[2]:.0f} ms, {lost} pushes missing, "

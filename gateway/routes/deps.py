@@ -3,6 +3,9 @@ Serve hands the replica a deserialized copy of the FastAPI app, so the Runtime
 lives here, in the process, set once by the deployment's constructor."""
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
 import orjson
 from starlette.requests import HTTPConnection
 from starlette.responses import Response
@@ -52,3 +55,18 @@ async def refuse(websocket: WebSocket, refusal: Refusal) -> None:
         await websocket.send_denial_response(response)
     except RuntimeError:
         await websocket.close(code=1013, reason=refusal.detail[:120])
+
+
+@asynccontextmanager
+async def admitted(rt: Runtime, websocket: WebSocket, player_id: str | None = None) -> AsyncIterator[bool]:
+    """Hold one of the replica's socket places (a player's, or an ingest
+    socket's: None) for the socket's life; False once refused (answered 503)."""
+    refusal = rt.admission.enter(player_id)
+    if refusal is not None:
+        await refuse(websocket, refusal)
+        yield False
+        return
+    try:
+        yield True
+    finally:
+        rt.admission.leave(player_id)

@@ -18,7 +18,7 @@ from gateway import queries
 from gateway.auth import ANY_GAME, Unauthorized
 from gateway.frames import FrameError, parse_frame
 from gateway.push_hub import RESTARTING
-from gateway.routes.deps import api_key_of, refuse, runtime
+from gateway.routes.deps import admitted, api_key_of, runtime
 from gateway.runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -82,14 +82,9 @@ async def ingest_socket(websocket: WebSocket) -> None:
     except Unauthorized as exc:
         await websocket.close(code=1008, reason=str(exc)[:120])  # before accept: the client sees HTTP 403
         return
-    refusal = rt.admission.enter()
-    if refusal is not None:
-        await refuse(websocket, refusal)
-        return
-    try:
-        await _serve(rt, websocket, key)
-    finally:
-        rt.admission.leave()
+    async with admitted(rt, websocket) as admit:
+        if admit:
+            await _serve(rt, websocket, key)
 
 
 async def _serve(rt: Runtime, websocket: WebSocket, key: str | None) -> None:

@@ -15,7 +15,7 @@ from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 from gateway import queries
 from gateway.auth import Unauthorized, verify_token
 from gateway.push_hub import RESTARTING
-from gateway.routes.deps import bearer_of, refuse, runtime
+from gateway.routes.deps import admitted, bearer_of, runtime
 from gateway.runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -30,14 +30,9 @@ async def player_socket(websocket: WebSocket, player_id: str) -> None:
     except Unauthorized as exc:
         await websocket.close(code=1008, reason=str(exc)[:120])  # before accept: the client sees HTTP 403
         return
-    refusal = rt.admission.enter(player_id)
-    if refusal is not None:
-        await refuse(websocket, refusal)
-        return
-    try:
-        await _serve(rt, websocket, player_id)
-    finally:
-        rt.admission.leave(player_id)
+    async with admitted(rt, websocket, player_id) as admit:
+        if admit:
+            await _serve(rt, websocket, player_id)
 
 
 async def _serve(rt: Runtime, websocket: WebSocket, player_id: str) -> None:
