@@ -18,11 +18,12 @@ from actors.messages import ALL_GAMES, AckBatch, UnlockBatch
 from actors.periods import ALL_TIME, PeriodClock, board_id
 from actors.player_state import now_us
 from actors.routing import shard_of
+from actors.tasks import log_failure
 from gateway.admission import Admission
 from gateway.auth import KeyCache
 from gateway.batcher import ShardBatcher
 from gateway.limits import nofile_limit, sockets_per_replica
-from gateway.push_hub import PushHub
+from gateway.push_hub import PushHub, draining_key
 from gateway.read_batcher import ReadBatcher
 from persistence import catalog_store
 from persistence.db import create_pool
@@ -76,9 +77,24 @@ class Runtime:
         return self
 
     def drain(self) -> None:
-        """Refuse new sockets and have the open ones close with 1012."""
+        """Refuse new sockets, have the open ones close with 1012, and report
+        how many are still open until none is (`podium up` waits for that)."""
         self.admission.draining = True
         self.draining.set()
+        task = asyncio.ensure_future(self._report_draining())
+        task.add_done_callback(log_failure)
+
+    async def _report_draining(self) -> None:
+        key = draining_key(self.settings.redis_prefix)
+        while True:
+            open_now = self.admission.open
+            async with self.redis.pipeline(transaction=False) as pipe:
+                pipe.hset(key, self.hub.replica, open_now)
+                pipe.expire(key, 60)
+                await pipe.execute()
+            if not open_now:
+                return
+            await asyncio.sleep(0.05)
 
     async def stop(self) -> None:
         if self._started:
