@@ -122,7 +122,7 @@ class LeaderboardShard(ActorBase):
             if len(part) == APPLY_SLICE:
                 await asyncio.sleep(0)  # let waiting reads in
         if changes:
-            self.spawn(publish(self.redis, self.settings.redis_prefix, self.settings.push_partitions,
+            self.spawn(publish(self.redis, self.settings.redis_prefix, self.presence.replicas_of,
                                [_rank_event(c) for c in changes]))
         return len(changes)
 

@@ -172,7 +172,7 @@ class PlayerShard(ActorBase):
                 "points": pts, "game_points": self.book.games[player_id][game_id].points, "at": now.isoformat(),
             }))
         if pushes:
-            self.spawn(publish(self.redis, self.settings.redis_prefix, self.settings.push_partitions, pushes))
+            self.spawn(publish(self.redis, self.settings.redis_prefix, self.presence.replicas_of, pushes))
         return Committed(AckBatch(statuses, reasons), touched, max((a[0] for a in applied), default=0))  # type: ignore[arg-type]
 
     async def _deliver(self, touched: set[Pair]) -> None:

@@ -52,6 +52,12 @@ class PresenceView:
     def __len__(self) -> int:
         return len(self._holders)
 
+    def replicas_of(self, player_id: str) -> list[str]:
+        """The replicas holding a socket of this player (where its pushes go)."""
+        if player_id not in self._holders:
+            return []
+        return [replica for replica, players in self._by_replica.items() if player_id in players]
+
     def snapshot(self, sets: Mapping[str, Iterable[str]]) -> None:
         """Replace everything with these replicas' sets (replica -> players)."""
         self._by_replica = {replica: set(players) for replica, players in sets.items()}

@@ -1,43 +1,41 @@
-"""Push events to players through Redis pub/sub. Events are grouped by push
-partition (stable hash of player_id): one PUBLISH per partition per batch,
-never one per event. A gateway replica subscribes to the partitions of the
-players whose sockets it holds and hands each event to those sockets."""
+"""Push events to players through Redis pub/sub, addressed to the gateway
+replicas that hold the players' sockets (presence says which): one PUBLISH
+per replica per batch, carrying every event for that replica's players. A
+replica subscribes to its own channel only, so it reads just its players'
+events, however many players and replicas there are."""
 from __future__ import annotations
 
 import logging
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 import orjson
 import redis.asyncio as aioredis
 
-from actors.routing import shard_of
-
 log = logging.getLogger(__name__)
 Event = tuple[str, dict[str, object]]  # (player_id, event)
+ReplicasOf = Callable[[str], Iterable[str]]  # player -> replicas holding a socket of theirs
 
 
-def partition_channel(prefix: str, partition: int) -> str:
-    return f"{prefix}push:{partition}"
+def replica_channel(prefix: str, replica: str) -> str:
+    return f"{prefix}gateway:{replica}"
 
 
-def channel_of(prefix: str, player_id: str, partitions: int) -> str:
-    return partition_channel(prefix, shard_of(player_id, partitions))
-
-
-def group(events: Iterable[Event], prefix: str, partitions: int) -> dict[str, bytes]:
-    """Channel -> one payload: a JSON array of [player_id, event] pairs."""
+def group(events: Iterable[Event], prefix: str, replicas_of: ReplicasOf) -> dict[str, bytes]:
+    """Channel -> one payload: a JSON array of [player_id, event] pairs for the
+    players that replica holds (an event goes to every replica holding its player)."""
     by_channel: dict[str, list[Event]] = defaultdict(list)
     for player_id, event in events:
-        by_channel[channel_of(prefix, player_id, partitions)].append((player_id, event))
+        for replica in replicas_of(player_id):
+            by_channel[replica_channel(prefix, replica)].append((player_id, event))
     return {channel: orjson.dumps(items) for channel, items in by_channel.items()}
 
 
-async def publish(client: aioredis.Redis, prefix: str, partitions: int, events: Iterable[Event]) -> None:
+async def publish(client: aioredis.Redis, prefix: str, replicas_of: ReplicasOf, events: Iterable[Event]) -> None:
     """Publish in one pipelined round trip; never raises (a push is best
     effort: the state it reports is already durable and readable)."""
     try:
-        payloads = group(events, prefix, partitions)
+        payloads = group(events, prefix, replicas_of)
         if not payloads:
             return
         async with client.pipeline(transaction=False) as pipe:

@@ -1,6 +1,6 @@
 """Fan-in of Redis pub/sub into the player sockets of one gateway replica: one
-subscriber connection, subscribed to the push partitions of the players it
-holds sockets for, a mailbox per socket (gateway/mailbox.py: events merge
+subscriber connection on the replica's own channel (actors address pushes to
+the replicas presence says hold the players, actors/pushes.py), a mailbox per socket (gateway/mailbox.py: events merge
 there; a socket that stops reading is closed, never the replica's memory). It
 also keeps this replica's presence set in Redis (actors/presence.py) and
 heartbeats it, rewriting it if Redis lost it, and hears the broadcast that
@@ -17,7 +17,7 @@ import orjson
 import redis.asyncio as aioredis
 
 from actors import presence
-from actors.pushes import channel_of
+from actors.pushes import replica_channel
 from actors.tasks import log_failure, supervise
 from gateway.mailbox import Mailbox
 
@@ -41,26 +41,23 @@ async def drain_all(client: aioredis.Redis, prefix: str) -> int:
 
 
 class PushHub:
-    def __init__(self, client: aioredis.Redis, prefix: str, partitions: int, *, presence_ttl_s: float = 30.0,
+    def __init__(self, client: aioredis.Redis, prefix: str, *, presence_ttl_s: float = 30.0,
                  backlog: int = 1000, on_drain: Any = None) -> None:
         self._client = client
         self._prefix = prefix
-        self._partitions = partitions
         self._ttl_s = presence_ttl_s
         self.replica = uuid.uuid4().hex
         self._pubsub = client.pubsub()
         self._backlog = backlog
         self._on_drain = on_drain
         self._queues: dict[str, set[Mailbox]] = defaultdict(set)
-        self._channel_players: dict[str, int] = defaultdict(int)  # channel -> players held on it
         self._tasks: list[asyncio.Task[None]] = []
         self._heartbeat_task: asyncio.Task[None] | None = None
         self._lock = asyncio.Lock()
         self._draining = False
 
     async def start(self) -> None:
-        # redis-py reads only once subscribed: a replica channel makes that so from the start.
-        await self._pubsub.subscribe(f"{self._prefix}gateway:{self.replica}", broadcast_channel(self._prefix))
+        await self._pubsub.subscribe(replica_channel(self._prefix, self.replica), broadcast_channel(self._prefix))
         self._heartbeat_task = asyncio.ensure_future(supervise("presence heartbeat", self._heartbeat))
         self._tasks = [asyncio.ensure_future(presence.read_forever(self._pubsub, self.dispatch, "push subscriber")),
                        self._heartbeat_task]
@@ -85,11 +82,7 @@ class PushHub:
         queue = Mailbox(self._backlog)
         async with self._lock:
             if not self._queues[player_id]:
-                channel = channel_of(self._prefix, player_id, self._partitions)
-                self._channel_players[channel] += 1
-                if self._channel_players[channel] == 1:
-                    await self._pubsub.subscribe(channel)
-                await self._presence(presence.join, player_id)
+                await self._presence(presence.join, player_id)  # actors address its pushes here from now on
             self._queues[player_id].add(queue)
         return queue
 
@@ -105,11 +98,6 @@ class PushHub:
             if self._draining:
                 return  # the replica's presence set is retired whole; nothing to undo one by one
             await self._presence(presence.leave, player_id)
-            channel = channel_of(self._prefix, player_id, self._partitions)
-            self._channel_players[channel] -= 1
-            if self._channel_players[channel] == 0:
-                del self._channel_players[channel]
-                await self._pubsub.unsubscribe(channel)
 
     async def _presence(self, change: Any, player_id: str) -> None:
         """A lost presence write is repaired by the next heartbeat: it must not fail the socket."""
@@ -123,7 +111,7 @@ class PushHub:
         return sum(len(q) for q in self._queues.values())
 
     def dispatch(self, payload: bytes) -> int:
-        """Hand each [player_id, event] of a partition payload to that player's
+        """Hand each [player_id, event] of a payload to that player's
         sockets here; returns how many sockets got an event. A JSON object is
         a broadcast to the replicas instead (`drain_all`)."""
         items = orjson.loads(payload)

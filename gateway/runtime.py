@@ -70,7 +70,7 @@ class Runtime:
                                                    socket_timeout=s.redis_timeout_s,
                                                    socket_connect_timeout=s.redis_timeout_s)
                     self.keys = KeyCache(self.pool, ttl_s=s.api_key_cache_s, max_keys=s.api_key_cache_size)
-                    self.hub = PushHub(self.redis, s.redis_prefix, s.push_partitions, presence_ttl_s=s.presence_ttl_s,
+                    self.hub = PushHub(self.redis, s.redis_prefix, presence_ttl_s=s.presence_ttl_s,
                                        backlog=s.push_backlog_max, on_drain=self.drain)
                     await self.hub.start()
                     self._started = True

@@ -72,7 +72,6 @@ class Settings(BaseSettings):
                                       "commits wait (rank staleness vs ingest throughput)")
     checkpoint_interval_s: float = Field(2.0, gt=0, description="Seconds between actor checkpoints")
     period_reset_hour: int = Field(0, ge=0, le=23, description="UTC hour at which daily and weekly boards reset")
-    push_partitions: int = Field(64, ge=1, le=4096, description="Redis push channels (stable hash of player_id)")
     page_limit_max: int = Field(200, ge=1, description="Largest leaderboard page")
     token_ttl_s: int = Field(7 * 24 * 3600, ge=60, description="Lifetime of minted player tokens")
     db_pool_max: int = Field(4, ge=1, description="asyncpg pool size per process")

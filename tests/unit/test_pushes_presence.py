@@ -2,19 +2,17 @@ import orjson
 import pytest
 
 from actors.presence import GONE, JOIN, LEAVE, PresenceView, message
-from actors.pushes import channel_of, group
+from actors.pushes import group, replica_channel
 
 
-def test_events_are_grouped_one_payload_per_partition() -> None:
-    events = [(f"p{i}", {"type": "x", "n": i}) for i in range(50)]
-    payloads = group(events, "pre:", 4)
-    assert 1 < len(payloads) <= 4
-    seen = []
-    for channel, payload in payloads.items():
-        for player_id, event in orjson.loads(payload):
-            assert channel_of("pre:", player_id, 4) == channel
-            seen.append((player_id, event))
-    assert sorted(seen, key=lambda e: e[1]["n"]) == events
+def test_events_go_one_payload_per_replica_that_holds_the_player() -> None:
+    view = PresenceView()
+    view.snapshot({"r1": ["p0", "p1"], "r2": ["p1", "p2"]})  # p1 has sockets on both, p3 none
+    events = [(f"p{i}", {"type": "x", "n": i}) for i in range(4)]
+    payloads = group(events, "pre:", view.replicas_of)
+    assert {channel: [p for p, _ in orjson.loads(payload)] for channel, payload in payloads.items()} == {
+        replica_channel("pre:", "r1"): ["p0", "p1"], replica_channel("pre:", "r2"): ["p1", "p2"]}
+    assert view.replicas_of("p3") == []
 
 
 def test_presence_is_the_union_of_the_replicas_sets() -> None:
