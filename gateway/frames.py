@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Any
 
 import orjson
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
@@ -46,7 +46,8 @@ def _describe(exc: ValidationError) -> str:
     return f"{Reason.INVALID.value}: {where}: {first['msg']}"
 
 
-def parse_frame(raw: bytes | str, *, max_items: int, max_bytes: int) -> list[ParsedItem]:
+def _items(raw: bytes | str, max_items: int, max_bytes: int) -> list[Any]:
+    """The frame's items, after the frame-level checks (size, JSON, array, count)."""
     size = len(raw) if isinstance(raw, bytes) else len(raw.encode())  # bytes, whatever the frame type
     if size > max_bytes:
         raise FrameError("frame_too_large", f"frame is {size} bytes; the limit is {max_bytes}", 413)
@@ -58,11 +59,24 @@ def parse_frame(raw: bytes | str, *, max_items: int, max_bytes: int) -> list[Par
         raise FrameError("not_an_array", "a frame is a JSON array of unlock objects")
     if len(data) > max_items:
         raise FrameError("too_many_items", f"frame has {len(data)} unlocks; the limit is {max_items}", 413)
+    return data
+
+
+def _id_of(item: Any) -> str | int | None:
+    item_id = item.get("id") if isinstance(item, dict) else None
+    return None if not isinstance(item_id, str | int) or isinstance(item_id, bool) else item_id
+
+
+def item_ids(raw: bytes | str, *, max_items: int, max_bytes: int) -> list[str | int | None]:
+    """The ids of a frame's items without validating them: enough to answer a
+    whole frame `overloaded` cheaply while the cluster sheds load."""
+    return [_id_of(item) for item in _items(raw, max_items, max_bytes)]
+
+
+def parse_frame(raw: bytes | str, *, max_items: int, max_bytes: int) -> list[ParsedItem]:
     out: list[ParsedItem] = []
-    for item in data:
-        item_id = item.get("id") if isinstance(item, dict) else None
-        if not isinstance(item_id, str | int) or isinstance(item_id, bool):
-            item_id = None
+    for item in _items(raw, max_items, max_bytes):
+        item_id = _id_of(item)
         try:
             parsed = UnlockIn.model_validate(item, strict=False) if isinstance(item, dict) else None
         except ValidationError as exc:

@@ -44,7 +44,7 @@ class Runtime:
         self.batcher = ShardBatcher(
             self._send, window_s=settings.batch_window_ms / 1000, max_items=settings.max_batch_items,
             max_pending=settings.max_pending_per_shard, deadline_s=settings.call_deadline_s,
-            attempt_timeout_s=settings.actor_call_timeout_s,
+            attempt_timeout_s=settings.actor_call_timeout_s, max_delay_s=settings.max_ack_delay_s,
         )
         self.reads = ReadBatcher(
             self._query, window_s=settings.read_batch_window_ms / 1000, max_batch=settings.max_read_batch,

@@ -354,6 +354,34 @@ async def online_phase(system: Podium, profile: Profile, work: Workload, session
             row(label, "g. online: reads", p, reads, cpu, f"reads/s (offered {profile.read_rate:,.0f})")]
 
 
+async def overload_phase(system: Podium, profile: Profile, work: Workload, session: Any, sustained: float) -> Row:
+    """Twice what the cluster sustains (the ingest phase's best), paced in frames
+    of 100 over 4 sockets: acks should stay bounded, the excess answered
+    `overloaded` at once, and every unlock answered one way or the other."""
+    rate = 2 * sustained
+    out = Outcome()
+    sent = 0
+    turn = iter(range(1 << 62))
+    async with system.writers("ws", session, 4) as writers:
+        async def one() -> None:
+            nonlocal sent
+            items = work.batch(100)
+            sent += len(items)
+            await timed_send(writers[next(turn) % len(writers)], items, out, None)
+
+        with CpuMeter() as cpu:
+            began = time.perf_counter()
+            await paced(rate / 100, profile.push_s, one, cap=512)
+            out.seconds = time.perf_counter() - began
+    answered = out.accepted + sum(out.other.values())
+    shed = out.other.get("rejected", 0)
+    say(f"  {system.name} overload at {rate:,.0f}/s offered: {out.rate:,.0f}/s accepted, {shed:,} shed, "
+        f"ack p99 {percentiles(out.latencies_ms)[2]:.0f} ms, {sent - answered} unanswered")
+    return row(f"{system.name} (ws)", "h. overload: 2x sustained", work.players, out, cpu,
+               f"unlocks/s accepted (offered {rate:,.0f}); latency per 100",
+               note=f"{shed:,} answered overloaded, {sent - answered} unanswered of {sent:,}")
+
+
 async def growth_phase(system: System, mode: str, label: str, profile: Profile, work: Workload,
                        session: Any) -> list[Row]:
     top = system.modes[mode][-1]
@@ -387,6 +415,8 @@ async def exercise(system: System, profile: Profile) -> list[Row]:
                     rows += await push_phase(system, profile, work, session)
                     rows += await staleness_phase(system, profile, work, session)
                     rows += await online_phase(system, profile, work, session)
+                    sustained = max(r.rate for r in rows if r.phase == "a. ingest" and r.system == label["ws"])
+                    rows.append(await overload_phase(system, profile, work, session, sustained))
             if size in profile.growth:
                 rows += await growth_phase(system, main_mode, label[main_mode], profile, work, session)
     return rows

@@ -45,6 +45,8 @@ class Settings(BaseSettings):
     max_frame_items: int = Field(1000, ge=1, description="Unlocks per frame or POST body; more is refused whole")
     max_frame_bytes: int = Field(1_048_576, ge=1024, description="Bytes per frame or POST body; more is refused whole")
     max_pending_per_shard: int = Field(50_000, ge=1, description="Unlocks queued per shard per replica")
+    max_ack_delay_s: float = Field(1.0, gt=0, description="While a player shard's calls take longer than this, "
+                                   "new unlocks for it are acked `overloaded` at once (bounds ack latency)")
     max_batch_items: int = Field(5000, ge=1, description="Unlocks per actor call")
     call_deadline_s: float = Field(30.0, gt=0, description="How long the gateway retries a shard that is restarting")
     actor_call_timeout_s: float = Field(10.0, gt=0, description="Deadline of one actor call (gateway -> actor reads, "

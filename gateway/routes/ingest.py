@@ -16,19 +16,30 @@ from actors.messages import AckStatus, Reason, Unlock
 from actors.routing import shard_of
 from gateway import queries
 from gateway.auth import ANY_GAME, Unauthorized
-from gateway.frames import FrameError, parse_frame
+from gateway.frames import FrameError, item_ids, parse_frame
 from gateway.push_hub import RESTARTING
 from gateway.routes.deps import admitted, api_key_of, runtime
 from gateway.runtime import Runtime
 
 log = logging.getLogger(__name__)
 router = APIRouter()
-FRAMES_IN_FLIGHT = 8  # per socket: further frames wait in TCP (backpressure)
+# Frames read and not yet answered, per socket; further frames wait in TCP
+# (backpressure). Deep enough that a client offering more than the shards take
+# builds a queue the gateway can see and shed (`overloaded`, gateway/batcher.py)
+# instead of one that grows unseen in the client's socket.
+FRAMES_IN_FLIGHT = 32
 
 
 async def acknowledge(rt: Runtime, raw: bytes | str, scope: str) -> list[dict[str, Any]]:
-    """Validate a frame, route its unlocks by player shard, and return the acks."""
-    items = parse_frame(raw, max_items=rt.settings.max_frame_items, max_bytes=rt.settings.max_frame_bytes)
+    """Validate a frame, route its unlocks by player shard, and return the acks.
+    While every shard sheds load, the whole frame is answered `overloaded`
+    without validating its items (the costliest step of a frame here)."""
+    limits = {"max_items": rt.settings.max_frame_items, "max_bytes": rt.settings.max_frame_bytes}
+    if rt.batcher.shedding(rt.settings.player_shards):
+        ids = item_ids(raw, **limits)
+        return [{"id": i, "status": status.value, "reason": reason}
+                for i, (status, reason) in zip(ids, rt.batcher.shed_frame(len(ids)), strict=True)]
+    items = parse_frame(raw, **limits)
     acks: list[dict[str, Any]] = [{"id": item.id, "status": AckStatus.REJECTED.value, "reason": item.reason}
                                   for item in items]
     by_shard: dict[int, list[tuple[int, Unlock]]] = defaultdict(list)

@@ -35,7 +35,7 @@ def unlocks(n: int) -> list[Unlock]:
 def batcher(send: Recorder, **kw: float) -> ShardBatcher:
     return ShardBatcher(send, window_s=kw.get("window_s", 0.01), max_items=int(kw.get("max_items", 100)),
                         max_pending=int(kw.get("max_pending", 1000)), deadline_s=kw.get("deadline_s", 2.0),
-                        attempt_timeout_s=kw.get("attempt_timeout_s"))
+                        attempt_timeout_s=kw.get("attempt_timeout_s"), max_delay_s=kw.get("max_delay_s"))
 
 
 
@@ -75,6 +75,23 @@ async def test_over_the_pending_limit_items_are_rejected_overloaded() -> None:
     assert len(await first) == 4
 
 
+async def test_while_calls_are_slower_than_the_delay_bound_new_items_are_shed_at_once() -> None:
+    send = Recorder(delay=0.15)
+    b = batcher(send, max_delay_s=0.1, window_s=0.0)
+    first = asyncio.ensure_future(b.submit(0, unlocks(3)))
+    await asyncio.sleep(0.05)
+    second = asyncio.ensure_future(b.submit(0, unlocks(3)))  # still in flight when the first returns
+    assert len(await first) == 3  # both admitted before anything was known to be slow
+    third = asyncio.ensure_future(b.submit(0, unlocks(2)))  # the shard is slow and a call is still in flight
+    assert await asyncio.wait_for(third, 0.05) == [(AckStatus.REJECTED, "overloaded")] * 2
+    assert b.shed == 2
+    assert [a[0] for a in await second] == [AckStatus.ACCEPTED] * 3
+    assert [a[0] for a in await b.submit(1, unlocks(1))] == [AckStatus.ACCEPTED]  # other shards are not affected
+    send.delay = 0.0
+    assert [a[0] for a in await b.submit(0, unlocks(1))] == [AckStatus.ACCEPTED]  # nothing in flight: a probe
+    assert 0 not in b._slow  # and a fast call clears the bound
+
+
 async def test_a_cancelled_caller_does_not_cancel_the_send() -> None:
     send = Recorder(delay=0.05)
     b = batcher(send)
@@ -96,3 +113,17 @@ async def test_a_shard_that_never_answers_is_unavailable_at_the_deadline() -> No
     send = Recorder(hang_times=1000)
     acks = await asyncio.wait_for(batcher(send, deadline_s=0.2, attempt_timeout_s=10).submit(0, unlocks(1)), 1.0)
     assert acks == [(AckStatus.REJECTED, "unavailable")]
+
+
+async def test_a_frame_is_shed_whole_only_while_every_shard_is_slow() -> None:
+    send = Recorder(delay=0.15)
+    b = batcher(send, max_delay_s=0.1, window_s=0.0)
+    firsts = [asyncio.ensure_future(b.submit(s, unlocks(1))) for s in (0, 1)]
+    await asyncio.sleep(0.05)
+    seconds = [asyncio.ensure_future(b.submit(s, unlocks(1))) for s in (0, 1)]
+    assert not b.shedding(2)
+    await asyncio.gather(*firsts)  # both shards were slow, and both still have a call in flight
+    assert b.shedding(2) and not b.shedding(3)
+    assert b.shed_frame(3) == [(AckStatus.REJECTED, "overloaded")] * 3 and b.shed == 3
+    await asyncio.gather(*seconds)
+    assert not b.shedding(2)  # nothing in flight any more

@@ -1,7 +1,7 @@
 import orjson
 import pytest
 
-from gateway.frames import FrameError, parse_frame
+from gateway.frames import FrameError, item_ids, parse_frame
 
 
 def parse(items: object, **kw: int) -> list:
@@ -51,3 +51,11 @@ def test_a_text_frame_is_measured_in_bytes_not_characters() -> None:
     with pytest.raises(FrameError) as err:
         parse_frame(text, max_items=10, max_bytes=1024)
     assert (err.value.code, err.value.status) == ("frame_too_large", 413)
+
+
+def test_item_ids_skips_validation_but_not_the_frame_checks() -> None:
+    raw = orjson.dumps([{"id": "a", "player_id": "not valid!"}, {"id": 7}, {"id": True}, "x"])
+    assert item_ids(raw, max_items=10, max_bytes=10_000) == ["a", 7, None, None]
+    with pytest.raises(FrameError) as err:
+        item_ids(raw, max_items=3, max_bytes=10_000)
+    assert err.value.code == "too_many_items"
