@@ -10,7 +10,9 @@ from typing import Any
 
 import ray
 
-from actors.board_reads import Answer, Read, answer_all
+from actors import read_wire
+from actors.board_reads import Encoded, Read, answer_encoded
+from actors.errors import ShardUnavailable
 from actors.messages import ALL_GAMES, RankChange, ScoreUpdates
 from actors.periods import PeriodClock, board_id, is_period, parse_board_id
 from actors.player_state import GameStats, PeriodStats, PlayerBook, from_us, now_us
@@ -25,7 +27,7 @@ from persistence.settings import Settings
 
 log = logging.getLogger(__name__)
 RETIRE_EVERY_S = 30.0  # how often closed periods older than the previous one are dropped
-APPLY_SLICE = 512  # updates applied between yields to the event loop, so reads wait at most one slice
+APPLY_SLICE = 128  # updates applied between yields to the event loop: a read waits at most one slice (~5 ms)
 
 
 @ray.remote(max_restarts=-1, max_task_retries=0, num_cpus=0)
@@ -34,6 +36,7 @@ class LeaderboardShard(ActorBase):
         super().__init__(index, settings)
         self.standings = Standings()
         self.clock = PeriodClock(settings.period_reset_hour)
+        self._read_server: asyncio.Future[asyncio.Server] | None = None
 
     async def recover(self) -> None:
         self.standings = Standings()  # from nothing, also after a failed attempt
@@ -126,11 +129,30 @@ class LeaderboardShard(ActorBase):
                                [_rank_event(c) for c in changes]))
         return len(changes)
 
-    async def query(self, reads: list[Read]) -> list[Answer]:
-        """Many reads in one call (the gateway gathers them per window). A read
-        takes a board id: a game id (all-time) or a period board (actors/periods)."""
-        self.serving()
-        return answer_all(self.standings, reads)
+    async def read_address(self) -> tuple[str, int]:
+        """Where this shard's read channel listens (actors/read_wire.py): the
+        gateway sends its reads there, not as Ray calls. Answered at once, also
+        while recovering (reads then get `unavailable`); a restarted shard
+        listens on a new port, which the gateway asks for again."""
+        if self._read_server is None:
+            host = self.settings.read_channel_host or ray.util.get_node_ip_address()
+            self._read_server = asyncio.ensure_future(read_wire.serve(host, 0, self._answer_reads))
+        try:
+            server = await asyncio.shield(self._read_server)
+        except Exception:
+            self._read_server = None  # the next ask tries again
+            raise
+        host, port = server.sockets[0].getsockname()[:2]
+        return host, port
+
+    async def _answer_reads(self, reads: list[Read]) -> list[Encoded]:
+        """A batch of reads from the channel. A read takes a board id: a game id
+        (all-time) or a period board (actors/periods)."""
+        try:
+            self.serving()
+        except ShardUnavailable as exc:
+            return [(False, (exc.code, str(exc)))] * len(reads)
+        return answer_encoded(self.standings, reads)
 
     async def status(self) -> dict[str, object]:
         await self.ready()

@@ -1,6 +1,7 @@
 """Leaderboard reads gathered per shard: every read bound for one leaderboard
-shard within `window_s` (or until `max_batch` wait) travels in ONE actor call,
-so under load the actor round trip is paid per batch, not per read. Bounded:
+shard within `window_s` (or until `max_batch` wait) travels as ONE request on
+the shard's read channel (gateway/read_channel.py), so under load the round
+trip is paid per batch, not per read. Bounded:
 past `max_pending` reads waiting for one shard, a read is refused at once
 (Overloaded). Ray-free: the send function is injected (as in batcher.py)."""
 from __future__ import annotations
@@ -28,7 +29,7 @@ class ReadBatcher:
         self._timers: dict[int, asyncio.TimerHandle] = {}
         self._pending: dict[int, int] = {}  # reads buffered or in flight, per shard
         self._tasks: set[asyncio.Task[None]] = set()
-        self.calls = 0  # actor calls made (reads / calls = the batching factor)
+        self.calls = 0  # requests sent (reads / calls = the batching factor)
         self.reads = 0
 
     async def read(self, shard: int, kind: str, *args: Any) -> Any:

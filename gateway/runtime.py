@@ -25,6 +25,7 @@ from gateway.batcher import ShardBatcher
 from gateway.limits import nofile_limit, sockets_per_replica
 from gateway.push_hub import PushHub, draining_key
 from gateway.read_batcher import ReadBatcher
+from gateway.read_channel import ReadChannel
 from persistence import catalog_store
 from persistence.db import create_pool
 from persistence.settings import Settings
@@ -50,6 +51,7 @@ class Runtime:
             self._query, window_s=settings.read_batch_window_ms / 1000, max_batch=settings.max_read_batch,
             max_pending=settings.max_pending_reads, timeout_s=settings.actor_call_timeout_s,
         )
+        self.channels: dict[int, ReadChannel] = {}  # leaderboard shard -> its read channel
         self.admission = Admission(sockets_per_replica(settings, nofile_limit()), settings.max_sockets_per_player)
         self.draining = asyncio.Event()  # set once the replica is told to go: sockets close with 1012
         self._catalog_rows: list[asyncpg.Record] = []
@@ -99,6 +101,8 @@ class Runtime:
     async def stop(self) -> None:
         if self._started:
             await self.hub.stop()
+            for channel in self.channels.values():
+                await channel.close()
             await self.pool.close()
             await self.redis.aclose()
 
@@ -106,7 +110,16 @@ class Runtime:
         return await directory.player_shard(self.settings, shard).ingest.remote(batch)
 
     async def _query(self, shard: int, reads: list[Read]) -> list[Answer]:
-        return await directory.leaderboard_shard(self.settings, shard).query.remote(reads)
+        """Reads go over the shard's read channel, not as a Ray call each."""
+        channel = self.channels.get(shard)
+        if channel is None:
+            async def resolve() -> tuple[str, int]:
+                host, port = await directory.leaderboard_shard(self.settings, shard).read_address.remote()
+                return host, port
+
+            channel = self.channels[shard] = ReadChannel(resolve, name=f"leaderboard shard {shard}",
+                                                         connect_timeout_s=self.settings.actor_call_timeout_s)
+        return await channel.send(reads)
 
     async def board_read(self, game_id: str, kind: str, *args: Any) -> Any:
         """A leaderboard read (actors/board_reads.py), batched with others bound for the same shard."""

@@ -45,6 +45,7 @@ async def health(rt: Runtime = Depends(runtime)) -> Response:
             "replica": {"pid": os.getpid(), "rss_mib": round(psutil.Process().memory_info().rss / 2**20, 1)},
             "sockets": {"open": rt.admission.open, "limit": rt.admission.max_sockets,
                         "refused": rt.admission.refused, "draining": rt.admission.draining},
-            "leaderboard_reads": {"reads": rt.reads.reads, "actor_calls": rt.reads.calls},
+            "leaderboard_reads": {"reads": rt.reads.reads, "requests": rt.reads.calls,
+                                  "channel_connects": sum(c.connects for c in rt.channels.values())},
             "ingest": {"shed_overloaded": rt.batcher.shed}}
     return Response(orjson.dumps(body), status_code=200 if ok else 503, media_type="application/json")

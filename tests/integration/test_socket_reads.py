@@ -77,12 +77,12 @@ async def test_ingest_socket_answers_queries_in_frame_order(cluster, http, api_k
     assert bad["error"] == "not_an_array"
 
 
-async def test_http_reads_that_arrive_together_share_actor_calls(http, api_key, uid) -> None:
+async def test_http_reads_that_arrive_together_share_channel_requests(http, api_key, uid) -> None:
     region, players = await seed(http, api_key, uid)
     before = (await http.get("/v1/health")).json()["leaderboard_reads"]
     bodies = await asyncio.gather(*(get_ok(http, f"/v1/games/puzzle/players/{players[i % 4]}/rank", region=region)
                                     for i in range(64)))
     after = (await http.get("/v1/health")).json()["leaderboard_reads"]
     assert [b["rank"] for b in bodies[:4]] == [4, 3, 2, 1]
-    reads, calls = after["reads"] - before["reads"], after["actor_calls"] - before["actor_calls"]
+    reads, calls = after["reads"] - before["reads"], after["requests"] - before["requests"]
     assert reads == 64 and calls < reads, (reads, calls)

@@ -1,0 +1,111 @@
+"""The leaderboard shards' read channel: reads travel gateway -> shard over a
+plain TCP stream the shard listens on, not as a Ray actor call each (a Ray
+call costs ~0.5-1 ms of CPU across the two processes; a frame on an open
+stream tens of µs). Ray-free: the shard shell runs `serve`, the gateway's
+ReadChannel speaks the client side.
+
+Frames are a 4-byte big-endian length, then the payload.
+- request: orjson `[id, [[kind, [args...]], ...]]` (the reads of actors/board_reads.py)
+- answer: orjson `[id, [[1, nbytes] | [0, code, detail], ...]]`, then the
+  bodies of the successful reads back to back. Bodies are JSON already, so the
+  gateway splices them into its responses without parsing them again."""
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable
+
+import orjson
+
+from actors.board_reads import Encoded, Read
+
+log = logging.getLogger(__name__)
+MAX_FRAME = 64 * 1024 * 1024  # a batch of 512 pages of 200 entries is ~10 MB; past this a peer is broken
+_LEN = 4
+
+Handler = Callable[[list[Read]], Awaitable[list[Encoded]]]
+
+
+class WireError(Exception):
+    """The peer sent something that is not a frame of this protocol."""
+
+
+def frame(payload: bytes) -> bytes:
+    return len(payload).to_bytes(_LEN, "big") + payload
+
+
+def encode_request(request_id: int, reads: list[Read]) -> bytes:
+    return frame(orjson.dumps([request_id, [[kind, list(args)] for kind, args in reads]]))
+
+
+def decode_request(payload: bytes) -> tuple[int, list[Read]]:
+    try:
+        request_id, reads = orjson.loads(payload)
+        return int(request_id), [(str(kind), tuple(args)) for kind, args in reads]
+    except (orjson.JSONDecodeError, TypeError, ValueError) as exc:
+        raise WireError(f"not a read request: {exc}") from exc
+
+
+def encode_answers(request_id: int, answers: list[Encoded]) -> bytes:
+    heads: list[list[object]] = []
+    bodies: list[bytes] = []
+    for ok, body in answers:
+        if ok:
+            assert isinstance(body, bytes)
+            heads.append([1, len(body)])
+            bodies.append(body)
+        else:
+            code, detail = body
+            heads.append([0, code, detail])
+    head = orjson.dumps([request_id, heads])
+    return frame(len(head).to_bytes(_LEN, "big") + head + b"".join(bodies))
+
+
+def decode_answers(payload: bytes) -> tuple[int, list[Encoded]]:
+    """(request id, answers); a body stays bytes (JSON), an error is (code, detail)."""
+    try:
+        size = int.from_bytes(payload[:_LEN], "big")
+        request_id, heads = orjson.loads(payload[_LEN:_LEN + size])
+        at = _LEN + size
+        out: list[Encoded] = []
+        for head in heads:
+            if head[0]:
+                out.append((True, payload[at:at + head[1]]))
+                at += head[1]
+            else:
+                out.append((False, (str(head[1]), str(head[2]))))
+        if at != len(payload):
+            raise WireError("answer bodies do not add up to the frame")
+        return int(request_id), out
+    except (orjson.JSONDecodeError, TypeError, ValueError, IndexError) as exc:
+        raise WireError(f"not a read answer: {exc}") from exc
+
+
+async def read_frame(reader: asyncio.StreamReader) -> bytes:
+    """The next frame's payload; IncompleteReadError at a clean end of stream."""
+    size = int.from_bytes(await reader.readexactly(_LEN), "big")
+    if size > MAX_FRAME:
+        raise WireError(f"a frame of {size} bytes is over the {MAX_FRAME} limit")
+    return await reader.readexactly(size)
+
+
+async def serve(host: str, port: int, handle: Handler) -> asyncio.Server:
+    """Listen for gateway replicas; each connection's requests are answered in
+    order, each by `handle` on the caller's event loop (the shard's own)."""
+    async def connection(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            while True:
+                request_id, reads = decode_request(await read_frame(reader))
+                writer.write(encode_answers(request_id, await handle(reads)))
+                await writer.drain()  # a replica that stops reading stalls only its own stream
+        except (asyncio.IncompleteReadError, ConnectionError):
+            pass  # the replica went away
+        except WireError as exc:
+            log.warning("read channel: closing a connection that sent garbage (%s)", exc)
+        finally:
+            writer.close()
+            with contextlib.suppress(Exception):
+                await writer.wait_closed()
+
+    return await asyncio.start_server(connection, host, port)
