@@ -1,17 +1,20 @@
-"""One ranked board: a SortedList of sort keys. Order is total: points desc,
-then the time the score was reached asc, then player_id asc. Ranks are
-1-based. Pages use keyset cursors (the last entry's sort key), never offsets.
+"""One ranked board of sort keys. Order is total: points desc, then the time
+the score was reached asc, then player_id asc. Ranks are 1-based. Pages use
+keyset cursors (the last entry's sort key), never offsets.
 The board holds only keys; its owner (Standings) keeps each player's key, so
 a player's global and regional boards share one key object."""
 from __future__ import annotations
 
-from collections.abc import Iterable
+from bisect import bisect_left, insort
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from itertools import islice
 
 from sortedcontainers import SortedList
 
 from actors import cursors
 from actors.errors import BadCursor
+from actors.score_counts import ScoreCounts
 
 _TIME_BITS = 53  # microseconds since the epoch fit until the year 2255
 _TIME_MASK = (1 << _TIME_BITS) - 1
@@ -51,56 +54,148 @@ def decode_cursor(token: str) -> tuple[str, SortKey]:
     return str(direction), sort_key(str(player_id), int(points), int(reached))  # type: ignore[call-overload]
 
 
+_BIG = 2048  # a score held by more entries than this keeps them in a SortedList, not a plain list
+
+
 class Board:
-    __slots__ = ("_order",)
+    """Entries grouped by score: a bucket per score (its keys in board order:
+    reached asc, then player_id) and the count of entries per score in a radix
+    tree (actors/score_counts.py). A move - the only write an unlock causes -
+    touches one or two small buckets and a few counters, so its cost does not
+    grow with the board; a rank is the count above the score plus the place in
+    the bucket. Buckets past _BIG entries (a crowd at the first score of a
+    game) become SortedLists, so no move shifts a long list."""
+
+    __slots__ = ("_buckets", "_counts", "_len")
 
     def __init__(self, keys: Iterable[SortKey] = ()) -> None:
-        self._order: SortedList = SortedList(keys)  # bulk load: one sort, not n inserts
+        self._buckets: dict[int, list[SortKey] | SortedList] = {}
+        self._counts = ScoreCounts()
+        self._len = 0
+        buckets = self._buckets
+        for key in keys:  # bulk load: group, then one sort and one count per score
+            score = -(key[0] >> _TIME_BITS)
+            bucket = buckets.get(score)
+            if bucket is None:
+                buckets[score] = [key]
+            else:
+                bucket.append(key)  # type: ignore[union-attr]
+        for score, bucket in buckets.items():
+            bucket.sort()  # type: ignore[union-attr]  # linear when the keys came in board order
+            if len(bucket) > _BIG:
+                buckets[score] = SortedList(bucket)
+            self._counts.add(score, len(bucket))
+            self._len += len(bucket)
 
     def __len__(self) -> int:
-        return len(self._order)
+        return self._len
+
+    def keys(self) -> Iterator[SortKey]:
+        """Every key in board order."""
+        return self._forward(self._counts.highest(), 0)
 
     def add(self, key: SortKey) -> None:
-        self._order.add(key)
+        score = -(key[0] >> _TIME_BITS)
+        bucket = self._buckets.get(score)
+        if bucket is None:
+            self._counts.add(score, 1)  # first: it refuses a negative score before anything changes
+            self._buckets[score] = [key]
+        else:
+            if isinstance(bucket, list):
+                if key > bucket[-1]:
+                    bucket.append(key)  # the common case: the newest to reach this score
+                else:
+                    insort(bucket, key)
+                if len(bucket) > _BIG:
+                    self._buckets[score] = SortedList(bucket)
+            else:
+                bucket.add(key)
+            self._counts.add(score, 1)
+        self._len += 1
 
     def discard(self, key: SortKey) -> None:
-        self._order.discard(key)
+        """Remove `key` if it is on the board."""
+        score = -(key[0] >> _TIME_BITS)
+        bucket = self._buckets.get(score)
+        if bucket is None:
+            return
+        i = bisect_left(bucket, key) if isinstance(bucket, list) else bucket.bisect_left(key)
+        if i == len(bucket) or bucket[i] != key:
+            return
+        del bucket[i]
+        if not bucket:
+            del self._buckets[score]
+        self._counts.add(score, -1)
+        self._len -= 1
+
+    def _at(self, key: SortKey) -> tuple[int, int]:
+        """(score, index in its bucket) of the first key at or after `key` in board order."""
+        score = -(key[0] >> _TIME_BITS)
+        bucket = self._buckets.get(score)
+        if bucket is None:
+            return score, 0
+        return score, bisect_left(bucket, key) if isinstance(bucket, list) else bucket.bisect_left(key)
 
     def rank_of(self, key: SortKey) -> int:
         """1-based rank of a key that is on the board."""
-        return self._order.index(key) + 1
+        score, i = self._at(key)
+        return self._counts.above(score) + i + 1
 
-    def _ranked(self, start: int, stop: int) -> list[Ranked]:
-        out = []
-        for offset, key in enumerate(self._order.islice(start, stop)):
-            player_id, points, reached = unpack(key)
-            out.append(Ranked(start + offset + 1, player_id, points, reached))
-        return out
+    def _forward(self, score: int | None, i: int) -> Iterator[SortKey]:
+        """Keys in board order from index i of score's bucket on."""
+        buckets, counts = self._buckets, self._counts
+        while score is not None:
+            bucket = buckets.get(score)
+            if bucket is not None:
+                yield from (bucket[i:] if isinstance(bucket, list) else bucket.islice(i))
+            score, i = counts.below(score), 0
+
+    def _backward(self, score: int | None, i: int) -> Iterator[SortKey]:
+        """Keys in reverse board order from just before index i of score's bucket."""
+        buckets, counts = self._buckets, self._counts
+        while score is not None:
+            bucket = buckets.get(score)
+            if bucket is not None:
+                if i > 0:
+                    yield from (bucket[i - 1::-1] if isinstance(bucket, list) else bucket.islice(0, i, reverse=True))
+            score = counts.above_next(score)
+            i = len(buckets[score]) if score is not None else 0
+
+    def _ranked(self, first_rank: int, keys: Iterable[SortKey]) -> list[Ranked]:
+        return [Ranked(first_rank + offset, *unpack(key)) for offset, key in enumerate(keys)]
 
     def page(self, limit: int, cursor: str | None = None) -> tuple[list[Ranked], str | None, str | None]:
         """A page of at most `limit` entries after (or before) the cursor.
         Returns (entries, next_cursor, prev_cursor); a cursor is None at an end."""
-        size = len(self._order)
-        start, stop = 0, min(limit, size)
-        if cursor is not None:
+        if cursor is None:
+            first = 1
+            keys = list(islice(self._forward(self._counts.highest(), 0), limit))
+        else:
             direction, key = decode_cursor(cursor)
+            score, i = self._at(key)
             if direction == "next":
-                start = self._order.bisect_right(key)
-                stop = min(start + limit, size)
+                bucket = self._buckets.get(score)
+                if bucket is not None and i < len(bucket) and bucket[i] == key:
+                    i += 1  # strictly after the cursor's entry
+                first = self._counts.above(score) + i + 1
+                keys = list(islice(self._forward(score, i), limit))
             else:
-                stop = self._order.bisect_left(key)
-                start = max(0, stop - limit)
-        entries = self._ranked(start, stop)
-        next_cursor = encode_cursor(self._order[stop - 1], "next") if entries and stop < size else None
-        prev_cursor = encode_cursor(self._order[start], "prev") if entries and start > 0 else None
+                keys = list(islice(self._backward(score, i), limit))[::-1]
+                first = self._counts.above(score) + i + 1 - len(keys)
+        entries = self._ranked(first, keys)
+        last = first + len(keys) - 1
+        next_cursor = encode_cursor(keys[-1], "next") if keys and last < self._len else None
+        prev_cursor = encode_cursor(keys[0], "prev") if keys and first > 1 else None
         return entries, next_cursor, prev_cursor
 
     def around(self, key: SortKey, k: int) -> list[Ranked]:
         """k entries above and below `key` (on the board), itself included."""
-        at = self._order.index(key)
-        return self._ranked(max(0, at - k), min(len(self._order), at + k + 1))
+        score, i = self._at(key)
+        above = list(islice(self._backward(score, i), k))[::-1]
+        rest = list(islice(self._forward(score, i), k + 1))
+        return self._ranked(self._counts.above(score) + i + 1 - len(above), above + rest)
 
     def percentile(self, rank: int) -> float:
         """Share of the board ranked at or below `rank`: 100.0 for rank 1."""
-        total = len(self._order)
+        total = self._len
         return round(100.0 * (total - rank + 1) / total, 2) if total else 0.0

@@ -1,6 +1,8 @@
 """Issue-8 probe: the cost of a score move on one leaderboard of N players,
-two ways in one run, same moves, same machine:
-  - podium: Podium's Board (actors/ranking.py, a SortedList of packed keys),
+three ways in one run, same moves, same machine:
+  - podium: Podium's Board (actors/ranking.py: a bucket per score and a radix
+    tree of counts per score, actors/score_counts.py),
+  - sorted: one SortedList of packed keys (Podium's board until 2026-12-01),
   - redis: a Redis sorted set, ZINCRBY and ZREVRANK pipelined through redis-py.
 A move is what a player shard's update does to one board: the old key out,
 the new key in. Every `--read-every` moves one rank look-up of a random
@@ -18,6 +20,7 @@ import uuid
 from collections.abc import Callable
 
 import redis.asyncio as aioredis
+from sortedcontainers import SortedList
 
 from actors.ranking import Board, SortKey, sort_key
 
@@ -58,6 +61,12 @@ def run_local(name: str, add: Callable[[SortKey], None], discard: Callable[[Sort
     ranks_s = len(probes) / (time.perf_counter() - t)
     print(f"{name:>6}: {moves_s:>10,.0f} moves/s   {ranks_s:>10,.0f} rank look-ups/s")
     return moves_s, ranks_s
+
+
+def run_sorted(keys: list[SortKey], plan: list[tuple[int, int]], read_every: int) -> tuple[float, float]:
+    plain = SortedList(keys)
+    return run_local("sorted", plain.add, plain.discard, lambda key: int(plain.index(key)) + 1, keys, plan,
+                     read_every)
 
 
 async def run_redis(url: str, keys: list[SortKey], plan: list[tuple[int, int]], read_every: int,
@@ -105,6 +114,8 @@ def main() -> None:
     print(f"{a.players:,} players, {a.moves:,} moves, a rank look-up every {a.read_every or 'never'} moves")
     board = Board(keys)
     run_local("podium", board.add, board.discard, board.rank_of, keys, plan, a.read_every)
+    del board  # one structure in memory at a time
+    run_sorted(keys, plan, a.read_every)
     asyncio.run(run_redis(a.redis_url, keys, plan, a.read_every, a.batch))
 
 

@@ -111,7 +111,7 @@ def test_period_boards_agree_with_a_sort_after_any_updates_and_resets(rows: list
                     if points > 0:
                         held[1] = at  # time only moves forward here
             board = standings.board(board_id(game, kind, start), GLOBAL)
-            got = [unpack(k) for k in board._order] if board else []
+            got = [unpack(k) for k in board.keys()] if board else []
             want = sorted(((p, pts, at) for p, (pts, at) in expected.items()), key=lambda e: (-e[1], e[2], e[0]))
             assert got == want
 

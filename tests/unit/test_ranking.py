@@ -1,5 +1,8 @@
+import itertools
+
 import pytest
 
+from actors import ranking
 from actors.errors import BadCursor
 from actors.ranking import Board, sort_key, unpack
 
@@ -68,3 +71,47 @@ def test_pages_of_large_scores_have_cursors_both_ways() -> None:
     second, _, back = board.page(10, cursor)
     assert [e.rank for e in second] == list(range(11, 21))
     assert board.page(10, back)[0] == first
+
+
+@pytest.mark.parametrize("big", [2048, 3])  # 3: buckets turn into SortedLists almost at once
+def test_the_board_answers_as_a_sorted_list_after_any_moves(big: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Property: adds and discards of crowded and sparse scores, then order,
+    ranks, pages both ways and around-me equal a plain sort's."""
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    monkeypatch.setattr(ranking, "_BIG", big)
+    entry = st.tuples(st.sampled_from("abcdefgh"), st.sampled_from([0, 1, 5, 300, 70_000, 10**12]),
+                      st.integers(0, 4))
+
+    @settings(max_examples=150, deadline=None)
+    @given(st.lists(st.tuples(entry, st.booleans()), max_size=60), st.integers(1, 7), st.integers(0, 3))
+    def check(moves: list[tuple[tuple[str, int, int], bool]], limit: int, k: int) -> None:
+        board, held = Board(), set()
+        for (player, pts, at), remove in moves:
+            key = sort_key(player, pts, at)
+            if remove:
+                board.discard(key)
+                held.discard(key)
+            else:
+                if key not in held:
+                    board.add(key)
+                held.add(key)
+        want = sorted(held)
+        assert list(board.keys()) == want and len(board) == len(want)
+        for i, key in enumerate(want):
+            assert board.rank_of(key) == i + 1
+            assert [(e.rank, sort_key(e.player_id, e.points, e.reached_us)) for e in board.around(key, k)] == \
+                [(j + 1, want[j]) for j in range(max(0, i - k), min(len(want), i + k + 1))]
+        seen, cursor, pages = [], None, []
+        while True:
+            entries, cursor, back = board.page(limit, cursor)
+            pages.append((entries, back))
+            seen += [(e.rank, sort_key(e.player_id, e.points, e.reached_us)) for e in entries]
+            if cursor is None:
+                break
+        assert seen == [(i + 1, key) for i, key in enumerate(want)]
+        for (entries, _), (_, back) in itertools.pairwise(pages):
+            assert board.page(limit, back)[0] == entries  # "prev" from page n+1 is page n
+
+    check()
