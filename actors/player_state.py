@@ -75,6 +75,9 @@ class PlayerBook:
         self.region_seq: dict[str, int] = {}  # the seq that set the player's current region (if set while held)
         self._dirty: set[Pair] = set()
         self._dirty_periods: set[PeriodKey] = set()
+        self._starts_at = -1  # a group commit stamps every row with one time: its periods are computed once
+        self._starts: tuple[Period, ...] = ()
+        self._board_ids: dict[tuple[str, str, int], str] = {}
 
     def load(self, player_id: str, game_id: str, stats: GameStats, region: str | None) -> None:
         """Take a checkpointed row as it is (recovery)."""
@@ -121,11 +124,13 @@ class PlayerBook:
     def _apply_periods(self, seq: int, player_id: str, game_id: str, points: int, at_us: int) -> None:
         """The same row into its day and its week (called once per row, after the seq guard)."""
         held = self.periods.setdefault((player_id, game_id), {})
-        for kind in PERIODS:
-            start = self.clock.start(kind, at_us)
-            stats = held.get((kind, start))
+        if at_us != self._starts_at:
+            self._starts_at, self._starts = at_us, tuple((kind, self.clock.start(kind, at_us)) for kind in PERIODS)
+        for period in self._starts:
+            kind, start = period
+            stats = held.get(period)
             if stats is None:
-                held[(kind, start)] = PeriodStats(points, 1, at_us, seq)
+                held[period] = PeriodStats(points, 1, at_us, seq)
             else:
                 stats.unlocked += 1
                 if points > 0:
@@ -150,14 +155,20 @@ class PlayerBook:
         """Absolute scores of these pairs on every board they are on: all-time,
         and each live (current or previous) day and week."""
         out = ScoreUpdates()
+        oldest_live = {kind: self.clock.previous(kind, now_us) for kind in PERIODS}
+        board_ids = self._board_ids
+        if len(board_ids) > 100_000:  # ids of periods long closed; rebuilt on demand
+            board_ids.clear()
         for player_id, game_id in pairs:
             s = self.games[player_id][game_id]
             region = self.regions.get(player_id)
             out.add(player_id, game_id, region, s.points, s.reached_us, self._version(player_id, s.last_seq))
             for (kind, start), p in self.periods.get((player_id, game_id), {}).items():
-                if self.clock.is_live(kind, start, now_us):
-                    out.add(player_id, board_id(game_id, kind, start), region, p.points, p.reached_us,
-                            self._version(player_id, p.last_seq))
+                if start >= oldest_live[kind]:  # the current or the previous period (PeriodClock.is_live)
+                    ident = board_ids.get((game_id, kind, start))
+                    if ident is None:
+                        ident = board_ids[(game_id, kind, start)] = board_id(game_id, kind, start)
+                    out.add(player_id, ident, region, p.points, p.reached_us, self._version(player_id, p.last_seq))
         return out
 
     def total_updates(self, player_ids: set[str]) -> ScoreUpdates:

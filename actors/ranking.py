@@ -72,19 +72,29 @@ class Board:
         self._buckets: dict[int, list[SortKey] | SortedList] = {}
         self._counts = ScoreCounts()
         self._len = 0
-        buckets = self._buckets
-        for key in keys:  # bulk load: group, then one sort and one count per score
+        grouped: dict[int, list[SortKey]] = {}
+        for key in keys:
             score = -(key[0] >> _TIME_BITS)
-            bucket = buckets.get(score)
+            bucket = grouped.get(score)
             if bucket is None:
-                buckets[score] = [key]
+                grouped[score] = [key]
             else:
-                bucket.append(key)  # type: ignore[union-attr]
-        for score, bucket in buckets.items():
-            bucket.sort()  # type: ignore[union-attr]  # linear when the keys came in board order
-            if len(bucket) > _BIG:
-                buckets[score] = SortedList(bucket)
+                bucket.append(key)
+        self._fill(grouped)
+
+    @classmethod
+    def of_buckets(cls, grouped: dict[int, list[SortKey]]) -> Board:
+        """A board from keys already grouped by score (recovery builds these as the rows stream)."""
+        board = cls()
+        board._fill(grouped)
+        return board
+
+    def _fill(self, grouped: dict[int, list[SortKey]]) -> None:
+        """Bulk load into an empty board: one sort and one count per score."""
+        for score, bucket in grouped.items():
+            bucket.sort()  # linear when the keys came in board order
             self._counts.add(score, len(bucket))
+            self._buckets[score] = SortedList(bucket) if len(bucket) > _BIG else bucket
             self._len += len(bucket)
 
     def __len__(self) -> int:
@@ -96,37 +106,51 @@ class Board:
 
     def add(self, key: SortKey) -> None:
         score = -(key[0] >> _TIME_BITS)
-        bucket = self._buckets.get(score)
-        if bucket is None:
-            self._counts.add(score, 1)  # first: it refuses a negative score before anything changes
-            self._buckets[score] = [key]
-        else:
-            if isinstance(bucket, list):
-                if key > bucket[-1]:
-                    bucket.append(key)  # the common case: the newest to reach this score
-                else:
-                    insort(bucket, key)
-                if len(bucket) > _BIG:
-                    self._buckets[score] = SortedList(bucket)
-            else:
-                bucket.add(key)
-            self._counts.add(score, 1)
+        self._counts.add(score, 1)  # first: it refuses a negative score before anything changes
+        self._put(score, key)
         self._len += 1
 
     def discard(self, key: SortKey) -> None:
         """Remove `key` if it is on the board."""
         score = -(key[0] >> _TIME_BITS)
+        if self._take(score, key):
+            self._counts.add(score, -1)
+            self._len -= 1
+
+    def move(self, old: SortKey, new: SortKey) -> None:
+        """`old` (on the board) becomes `new`: what a player's new score does."""
+        before, after = -(old[0] >> _TIME_BITS), -(new[0] >> _TIME_BITS)
+        if not self._take(before, old):
+            self.add(new)
+            return
+        self._counts.move(before, after)
+        self._put(after, new)
+
+    def _put(self, score: int, key: SortKey) -> None:
         bucket = self._buckets.get(score)
         if bucket is None:
-            return
+            self._buckets[score] = [key]
+        elif isinstance(bucket, list):
+            if key > bucket[-1]:
+                bucket.append(key)  # the common case: the newest to reach this score
+            else:
+                insort(bucket, key)
+            if len(bucket) > _BIG:
+                self._buckets[score] = SortedList(bucket)
+        else:
+            bucket.add(key)
+
+    def _take(self, score: int, key: SortKey) -> bool:
+        bucket = self._buckets.get(score)
+        if bucket is None:
+            return False
         i = bisect_left(bucket, key) if isinstance(bucket, list) else bucket.bisect_left(key)
         if i == len(bucket) or bucket[i] != key:
-            return
+            return False
         del bucket[i]
         if not bucket:
             del self._buckets[score]
-        self._counts.add(score, -1)
-        self._len -= 1
+        return True
 
     def _at(self, key: SortKey) -> tuple[int, int]:
         """(score, index in its bucket) of the first key at or after `key` in board order."""

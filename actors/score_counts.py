@@ -35,6 +35,25 @@ class ScoreCounts:
             node[s & _MASK] += delta
             s >>= _BITS
 
+    def move(self, old: int, new: int) -> None:
+        """One entry holding `old` now holds `new`. The levels where both
+        scores fall in the same slot are left alone: they would cancel."""
+        if not 0 <= new < self._limit:
+            self.add(new, 1)  # validates and grows
+            self.add(old, -1)
+            return
+        a, b = old, new
+        for level in self._levels:
+            if a == b:
+                return
+            level[a >> _BITS][a & _MASK] -= 1
+            node = level.get(b >> _BITS)
+            if node is None:
+                node = level[b >> _BITS] = [0] * _FAN
+            node[b & _MASK] += 1
+            a >>= _BITS
+            b >>= _BITS
+
     def _grow(self) -> None:
         top = self._levels[-1].get(0)
         self._levels.append({0: [sum(top) if top else 0] + [0] * (_FAN - 1)})

@@ -4,7 +4,6 @@ Applying a ScoreUpdates batch returns the coalesced rank changes it caused."""
 from __future__ import annotations
 
 import gc
-from collections import defaultdict
 from collections.abc import Callable, Container, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -109,40 +108,47 @@ class Standings:
         callers pass who can hear about it (online players; nobody in
         recovery) and where (the leaderboard pushes all-time boards only)."""
         changes: dict[tuple[str, str, str], RankChange] = {}
-        for i in range(len(updates)):
-            board_id, player_id, version = updates.game_ids[i], updates.player_ids[i], updates.versions[i]
-            players = self.entries.get(board_id)
+        entries, boards = self.entries, self.boards
+        ranks_here: dict[str, bool] = {}  # board id -> whether its ranks are wanted, asked once per call
+        for board_id, player_id, region, points, reached, version in zip(
+                updates.game_ids, updates.player_ids, updates.regions, updates.points, updates.reached_us,
+                updates.versions, strict=True):
+            players = entries.get(board_id)
             if players is None:
-                players = self.entries[board_id] = {}
+                players = entries[board_id] = {}
             entry = players.get(player_id)
             if entry is not None and entry[VERSION] >= version:
                 continue
-            region = updates.regions[i]
             if region:
                 region = intern(region)
-            key = sort_key(player_id, updates.points[i], updates.reached_us[i])
-            scopes = (GLOBAL, region) if region else (GLOBAL,)
-            tracked = (track is None or player_id in track) and (ranked is None or ranked(board_id))
-            old_ranks: dict[str, int | None] = {}
+            key = sort_key(player_id, points, reached)
+            wanted = ranks_here.get(board_id)
+            if wanted is None:
+                wanted = ranks_here[board_id] = ranked is None or ranked(board_id)
+            tracked = wanted and (track is None or player_id in track)
+            old_scopes: tuple[str, ...] = ()
             if entry is not None:
                 old_key, old_region = entry[KEY], entry[REGION]
                 old_scopes = (GLOBAL, old_region) if old_region else (GLOBAL,)
-                for scope in old_scopes:
-                    board = self._board(board_id, scope)
-                    if tracked:
-                        old_ranks[scope] = board.rank_of(old_key)
-                    board.discard(old_key)
+                if old_region and old_region != region:  # the player left a regional board
+                    self._board(board_id, old_region).discard(old_key)
             players[player_id] = (key, region, version)
-            for scope in scopes:
-                board = self._board(board_id, scope)
-                board.add(key)
+            for scope in (GLOBAL, region) if region else (GLOBAL,):
+                board = boards.get((board_id, scope)) or self._board(board_id, scope)
+                moves = scope in old_scopes
+                old_rank = board.rank_of(old_key) if tracked and moves else None
+                if moves:
+                    board.move(old_key, key)
+                else:
+                    board.add(key)
                 if not tracked:
                     continue
                 change_key = (player_id, board_id, scope)
                 earlier = changes.get(change_key)
-                old_rank = earlier.old_rank if earlier is not None else old_ranks.get(scope)
-                changes[change_key] = RankChange(player_id, board_id, scope, old_rank, board.rank_of(key),
-                                                 updates.points[i], len(board))
+                if earlier is not None:
+                    old_rank = earlier.old_rank
+                changes[change_key] = RankChange(player_id, board_id, scope, old_rank, board.rank_of(key), points,
+                                                 len(board))
         return [c for c in changes.values() if c.old_rank != c.new_rank]
 
     def bulk_load(self, rows: Iterable[tuple[str, str, str | None, int, int, int]]) -> None:
@@ -156,29 +162,47 @@ class Standings:
 
 class Loader:
     """Fills an empty Standings from rows given a chunk at a time (recovery
-    streams them from PostgreSQL), then builds each board with one sort, which
-    is linear when the rows come in board order. Callers pause the GC around it."""
+    streams them from PostgreSQL): each key goes straight into the bucket of
+    its board and score, and `finish` builds each board from its buckets (a
+    sort per score, linear when the rows come in board order). Callers pause
+    the GC around it."""
 
     def __init__(self, standings: Standings) -> None:
         assert not standings.entries, "a Loader builds from nothing"
         self._standings = standings
-        self._keys: dict[tuple[str, str], list[SortKey]] = defaultdict(list)
+        self._buckets: dict[tuple[str, str], dict[int, list[SortKey]]] = {}
+
+    def _scores(self, board_id: str, scope: str) -> dict[int, list[SortKey]]:
+        scores = self._buckets.get((board_id, scope))
+        if scores is None:
+            scores = self._buckets[(board_id, scope)] = {}
+        return scores
 
     def add(self, rows: Iterable[tuple[str, str, str | None, int, int, int]]) -> None:
-        entries, keys = self._standings.entries, self._keys
+        entries = self._standings.entries
+        last_board, players = "", None
+        by_scope: dict[str, dict[int, list[SortKey]]] = {}
         for player_id, board_id, region, points, reached_us, version in rows:
             key = sort_key(player_id, points, reached_us)
             if region:
                 region = intern(region)  # one string per region, not one per entry: 50 MB a million
-            players = entries.get(board_id)
-            if players is None:
-                players = entries[board_id] = {}
+            if board_id != last_board or players is None:
+                players = entries.get(board_id)
+                if players is None:
+                    players = entries[board_id] = {}
+                last_board, by_scope = board_id, {}
             players[player_id] = (key, region, version)
-            keys[(board_id, GLOBAL)].append(key)
-            if region:
-                keys[(board_id, region)].append(key)
+            for scope in (GLOBAL, region) if region else (GLOBAL,):
+                scores = by_scope.get(scope)
+                if scores is None:
+                    scores = by_scope[scope] = self._scores(board_id, scope)
+                bucket = scores.get(points)
+                if bucket is None:
+                    scores[points] = [key]
+                else:
+                    bucket.append(key)
 
     def finish(self) -> None:
-        while self._keys:  # popped one by one: each key list is freed once its board is built
-            board_key, board_keys = self._keys.popitem()
-            self._standings.boards[board_key] = Board(board_keys)
+        while self._buckets:  # popped one by one: each board's buckets are freed once it is built
+            board_key, scores = self._buckets.popitem()
+            self._standings.boards[board_key] = Board.of_buckets(scores)

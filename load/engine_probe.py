@@ -5,8 +5,8 @@ three ways in one run, same moves, same machine:
   - sorted: one SortedList of packed keys (Podium's board until 2026-12-01),
   - redis: a Redis sorted set, ZINCRBY and ZREVRANK pipelined through redis-py.
 A move is what a player shard's update does to one board: the old key out,
-the new key in. Every `--read-every` moves one rank look-up of a random
-moved player is made (0: none). Then pure rank look-ups are timed.
+the new key in (Board.move; discard + add on the SortedList). Every
+`--read-every` moves one rank look-up of a random moved player is made (0: none). Then pure rank look-ups are timed.
 
     .venv/bin/python load/engine_probe.py --players 1000000 --moves 200000
 """
@@ -38,9 +38,8 @@ def workload(n: int, moves: int, seed: int) -> list[tuple[int, int]]:
             for _ in range(moves)]
 
 
-def run_local(name: str, add: Callable[[SortKey], None], discard: Callable[[SortKey], None],
-              rank: Callable[[SortKey], int], keys: list[SortKey], plan: list[tuple[int, int]],
-              read_every: int) -> tuple[float, float]:
+def run_local(name: str, move: Callable[[SortKey, SortKey], None], rank: Callable[[SortKey], int],
+              keys: list[SortKey], plan: list[tuple[int, int]], read_every: int) -> tuple[float, float]:
     current = list(keys)
     rng = random.Random(1)
     t = time.perf_counter()
@@ -48,8 +47,7 @@ def run_local(name: str, add: Callable[[SortKey], None], discard: Callable[[Sort
         old = current[player]
         packed, pid = old
         new = sort_key(pid, -(packed >> 53) + gain, BASE_US + 10_000_000 + step)
-        discard(old)
-        add(new)
+        move(old, new)
         current[player] = new
         if read_every and step % read_every == 0:
             rank(current[plan[rng.randrange(step)][0]])
@@ -65,8 +63,12 @@ def run_local(name: str, add: Callable[[SortKey], None], discard: Callable[[Sort
 
 def run_sorted(keys: list[SortKey], plan: list[tuple[int, int]], read_every: int) -> tuple[float, float]:
     plain = SortedList(keys)
-    return run_local("sorted", plain.add, plain.discard, lambda key: int(plain.index(key)) + 1, keys, plan,
-                     read_every)
+
+    def move(old: SortKey, new: SortKey) -> None:
+        plain.discard(old)
+        plain.add(new)
+
+    return run_local("sorted", move, lambda key: int(plain.index(key)) + 1, keys, plan, read_every)
 
 
 async def run_redis(url: str, keys: list[SortKey], plan: list[tuple[int, int]], read_every: int,
@@ -113,7 +115,7 @@ def main() -> None:
     plan = workload(a.players, a.moves, seed=7)
     print(f"{a.players:,} players, {a.moves:,} moves, a rank look-up every {a.read_every or 'never'} moves")
     board = Board(keys)
-    run_local("podium", board.add, board.discard, board.rank_of, keys, plan, a.read_every)
+    run_local("podium", board.move, board.rank_of, keys, plan, a.read_every)
     del board  # one structure in memory at a time
     run_sorted(keys, plan, a.read_every)
     asyncio.run(run_redis(a.redis_url, keys, plan, a.read_every, a.batch))

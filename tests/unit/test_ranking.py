@@ -75,7 +75,7 @@ def test_pages_of_large_scores_have_cursors_both_ways() -> None:
 
 @pytest.mark.parametrize("big", [2048, 3])  # 3: buckets turn into SortedLists almost at once
 def test_the_board_answers_as_a_sorted_list_after_any_moves(big: int, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Property: adds and discards of crowded and sparse scores, then order,
+    """Property: adds, discards and moves of crowded and sparse scores, then order,
     ranks, pages both ways and around-me equal a plain sort's."""
     from hypothesis import given, settings
     from hypothesis import strategies as st
@@ -85,14 +85,20 @@ def test_the_board_answers_as_a_sorted_list_after_any_moves(big: int, monkeypatc
                       st.integers(0, 4))
 
     @settings(max_examples=150, deadline=None)
-    @given(st.lists(st.tuples(entry, st.booleans()), max_size=60), st.integers(1, 7), st.integers(0, 3))
-    def check(moves: list[tuple[tuple[str, int, int], bool]], limit: int, k: int) -> None:
+    @given(st.lists(st.tuples(entry, st.sampled_from(["add", "discard", "move"])), max_size=60),
+           st.integers(1, 7), st.integers(0, 3))
+    def check(moves: list[tuple[tuple[str, int, int], str]], limit: int, k: int) -> None:
         board, held = Board(), set()
-        for (player, pts, at), remove in moves:
+        for (player, pts, at), op in moves:
             key = sort_key(player, pts, at)
-            if remove:
+            if op == "discard":
                 board.discard(key)
                 held.discard(key)
+            elif op == "move" and held and key not in held:
+                old = sorted(held)[at % len(held)]
+                board.move(old, key)
+                held.discard(old)
+                held.add(key)
             else:
                 if key not in held:
                     board.add(key)

@@ -14,13 +14,19 @@ scores = st.one_of(st.integers(0, 600), st.integers(0, 70_000), st.integers(0, 1
 
 
 @settings(max_examples=300, deadline=None)
-@given(st.lists(st.tuples(scores, st.booleans()), max_size=80), st.lists(scores, max_size=20))
-def test_counts_answer_as_a_plain_counter(moves: list[tuple[int, bool]], probes: list[int]) -> None:
+@given(st.lists(st.tuples(scores, st.sampled_from(["add", "remove", "move"])), max_size=80),
+       st.lists(scores, max_size=20))
+def test_counts_answer_as_a_plain_counter(moves: list[tuple[int, str]], probes: list[int]) -> None:
     tree, truth = ScoreCounts(), Counter[int]()
-    for score, remove in moves:
-        if remove and truth[score]:
+    for score, op in moves:
+        if op == "remove" and truth[score]:
             tree.add(score, -1)
             truth[score] -= 1
+        elif op == "move" and +truth:
+            old = sorted(+truth)[score % len(+truth)]
+            tree.move(old, score)
+            truth[old] -= 1
+            truth[score] += 1
         else:
             tree.add(score, 1)
             truth[score] += 1
