@@ -181,7 +181,8 @@ class PlayerShard(ActorBase):
         for pair in touched:
             by_shard[shard_of(pair[1], self.settings.leaderboard_shards)].add(pair)
         at_us = now_us()
-        batches = {shard: self.book.score_updates(pairs, at_us) for shard, pairs in by_shard.items()}
+        delivered = self.pipeline.delivered_seq  # every row up to it reached its leaderboard
+        batches = {shard: self.book.score_updates(pairs, at_us, delivered) for shard, pairs in by_shard.items()}
         totals_shard = shard_of(ALL_GAMES, self.settings.leaderboard_shards)
         batches.setdefault(totals_shard, ScoreUpdates()).extend(self.book.total_updates({p for p, _ in touched}))
         refs = [directory.leaderboard_shard(self.settings, shard).apply.remote(updates)

@@ -151,9 +151,12 @@ class PlayerBook:
             touched.add((r["player_id"], r["game_id"]))
         return touched
 
-    def score_updates(self, pairs: set[Pair], now_us: int) -> ScoreUpdates:
+    def score_updates(self, pairs: set[Pair], now_us: int, delivered_upto: int = 0) -> ScoreUpdates:
         """Absolute scores of these pairs on every board they are on: all-time,
-        and each live (current or previous) day and week."""
+        and each live (current or previous) day and week - except period scores
+        whose version is <= `delivered_upto` (the shard's delivered watermark):
+        those reached their board already. So yesterday's score is not sent
+        again with every unlock of today; a region move re-versions it."""
         out = ScoreUpdates()
         oldest_live = {kind: self.clock.previous(kind, now_us) for kind in PERIODS}
         board_ids = self._board_ids
@@ -164,11 +167,12 @@ class PlayerBook:
             region = self.regions.get(player_id)
             out.add(player_id, game_id, region, s.points, s.reached_us, self._version(player_id, s.last_seq))
             for (kind, start), p in self.periods.get((player_id, game_id), {}).items():
-                if start >= oldest_live[kind]:  # the current or the previous period (PeriodClock.is_live)
+                version = self._version(player_id, p.last_seq)
+                if start >= oldest_live[kind] and version > delivered_upto:  # live: PeriodClock.is_live
                     ident = board_ids.get((game_id, kind, start))
                     if ident is None:
                         ident = board_ids[(game_id, kind, start)] = board_id(game_id, kind, start)
-                    out.add(player_id, ident, region, p.points, p.reached_us, self._version(player_id, p.last_seq))
+                    out.add(player_id, ident, region, p.points, p.reached_us, version)
         return out
 
     def total_updates(self, player_ids: set[str]) -> ScoreUpdates:

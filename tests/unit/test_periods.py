@@ -60,6 +60,20 @@ def test_an_unlock_counts_in_its_day_and_week_and_old_periods_are_not_sent() -> 
     assert got == {"g": 15, board_id("g", DAY, us(2026, 11, 22)): 5, board_id("g", WEEK, us(2026, 11, 16)): 15}
 
 
+def test_a_delivered_period_score_is_not_sent_again_unless_a_region_move_reversions_it() -> None:
+    book, now = PlayerBook(), us(2026, 11, 22, 12)
+    book.region_change("p", "na", 0)
+    book.apply(1, "p", "g", 10, us(2026, 11, 21, 8))  # yesterday: a live day, delivered below
+    book.apply(2, "p", "g", 5, us(2026, 11, 22, 9))  # today
+    yesterday, today = board_id("g", DAY, us(2026, 11, 21)), board_id("g", DAY, us(2026, 11, 22))
+    assert yesterday in book.score_updates({("p", "g")}, now).game_ids  # nothing delivered yet
+    sent = book.score_updates({("p", "g")}, now, delivered_upto=1).game_ids
+    assert yesterday not in sent and {"g", today, board_id("g", WEEK, us(2026, 11, 16))} <= set(sent)
+    moved = book.region_change("p", "eu", 3)  # the move must reach yesterday's board too
+    updates = book.score_updates(moved, now, delivered_upto=2)
+    assert yesterday in updates.game_ids and set(updates.versions) == {3}
+
+
 def test_closed_periods_are_evicted_only_once_checkpointed() -> None:
     book, now = PlayerBook(), us(2026, 11, 22, 12)
     book.apply(1, "p", "g", 10, us(2026, 11, 2))
