@@ -70,7 +70,6 @@ class LeaderboardShard(ActorBase):
         self._fold_game_tail([r for r in tail if r["game_id"] in mine])
         if owns_totals and tail:
             self._fold_totals_tail(tail, tail_player_scores)
-        gc.freeze()  # the boards live as long as the actor: keep them out of every later GC pass
         self.every(RETIRE_EVERY_S, self._retire_periods, "period retirement")
         log.info("leaderboard shard %d: %d games%s, %d entries (+%d in periods), %d journal rows replayed",
                  self.index, len(games), " + all-games board" if owns_totals else "", entries, in_periods, len(tail))
@@ -158,7 +157,7 @@ class LeaderboardShard(ActorBase):
         await self.ready()
         periods = sum(len(p) for b, p in self.standings.entries.items() if is_period(b))
         return {"shard": self.index, "entries": len(self.standings) - periods, "period_entries": periods,
-                "boards": len(self.standings.boards), "online": len(self.presence),
+                "boards": len(self.standings.boards), "online": len(self.presence), "gc_frozen": gc.get_freeze_count(),
                 "recovered_in_s": self.recovered_in_s}
 
 

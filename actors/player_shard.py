@@ -6,6 +6,7 @@ this shell gives it its I/O. Gateway -> PlayerShard -> LeaderboardShard."""
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import time
 from collections import defaultdict
@@ -232,4 +233,5 @@ class PlayerShard(ActorBase):
         await self.ready()
         return {"shard": self.index, "players": len(self.book.games), **self.pipeline.status(),
                 "checkpointed_seq": self.checkpointed_seq, "dirty": self.book.dirty_count,
-                "online": len(self.presence), "recovered_in_s": self.recovered_in_s}
+                "online": len(self.presence), "recovered_in_s": self.recovered_in_s,
+                "gc_frozen": gc.get_freeze_count()}

@@ -5,6 +5,7 @@ itself (Redis may be away at start: that must not stop pushes for good)."""
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import threading
 import time
@@ -23,6 +24,7 @@ from persistence.db import create_pool
 from persistence.settings import Settings
 
 log = logging.getLogger(__name__)
+SETTLE_GC_S = 5.0  # how often an actor moves its long-lived objects out of the cyclic GC's reach
 
 
 class ActorBase:
@@ -70,6 +72,8 @@ class ActorBase:
                 self.pool = await create_pool(self.settings.database_url or "", max_size=self.settings.db_pool_max,
                                               timeout_s=self.settings.db_timeout_s)
             await self.recover()
+            settle_gc()
+            self.every(SETTLE_GC_S, _settle_gc_async, "gc settle")
             self.recovered_in_s = time.perf_counter() - t0
             self._started = True
             log.info("%s %d ready in %.2fs", type(self).__name__, self.index, self.recovered_in_s)
@@ -133,6 +137,23 @@ class ActorBase:
                     log.exception("%s failed; retrying in %.1fs", name, seconds)
 
         self.supervise(name, loop)
+
+
+def settle_gc() -> None:
+    """Freeze what is alive now out of later cyclic-GC passes (young cycles are
+    collected first). A shard's state is millions of entries in a few large
+    dicts and lists, which every full collection walks: at 100,000 players
+    that stalled a leaderboard shard 110-307 ms and a player shard 107-333 ms
+    at a time (reads and acks wait meanwhile), and it grows with the boards.
+    The state makes no cycles, and full collections in these actors found ~0
+    cyclic garbage, so what a freeze keeps alive is negligible; the count of
+    frozen objects is in each shard's status (`gc_frozen`)."""
+    gc.collect(1)
+    gc.freeze()
+
+
+async def _settle_gc_async() -> None:
+    settle_gc()
 
 
 def _start_when_alive(handle: Any, name: str) -> None:
