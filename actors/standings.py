@@ -180,27 +180,28 @@ class Loader:
 
     def add(self, rows: Iterable[tuple[str, str, str | None, int, int, int]]) -> None:
         entries = self._standings.entries
-        last_board, players = "", None
-        by_scope: dict[str, dict[int, list[SortKey]]] = {}
+        players: dict[str, Entry] = {}
+        last_board: str | None = None
+        last_points = -1
+        glob: list[SortKey] = []
+        here: dict[str | None, list[SortKey]] = {}  # region -> its bucket of the current board and points
         for player_id, board_id, region, points, reached_us, version in rows:
             key = sort_key(player_id, points, reached_us)
             if region:
                 region = intern(region)  # one string per region, not one per entry: 50 MB a million
-            if board_id != last_board or players is None:
-                players = entries.get(board_id)
-                if players is None:
-                    players = entries[board_id] = {}
-                last_board, by_scope = board_id, {}
+            if board_id != last_board:
+                players = entries.setdefault(board_id, {})
+                last_board, last_points = board_id, -1
             players[player_id] = (key, region, version)
-            for scope in (GLOBAL, region) if region else (GLOBAL,):
-                scores = by_scope.get(scope)
-                if scores is None:
-                    scores = by_scope[scope] = self._scores(board_id, scope)
-                bucket = scores.get(points)
+            if points != last_points:  # rows come in board order: a run of equal points shares buckets
+                last_points, here = points, {}
+                glob = self._scores(board_id, GLOBAL).setdefault(points, [])
+            glob.append(key)
+            if region:
+                bucket = here.get(region)
                 if bucket is None:
-                    scores[points] = [key]
-                else:
-                    bucket.append(key)
+                    bucket = here[region] = self._scores(board_id, region).setdefault(points, [])
+                bucket.append(key)
 
     def finish(self) -> None:
         while self._buckets:  # popped one by one: each board's buckets are freed once it is built
