@@ -21,7 +21,8 @@ import orjson
 from actors.board_reads import Encoded, Read
 
 log = logging.getLogger(__name__)
-MAX_FRAME = 64 * 1024 * 1024  # a batch of 512 pages of 200 entries is ~10 MB; past this a peer is broken
+MAX_ANSWER = 64 * 1024 * 1024  # a batch of 512 pages of 200 entries is ~10 MB; past this a peer is broken
+MAX_REQUEST = 1024 * 1024  # 512 reads of ~100 bytes; the shard reads no more from anyone who connects
 _LEN = 4
 
 Handler = Callable[[list[Read]], Awaitable[list[Encoded]]]
@@ -82,11 +83,11 @@ def decode_answers(payload: bytes) -> tuple[int, list[Encoded]]:
         raise WireError(f"not a read answer: {exc}") from exc
 
 
-async def read_frame(reader: asyncio.StreamReader) -> bytes:
+async def read_frame(reader: asyncio.StreamReader, limit: int) -> bytes:
     """The next frame's payload; IncompleteReadError at a clean end of stream."""
     size = int.from_bytes(await reader.readexactly(_LEN), "big")
-    if size > MAX_FRAME:
-        raise WireError(f"a frame of {size} bytes is over the {MAX_FRAME} limit")
+    if size > limit:
+        raise WireError(f"a frame of {size} bytes is over the {limit} limit")
     return await reader.readexactly(size)
 
 
@@ -96,7 +97,7 @@ async def serve(host: str, port: int, handle: Handler) -> asyncio.Server:
     async def connection(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
             while True:
-                request_id, reads = decode_request(await read_frame(reader))
+                request_id, reads = decode_request(await read_frame(reader, MAX_REQUEST))
                 writer.write(encode_answers(request_id, await handle(reads)))
                 await writer.drain()  # a replica that stops reading stalls only its own stream
         except (asyncio.IncompleteReadError, ConnectionError):

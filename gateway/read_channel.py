@@ -16,7 +16,7 @@ import orjson
 
 from actors.board_reads import Answer, Read
 from actors.errors import ShardUnavailable
-from actors.read_wire import WireError, decode_answers, encode_request, read_frame
+from actors.read_wire import MAX_ANSWER, WireError, decode_answers, encode_request, read_frame
 from actors.tasks import log_failure
 
 log = logging.getLogger(__name__)
@@ -35,7 +35,7 @@ class _Stream:
         failure: Exception = ShardUnavailable(f"{self.name} closed its read channel; retry shortly")
         try:
             while True:
-                request_id, answers = decode_answers(await read_frame(self.reader))
+                request_id, answers = decode_answers(await read_frame(self.reader, MAX_ANSWER))
                 future = self.waiting.pop(request_id, None)
                 if future is not None and not future.done():
                     future.set_result([(True, orjson.Fragment(body)) if ok else (False, body)

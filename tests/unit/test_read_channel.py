@@ -13,7 +13,7 @@ import pytest
 from actors.board_reads import Encoded, Read
 from actors.errors import ShardUnavailable
 from actors.read_wire import (
-    MAX_FRAME,
+    MAX_REQUEST,
     WireError,
     decode_answers,
     decode_request,
@@ -142,7 +142,7 @@ async def test_a_peer_that_sends_an_oversize_frame_is_cut_off() -> None:
     server, (host, port) = await started(shard)
     try:
         reader, writer = await asyncio.open_connection(host, port)
-        writer.write((MAX_FRAME + 1).to_bytes(4, "big"))
+        writer.write((MAX_REQUEST + 1).to_bytes(4, "big"))  # requests are small; 1 MiB + 1 is refused
         assert await asyncio.wait_for(reader.read(), 2.0) == b""  # closed, nothing answered
         writer.close()
         reader, writer = await asyncio.open_connection(host, port)
