@@ -76,6 +76,8 @@ class Settings(BaseSettings):
                                       "commits wait (rank staleness vs ingest throughput)")
     checkpoint_interval_s: float = Field(2.0, gt=0, description="Seconds between actor checkpoints")
     period_reset_hour: int = Field(0, ge=0, le=23, description="UTC hour at which daily and weekly boards reset")
+    public_cache_s: int = Field(1, ge=0, description="Cache-Control max-age of public reads (boards, ranks, the "
+                                "catalog): how stale a browser or CDN may show them; ETags answer repeats 304")
     page_limit_max: int = Field(200, ge=1, description="Largest leaderboard page")
     token_ttl_s: int = Field(7 * 24 * 3600, ge=60, description="Lifetime of minted player tokens")
     db_pool_max: int = Field(4, ge=1, description="asyncpg pool size per process")

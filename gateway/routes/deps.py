@@ -7,7 +7,8 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import orjson
-from starlette.requests import HTTPConnection
+import xxhash
+from starlette.requests import HTTPConnection, Request
 from starlette.responses import Response
 from starlette.websockets import WebSocket
 
@@ -43,6 +44,20 @@ def json_response(body: object) -> Response:
     """A JSON body serialized once by orjson (FastAPI would walk it with
     jsonable_encoder first: the larger share of a small read's cost here)."""
     return Response(orjson.dumps(body), media_type="application/json")
+
+
+def public_json(request: Request, body: object, max_age_s: int) -> Response:
+    """Public data (boards, ranks, the catalog): `Cache-Control` lets browsers
+    and CDNs keep it `max_age_s` (the staleness a lobby screen can show), and
+    the ETag - a hash of the exact bytes - answers a repeat `If-None-Match`
+    with 304 and no body."""
+    content = orjson.dumps(body)
+    etag = f'"{xxhash.xxh64_hexdigest(content)}"'
+    headers = {"ETag": etag, "Cache-Control": f"public, max-age={max_age_s}"}
+    asked = request.headers.get("if-none-match")
+    if asked and (asked.strip() == "*" or etag in {tag.strip().removeprefix("W/") for tag in asked.split(",")}):
+        return Response(status_code=304, headers=headers)
+    return Response(content, media_type="application/json", headers=headers)
 
 
 async def refuse(websocket: WebSocket, refusal: Refusal) -> None:

@@ -3,14 +3,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response
 
 from actors import cursors
 from actors.errors import InvalidRequest
 from actors.messages import ALL_GAMES
 from gateway import queries
-from gateway.routes.deps import json_response, runtime
+from gateway.routes.deps import json_response, public_json, runtime
 from gateway.runtime import Runtime
 from persistence import journal
 
@@ -22,7 +22,7 @@ Previous = Query(False, description="The period that closed last (day or week on
 
 
 @router.get("/v1/games", tags=["catalog"])
-async def games(rt: Runtime = Depends(runtime)) -> Response:
+async def games(request: Request, rt: Runtime = Depends(runtime)) -> Response:
     _, rows = await rt.catalog()
     out: dict[str, dict[str, Any]] = {}
     for r in rows:
@@ -30,11 +30,12 @@ async def games(rt: Runtime = Depends(runtime)) -> Response:
         if r["achievement_id"] is not None:
             game["achievements"].append({"achievement_id": r["achievement_id"], "name": r["name"],
                                          "points": r["points"]})
-    return json_response({"games": list(out.values())})
+    return public_json(request, {"games": list(out.values())}, rt.settings.public_cache_s)
 
 
 @router.get("/v1/games/{game_id}/leaderboard", tags=["leaderboards"])
 async def leaderboard(
+    request: Request,
     game_id: str,
     region: str | None = Region,
     period: queries.Period = PeriodParam,
@@ -43,32 +44,36 @@ async def leaderboard(
     cursor: str | None = Query(None, max_length=512),
     rt: Runtime = Depends(runtime),
 ) -> Response:
-    return json_response(await queries.leaderboard_page(rt, game_id, region=region, period=period, previous=previous,
-                                                        limit=limit, cursor=cursor))
+    return public_json(request, await queries.leaderboard_page(rt, game_id, region=region, period=period,
+                                                               previous=previous, limit=limit, cursor=cursor),
+                       rt.settings.public_cache_s)
 
 
 @router.get("/v1/games/{game_id}/players/{player_id}/rank", tags=["leaderboards"])
-async def player_rank(game_id: str, player_id: str, region: str | None = Region, period: queries.Period = PeriodParam,
-                      previous: bool = Previous, rt: Runtime = Depends(runtime)) -> Response:
-    return json_response(await queries.player_rank(rt, game_id, player_id, region=region, period=period,
-                                                   previous=previous))
+async def player_rank(request: Request, game_id: str, player_id: str, region: str | None = Region,
+                      period: queries.Period = PeriodParam, previous: bool = Previous,
+                      rt: Runtime = Depends(runtime)) -> Response:
+    return public_json(request, await queries.player_rank(rt, game_id, player_id, region=region, period=period,
+                                                          previous=previous), rt.settings.public_cache_s)
 
 
 @router.get("/v1/games/{game_id}/players/{player_id}/around", tags=["leaderboards"])
-async def around_player(game_id: str, player_id: str, region: str | None = Region,
+async def around_player(request: Request, game_id: str, player_id: str, region: str | None = Region,
                         k: int = Query(5, ge=0, le=50, description="Entries above and below"),
                         period: queries.Period = PeriodParam, previous: bool = Previous,
                         rt: Runtime = Depends(runtime)) -> Response:
-    return json_response(await queries.around_player(rt, game_id, player_id, region=region, period=period,
-                                                     previous=previous, k=k))
+    return public_json(request, await queries.around_player(rt, game_id, player_id, region=region, period=period,
+                                                            previous=previous, k=k), rt.settings.public_cache_s)
 
 
 @router.get("/v1/games/{game_id}/leaderboard/among", tags=["leaderboards"])
-async def among(game_id: str, players: list[str] = Query(..., min_length=1, max_length=queries.MAX_AMONG,
-                                                         description="Repeat: ?players=a&players=b"),
+async def among(request: Request, game_id: str,
+                players: list[str] = Query(..., min_length=1, max_length=queries.MAX_AMONG,
+                                           description="Repeat: ?players=a&players=b"),
                 region: str | None = Region, period: queries.Period = PeriodParam, previous: bool = Previous,
                 rt: Runtime = Depends(runtime)) -> Response:
-    return json_response(await queries.among(rt, game_id, players, region=region, period=period, previous=previous))
+    return public_json(request, await queries.among(rt, game_id, players, region=region, period=period,
+                                                    previous=previous), rt.settings.public_cache_s)
 
 
 @router.get("/v1/players/{player_id}/dashboard", tags=["players"])
@@ -91,10 +96,10 @@ async def history(player_id: str, game: str | None = Query(None, description="On
 
 
 @router.get("/v1/games/{game_id}/achievements", tags=["catalog"])
-async def achievements(game_id: str, rt: Runtime = Depends(runtime)) -> Response:
+async def achievements(request: Request, game_id: str, rt: Runtime = Depends(runtime)) -> Response:
     """The game's achievements with rarity: the share of the game's players holding each."""
     await rt.require_game(game_id)
-    return json_response(await rt.rarity(game_id))
+    return public_json(request, await rt.rarity(game_id), rt.settings.public_cache_s)
 
 
 @router.get("/v1/players/{player_id}/achievements", tags=["players"])

@@ -159,3 +159,33 @@ async def test_a_players_achievements_are_paged(http, api_key, uid) -> None:
     assert [(a["achievement_id"], a["points"]) for a in only["achievements"]] == [("p2", 21)]
     forged = await http.get(f"/v1/players/{p}/achievements", params={"cursor": "forged"})
     assert forged.status_code == 400 and forged.json()["code"] == "bad_cursor"
+
+
+async def test_public_reads_carry_cache_headers_and_answer_a_repeat_with_304(http, api_key, uid) -> None:
+    region = uid("c")[-8:]
+    player = uid("cache")
+    await post(http, api_key, [{"player_id": player, "game_id": "puzzle", "achievement_id": "p0", "region": region}])
+
+    async def page() -> object:
+        response = await http.get("/v1/games/puzzle/leaderboard", params={"region": region})
+        return response if response.status_code == 200 and response.json()["total"] == 1 else None
+
+    first = await eventually(page)
+    etag = first.headers["etag"]
+    assert first.headers["cache-control"] == "public, max-age=1" and etag.startswith('"')
+    again = await http.get("/v1/games/puzzle/leaderboard", params={"region": region},
+                           headers={"If-None-Match": f'W/"other", {etag}'})
+    assert again.status_code == 304 and again.content == b"" and again.headers["etag"] == etag
+    await post(http, api_key, [{"player_id": player, "game_id": "puzzle", "achievement_id": "p1"}])
+
+    async def moved() -> object:
+        response = await http.get("/v1/games/puzzle/leaderboard", params={"region": region},
+                                  headers={"If-None-Match": etag})
+        return response if response.status_code == 200 else None
+
+    changed = await eventually(moved)  # the page changed: a full answer with a new tag
+    assert changed.headers["etag"] != etag and changed.json()["entries"][0]["points"] == 21
+    rank = await http.get(f"/v1/games/puzzle/players/{player}/rank", params={"region": region})
+    assert rank.status_code == 200 and "etag" in rank.headers
+    private = await http.get(f"/v1/players/{player}/dashboard")
+    assert "etag" not in private.headers and "cache-control" not in private.headers
