@@ -10,7 +10,7 @@ from typing import Any
 
 import ray
 
-from actors import read_wire
+from actors import channel, read_wire
 from actors.board_reads import Encoded, Read, answer_encoded
 from actors.errors import ShardUnavailable
 from actors.messages import ALL_GAMES, RankChange, ScoreUpdates
@@ -36,7 +36,6 @@ class LeaderboardShard(ActorBase):
         super().__init__(index, settings)
         self.standings = Standings()
         self.clock = PeriodClock(settings.period_reset_hour)
-        self._read_server: asyncio.Future[asyncio.Server] | None = None
 
     async def recover(self) -> None:
         self.standings = Standings()  # from nothing, also after a failed attempt
@@ -133,16 +132,15 @@ class LeaderboardShard(ActorBase):
         gateway sends its reads there, not as Ray calls. Answered at once, also
         while recovering (reads then get `unavailable`); a restarted shard
         listens on a new port, which the gateway asks for again."""
-        if self._read_server is None:
-            host = self.settings.read_channel_host or ray.util.get_node_ip_address()
-            self._read_server = asyncio.ensure_future(read_wire.serve(host, 0, self._answer_reads))
-        try:
-            server = await asyncio.shield(self._read_server)
-        except Exception:
-            self._read_server = None  # the next ask tries again
-            raise
-        host, port = server.sockets[0].getsockname()[:2]
-        return host, port
+        return await self.listen("reads", lambda host: read_wire.serve(host, 0, self._answer_reads))
+
+    async def apply_address(self) -> tuple[str, int]:
+        """Where this shard takes score updates from the player shards
+        (actors/channel.py calls: `apply` with ScoreUpdates columns)."""
+        return await self.listen("apply", lambda host: channel.serve_calls(host, 0, {"apply": self._apply_columns}))
+
+    async def _apply_columns(self, columns: list[list[Any]]) -> int:
+        return await self.apply(ScoreUpdates(*columns))
 
     async def _answer_reads(self, reads: list[Read]) -> list[Encoded]:
         """A batch of reads from the channel. A read takes a board id: a game id

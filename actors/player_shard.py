@@ -14,7 +14,7 @@ from typing import Any
 
 import ray
 
-from actors import directory
+from actors import channel, directory
 from actors.catalog import Catalog
 from actors.errors import LayoutMismatch
 from actors.history import day_series
@@ -48,6 +48,7 @@ class PlayerShard(ActorBase):
             self._journal, self._reconcile, self._deliver, backlog_max=settings.delivery_backlog_max,
             deadline_s=settings.actor_call_timeout_s, redeliver_s=REDELIVER_S)
         self.checkpointed_seq = 0
+        self._to_leaderboards: dict[int, channel.Channel] = {}  # leaderboard shard -> its apply channel
 
     # ---- recovery -------------------------------------------------------
     async def recover(self) -> None:
@@ -111,6 +112,28 @@ class PlayerShard(ActorBase):
         """Ack each unlock of the batch; 'accepted' only once it is committed."""
         await self.ready()
         return await self.pipeline.submit(batch)
+
+    async def ingest_address(self) -> tuple[str, int]:
+        """Where this shard takes unlock batches (actors/channel.py calls:
+        `ingest` with UnlockBatch columns -> [statuses, reasons]): the gateway
+        sends them there, not as Ray calls. A restarted shard listens on a new
+        port, which the gateway asks for again."""
+        return await self.listen("ingest", lambda host: channel.serve_calls(host, 0, {"ingest": self._ingest_columns}))
+
+    async def _ingest_columns(self, columns: list[list[Any]]) -> list[list[Any]]:
+        acks = await self.ingest(UnlockBatch(*columns))
+        return [acks.statuses, acks.reasons]
+
+    def _leaderboard(self, shard: int) -> channel.Channel:
+        to = self._to_leaderboards.get(shard)
+        if to is None:
+            async def resolve() -> tuple[str, int]:
+                host, port = await directory.leaderboard_shard(self.settings, shard).apply_address.remote()
+                return host, port
+
+            to = self._to_leaderboards[shard] = channel.Channel(
+                resolve, name=f"leaderboard shard {shard}", connect_timeout_s=self.settings.actor_call_timeout_s)
+        return to
 
     async def _reconcile(self, after_seq: int) -> tuple[set[Pair], int, int]:
         """Fold in this shard's rows after `after_seq`: a journal write that failed
@@ -186,9 +209,10 @@ class PlayerShard(ActorBase):
         batches = {shard: self.book.score_updates(pairs, at_us, delivered) for shard, pairs in by_shard.items()}
         totals_shard = shard_of(ALL_GAMES, self.settings.leaderboard_shards)
         batches.setdefault(totals_shard, ScoreUpdates()).extend(self.book.total_updates({p for p, _ in touched}))
-        refs = [directory.leaderboard_shard(self.settings, shard).apply.remote(updates)
-                for shard, updates in batches.items()]
-        results: list[Any] = await asyncio.wait_for(asyncio.gather(*refs, return_exceptions=True),
+        calls = [self._leaderboard(shard).call("apply", [updates.player_ids, updates.game_ids, updates.regions,
+                                                         updates.points, updates.reached_us, updates.versions])
+                 for shard, updates in batches.items()]
+        results: list[Any] = await asyncio.wait_for(asyncio.gather(*calls, return_exceptions=True),
                                                     self.settings.actor_call_timeout_s)
         failures = [r for r in results if isinstance(r, Exception)]
         if failures:

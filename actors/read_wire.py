@@ -1,8 +1,7 @@
 """The leaderboard shards' read channel: reads travel gateway -> shard over a
-plain TCP stream the shard listens on, not as a Ray actor call each (a Ray
-call costs ~0.5-1 ms of CPU across the two processes; a frame on an open
-stream tens of µs). Ray-free: the shard shell runs `serve`, the gateway's
-ReadChannel speaks the client side.
+plain TCP stream the shard listens on, not as a Ray actor call each
+(actors/channel.py says why and holds the framing and the client). Ray-free:
+the shard shell runs `serve`, the gateway's ReadChannel speaks the client side.
 
 Frames are a 4-byte big-endian length, then the payload.
 - request: orjson `[id, [[kind, [args...]], ...]]` (the reads of actors/board_reads.py)
@@ -19,6 +18,7 @@ from collections.abc import Awaitable, Callable
 import orjson
 
 from actors.board_reads import Encoded, Read
+from actors.channel import WireError, frame, read_frame
 
 log = logging.getLogger(__name__)
 MAX_ANSWER = 64 * 1024 * 1024  # a batch of 512 pages of 200 entries is ~10 MB; past this a peer is broken
@@ -26,14 +26,8 @@ MAX_REQUEST = 1024 * 1024  # 512 reads of ~100 bytes; the shard reads no more fr
 _LEN = 4
 
 Handler = Callable[[list[Read]], Awaitable[list[Encoded]]]
-
-
-class WireError(Exception):
-    """The peer sent something that is not a frame of this protocol."""
-
-
-def frame(payload: bytes) -> bytes:
-    return len(payload).to_bytes(_LEN, "big") + payload
+__all__ = ["MAX_ANSWER", "MAX_REQUEST", "WireError", "decode_answers", "decode_request", "encode_answers",
+           "encode_request", "frame", "serve"]
 
 
 def encode_request(request_id: int, reads: list[Read]) -> bytes:
@@ -81,14 +75,6 @@ def decode_answers(payload: bytes) -> tuple[int, list[Encoded]]:
         return int(request_id), out
     except (orjson.JSONDecodeError, TypeError, ValueError, IndexError) as exc:
         raise WireError(f"not a read answer: {exc}") from exc
-
-
-async def read_frame(reader: asyncio.StreamReader, limit: int) -> bytes:
-    """The next frame's payload; IncompleteReadError at a clean end of stream."""
-    size = int.from_bytes(await reader.readexactly(_LEN), "big")
-    if size > limit:
-        raise WireError(f"a frame of {size} bytes is over the {limit} limit")
-    return await reader.readexactly(size)
 
 
 async def serve(host: str, port: int, handle: Handler) -> asyncio.Server:

@@ -50,6 +50,7 @@ class ActorBase:
         self._started = False
         self._tasks: set[asyncio.Task[None]] = set()
         self._start_task: asyncio.Future[None] | None = None
+        self._servers: dict[str, asyncio.Future[asyncio.Server]] = {}
         threading.Thread(target=_start_when_alive, args=(ray.get_runtime_context().current_actor,
                                                          f"{type(self).__name__} {index}"),
                          name="start-when-alive", daemon=True).start()
@@ -112,6 +113,22 @@ class ActorBase:
         """Whether this actor sees each player as online (push troubleshooting, tests)."""
         self.serving()
         return [p in self.presence for p in player_ids]
+
+    async def listen(self, name: str, start: Callable[[str], Awaitable[asyncio.Server]]) -> tuple[str, int]:
+        """The address of this actor's channel server `name` (actors/channel.py),
+        started on first ask on `channel_host` (default the node's IP, so callers
+        on other nodes reach it); a failed start is tried again on the next ask."""
+        server = self._servers.get(name)
+        if server is None:
+            host = self.settings.channel_host or ray.util.get_node_ip_address()
+            server = self._servers[name] = asyncio.ensure_future(start(host))
+        try:
+            started = await asyncio.shield(server)
+        except Exception:
+            self._servers.pop(name, None)
+            raise
+        bound, port = started.sockets[0].getsockname()[:2]
+        return bound, port
 
     def spawn(self, coro: Awaitable[None]) -> None:
         """Run a one-off task the actor keeps a reference to; a failure is logged."""

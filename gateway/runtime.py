@@ -13,8 +13,9 @@ import redis.asyncio as aioredis
 from actors import directory
 from actors.board_reads import Answer, Read
 from actors.catalog import Catalog
+from actors.channel import Channel
 from actors.errors import InvalidRequest, ShardUnavailable, UnknownGame
-from actors.messages import ALL_GAMES, AckBatch, UnlockBatch
+from actors.messages import ALL_GAMES, AckBatch, AckStatus, UnlockBatch
 from actors.periods import ALL_TIME, PeriodClock, board_id
 from actors.player_state import now_us
 from actors.routing import shard_of
@@ -30,6 +31,7 @@ from persistence import catalog_store
 from persistence.db import create_pool
 from persistence.settings import Settings
 
+_STATUS = {s.value: s for s in AckStatus}
 CATALOG_TTL_S = 2.0
 RARITY_TTL_S = 10.0  # rarity is a journal count: recount at most this often per game and replica
 
@@ -52,6 +54,7 @@ class Runtime:
             max_pending=settings.max_pending_reads, timeout_s=settings.actor_call_timeout_s,
         )
         self.channels: dict[int, ReadChannel] = {}  # leaderboard shard -> its read channel
+        self.ingest_channels: dict[int, Channel] = {}  # player shard -> its ingest channel
         self.admission = Admission(sockets_per_replica(settings, nofile_limit()), settings.max_sockets_per_player)
         self.draining = asyncio.Event()  # set once the replica is told to go: sockets close with 1012
         self._catalog_rows: list[asyncpg.Record] = []
@@ -101,13 +104,24 @@ class Runtime:
     async def stop(self) -> None:
         if self._started:
             await self.hub.stop()
-            for channel in self.channels.values():
+            for channel in [*self.channels.values(), *self.ingest_channels.values()]:
                 await channel.close()
             await self.pool.close()
             await self.redis.aclose()
 
     async def _send(self, shard: int, batch: UnlockBatch) -> AckBatch:
-        return await directory.player_shard(self.settings, shard).ingest.remote(batch)
+        """One batch over the shard's ingest channel (actors/channel.py), not a Ray call."""
+        to = self.ingest_channels.get(shard)
+        if to is None:
+            async def resolve() -> tuple[str, int]:
+                host, port = await directory.player_shard(self.settings, shard).ingest_address.remote()
+                return host, port
+
+            to = self.ingest_channels[shard] = Channel(resolve, name=f"player shard {shard}",
+                                                       connect_timeout_s=self.settings.actor_call_timeout_s)
+        statuses, reasons = await to.call("ingest", [batch.player_ids, batch.game_ids, batch.achievement_ids,
+                                                     batch.regions, batch.client_at_us])
+        return AckBatch([_STATUS[s] for s in statuses], reasons)
 
     async def _query(self, shard: int, reads: list[Read]) -> list[Answer]:
         """Reads go over the shard's read channel, not as a Ray call each."""

@@ -69,8 +69,8 @@ class Settings(BaseSettings):
     max_read_batch: int = Field(512, ge=1, description="Reads per leaderboard actor call (flushes early)")
     max_pending_reads: int = Field(10_000, ge=1, description="Reads waiting per leaderboard shard per replica "
                                    "before `overloaded` (429)")
-    read_channel_host: str | None = Field(None, description="Address the leaderboard shards' read channels bind "
-                                          "(gateway replicas connect to it); unset: the node's IP as Ray knows it")
+    channel_host: str | None = Field(None, description="Address the shards' channels (reads, ingest, deliveries) "
+                                     "bind; their callers connect to it. Unset: the node's IP as Ray knows it")
     max_socket_queries: int = Field(64, ge=1, description="Query frames in flight per socket; more wait in TCP")
     delivery_backlog_max: int = Field(20_000, ge=1, description="Pairs awaiting leaderboard delivery before "
                                       "commits wait (rank staleness vs ingest throughput)")

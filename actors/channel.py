@@ -1,0 +1,210 @@
+"""Streams between Podium's processes that skip Ray's per-call machinery: on
+this box a Ray actor call carrying a batch of 250 unlocks costs ~600 µs of
+CPU in the caller and ~600 µs in the actor; a frame on an open TCP stream
+costs ~35-45 µs on each side (load/ measured, docs/benchmarks.md). Ray still
+places, names, restarts and supervises the actors; each actor tells its
+address through a Ray call, and the caller asks again after any failure
+(a restarted actor listens on a new port). Ray-free.
+
+- `Channel`: the client side, one stream per peer, requests multiplexed by id.
+- calls (`serve_calls` / `Channel.call`): request `[id, method, payload]`,
+  answer `[id, 1, result]` or `[id, 0, code, detail]`; each request runs in a
+  task of its own, so one slow call does not hold the others (a player
+  shard's group commit takes every batch that waits). The reads protocol
+  (actors/read_wire.py) shares the framing and the client."""
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import orjson
+
+from actors.errors import PodiumError, ShardUnavailable, from_code
+from actors.tasks import log_failure
+
+log = logging.getLogger(__name__)
+_LEN = 4
+MAX_CALL = 64 * 1024 * 1024  # a delivery round of 20,000 pairs on 5 boards is ~6 MB
+MAX_IN_FLIGHT = 1024  # calls one connection may have running; past it the server stops reading it
+
+Resolve = Callable[[], Awaitable[tuple[str, int]]]
+Decode = Callable[[bytes], tuple[int, Any]]  # an answer frame's payload -> (request id, result or exception)
+Method = Callable[[Any], Awaitable[Any]]
+
+
+class WireError(Exception):
+    """The peer sent something that is not a frame of this protocol."""
+
+
+def frame(payload: bytes) -> bytes:
+    return len(payload).to_bytes(_LEN, "big") + payload
+
+
+async def read_frame(reader: asyncio.StreamReader, limit: int) -> bytes:
+    """The next frame's payload; IncompleteReadError at a clean end of stream."""
+    size = int.from_bytes(await reader.readexactly(_LEN), "big")
+    if size > limit:
+        raise WireError(f"a frame of {size} bytes is over the {limit} limit")
+    return await reader.readexactly(size)
+
+
+# ---- calls -------------------------------------------------------------------------
+
+def encode_call(request_id: int, method: str, payload: Any) -> bytes:
+    return frame(orjson.dumps([request_id, method, payload]))
+
+
+def decode_call_answer(payload: bytes) -> tuple[int, Any]:
+    try:
+        answer = orjson.loads(payload)
+        if answer[1]:
+            return int(answer[0]), answer[2]
+        return int(answer[0]), from_code(str(answer[2]), str(answer[3]))
+    except (orjson.JSONDecodeError, TypeError, ValueError, IndexError) as exc:
+        raise WireError(f"not a call answer: {exc}") from exc
+
+
+async def serve_calls(host: str, port: int, methods: dict[str, Method]) -> asyncio.Server:
+    """Listen for callers; each request runs `methods[name](payload)` in its own
+    task on the caller's event loop (the actor's), answered when it is done."""
+    async def connection(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        running: set[asyncio.Task[None]] = set()
+        room = asyncio.Semaphore(MAX_IN_FLIGHT)
+
+        async def run(request_id: int, method: Method, payload: Any) -> None:
+            try:
+                answer = [request_id, 1, await method(payload)]
+            except PodiumError as exc:
+                answer = [request_id, 0, exc.code, str(exc)]
+            except Exception as exc:  # answered, and logged: a caller retries or resends
+                log.exception("channel call failed")
+                answer = [request_id, 0, "unavailable", f"{type(exc).__name__}: {exc}"]
+            finally:
+                room.release()
+            writer.write(frame(orjson.dumps(answer)))
+
+        try:
+            while True:
+                try:
+                    request_id, name, payload = orjson.loads(await read_frame(reader, MAX_CALL))
+                    method = methods[name]
+                except (orjson.JSONDecodeError, TypeError, ValueError, KeyError) as exc:
+                    raise WireError(f"not a call: {exc!r}") from exc
+                await room.acquire()
+                task = asyncio.ensure_future(run(int(request_id), method, payload))
+                running.add(task)
+                task.add_done_callback(running.discard)
+        except (asyncio.IncompleteReadError, ConnectionError):
+            pass  # the caller went away; calls already running finish (their effects stand)
+        except WireError as exc:
+            log.warning("channel: closing a connection that sent garbage (%s)", exc)
+        finally:
+            if running:
+                await asyncio.gather(*running, return_exceptions=True)
+            writer.close()
+            with contextlib.suppress(Exception):
+                await writer.wait_closed()
+
+    return await asyncio.start_server(connection, host, port)
+
+
+# ---- the client --------------------------------------------------------------------
+
+class _Stream:
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, name: str,
+                 decode: Decode, max_answer: int) -> None:
+        self.reader, self.writer, self.name = reader, writer, name
+        self.waiting: dict[int, asyncio.Future[Any]] = {}
+        self.closed = False
+        self.task = asyncio.ensure_future(self._read_answers(decode, max_answer))
+        self.task.add_done_callback(log_failure)
+
+    async def _read_answers(self, decode: Decode, max_answer: int) -> None:
+        failure: Exception = ShardUnavailable(f"{self.name} closed its channel; retry shortly")
+        try:
+            while True:
+                request_id, result = decode(await read_frame(self.reader, max_answer))
+                future = self.waiting.pop(request_id, None)
+                if future is not None and not future.done():
+                    if isinstance(result, Exception):
+                        future.set_exception(result)
+                    else:
+                        future.set_result(result)
+        except (asyncio.IncompleteReadError, ConnectionError, WireError) as exc:
+            if isinstance(exc, WireError):
+                log.error("%s: channel sent garbage (%s); reconnecting", self.name, exc)
+        finally:
+            self.close(failure)
+
+    def close(self, failure: Exception) -> None:
+        self.closed = True
+        self.writer.close()
+        for future in self.waiting.values():
+            if not future.done():
+                future.set_exception(failure)
+        self.waiting.clear()
+
+
+class Channel:
+    """One stream to one peer, opened on first use at the address `resolve`
+    gives and opened again, at the address asked again, after any failure."""
+
+    def __init__(self, resolve: Resolve, *, name: str, connect_timeout_s: float,
+                 decode: Decode = decode_call_answer, max_answer: int = MAX_CALL) -> None:
+        self._resolve = resolve
+        self._name = name
+        self._connect_timeout_s = connect_timeout_s
+        self._decode = decode
+        self._max_answer = max_answer
+        self._stream: _Stream | None = None
+        self._lock = asyncio.Lock()
+        self._ids = itertools.count(1)
+        self.connects = 0  # streams opened (more than one: the peer restarted or the stream broke)
+
+    async def request(self, encode: Callable[[int], bytes]) -> Any:
+        """Send the frame `encode(request id)` and wait for its answer;
+        ShardUnavailable if the stream breaks (callers set the deadline)."""
+        stream = await self._open()
+        request_id = next(self._ids)
+        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        stream.waiting[request_id] = future
+        try:
+            stream.writer.write(encode(request_id))
+            return await future
+        finally:
+            stream.waiting.pop(request_id, None)
+
+    async def call(self, method: str, payload: Any) -> Any:
+        """The method's result, or its domain error raised as such."""
+        return await self.request(lambda request_id: encode_call(request_id, method, payload))
+
+    async def _open(self) -> _Stream:
+        stream = self._stream
+        if stream is not None and not stream.closed:
+            return stream
+        async with self._lock:  # one connect at a time; the others wait for it
+            if self._stream is not None and not self._stream.closed:
+                return self._stream
+            try:
+                async with asyncio.timeout(self._connect_timeout_s):
+                    host, port = await self._resolve()
+                    reader, writer = await asyncio.open_connection(host, port)
+            except ShardUnavailable:
+                raise
+            except Exception as exc:  # a recovering or restarting peer, a refused connect, a deadline
+                raise ShardUnavailable(f"{self._name} channel: {type(exc).__name__}; retry shortly") from exc
+            self._stream = _Stream(reader, writer, self._name, self._decode, self._max_answer)
+            self.connects += 1
+            return self._stream
+
+    async def close(self) -> None:
+        if self._stream is not None:
+            task = self._stream.task
+            self._stream.close(ShardUnavailable(f"{self._name} channel closed"))
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
