@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hmac
 import itertools
 import logging
 from collections.abc import Awaitable, Callable
@@ -30,6 +31,7 @@ log = logging.getLogger(__name__)
 _LEN = 4
 MAX_CALL = 64 * 1024 * 1024  # a delivery round of 20,000 pairs on 5 boards is ~6 MB
 MAX_IN_FLIGHT = 1024  # calls one connection may have running; past it the server stops reading it
+_MAX_KEY = 256
 
 Resolve = Callable[[], Awaitable[tuple[str, int]]]
 Decode = Callable[[bytes], tuple[int, Any]]  # an answer frame's payload -> (request id, result or exception)
@@ -52,6 +54,13 @@ async def read_frame(reader: asyncio.StreamReader, limit: int) -> bytes:
     return await reader.readexactly(size)
 
 
+async def admit(reader: asyncio.StreamReader, key: bytes) -> None:
+    """A connection's first frame must be the cluster's channel key (Settings.
+    channel_key): a port on the node is reachable by more than the cluster."""
+    if not hmac.compare_digest(await read_frame(reader, _MAX_KEY), key):
+        raise WireError("the connection did not present the channel key")
+
+
 # ---- calls -------------------------------------------------------------------------
 
 def encode_call(request_id: int, method: str, payload: Any) -> bytes:
@@ -68,7 +77,7 @@ def decode_call_answer(payload: bytes) -> tuple[int, Any]:
         raise WireError(f"not a call answer: {exc}") from exc
 
 
-async def serve_calls(host: str, port: int, methods: dict[str, Method]) -> asyncio.Server:
+async def serve_calls(host: str, port: int, methods: dict[str, Method], key: bytes) -> asyncio.Server:
     """Listen for callers; each request runs `methods[name](payload)` in its own
     task on the caller's event loop (the actor's), answered when it is done."""
     async def connection(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -88,6 +97,7 @@ async def serve_calls(host: str, port: int, methods: dict[str, Method]) -> async
             writer.write(frame(orjson.dumps(answer)))
 
         try:
+            await admit(reader, key)
             while True:
                 try:
                     request_id, name, payload = orjson.loads(await read_frame(reader, MAX_CALL))
@@ -153,9 +163,10 @@ class Channel:
     """One stream to one peer, opened on first use at the address `resolve`
     gives and opened again, at the address asked again, after any failure."""
 
-    def __init__(self, resolve: Resolve, *, name: str, connect_timeout_s: float,
+    def __init__(self, resolve: Resolve, *, name: str, connect_timeout_s: float, key: bytes,
                  decode: Decode = decode_call_answer, max_answer: int = MAX_CALL) -> None:
         self._resolve = resolve
+        self._key = key
         self._name = name
         self._connect_timeout_s = connect_timeout_s
         self._decode = decode
@@ -193,6 +204,7 @@ class Channel:
                 async with asyncio.timeout(self._connect_timeout_s):
                     host, port = await self._resolve()
                     reader, writer = await asyncio.open_connection(host, port)
+                    writer.write(frame(self._key))
             except ShardUnavailable:
                 raise
             except Exception as exc:  # a recovering or restarting peer, a refused connect, a deadline

@@ -132,12 +132,13 @@ class LeaderboardShard(ActorBase):
         gateway sends its reads there, not as Ray calls. Answered at once, also
         while recovering (reads then get `unavailable`); a restarted shard
         listens on a new port, which the gateway asks for again."""
-        return await self.listen("reads", lambda host: read_wire.serve(host, 0, self._answer_reads))
+        return await self.listen("reads", lambda host: read_wire.serve(host, 0, self._answer_reads, self.channel_key))
 
     async def apply_address(self) -> tuple[str, int]:
         """Where this shard takes score updates from the player shards
         (actors/channel.py calls: `apply` with ScoreUpdates columns)."""
-        return await self.listen("apply", lambda host: channel.serve_calls(host, 0, {"apply": self._apply_columns}))
+        return await self.listen("apply", lambda host: channel.serve_calls(host, 0, {"apply": self._apply_columns},
+                                                                           self.channel_key))
 
     async def _apply_columns(self, columns: list[list[Any]]) -> int:
         return await self.apply(ScoreUpdates(*columns))

@@ -118,7 +118,8 @@ class PlayerShard(ActorBase):
         `ingest` with UnlockBatch columns -> [statuses, reasons]): the gateway
         sends them there, not as Ray calls. A restarted shard listens on a new
         port, which the gateway asks for again."""
-        return await self.listen("ingest", lambda host: channel.serve_calls(host, 0, {"ingest": self._ingest_columns}))
+        return await self.listen("ingest", lambda host: channel.serve_calls(host, 0, {"ingest": self._ingest_columns},
+                                                                            self.channel_key))
 
     async def _ingest_columns(self, columns: list[list[Any]]) -> list[list[Any]]:
         acks = await self.ingest(UnlockBatch(*columns))
@@ -132,7 +133,8 @@ class PlayerShard(ActorBase):
                 return host, port
 
             to = self._to_leaderboards[shard] = channel.Channel(
-                resolve, name=f"leaderboard shard {shard}", connect_timeout_s=self.settings.actor_call_timeout_s)
+                resolve, name=f"leaderboard shard {shard}", connect_timeout_s=self.settings.actor_call_timeout_s,
+                key=self.channel_key)
         return to
 
     async def _reconcile(self, after_seq: int) -> tuple[set[Pair], int, int]:

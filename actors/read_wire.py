@@ -18,7 +18,7 @@ from collections.abc import Awaitable, Callable
 import orjson
 
 from actors.board_reads import Encoded, Read
-from actors.channel import WireError, frame, read_frame
+from actors.channel import WireError, admit, frame, read_frame
 
 log = logging.getLogger(__name__)
 MAX_ANSWER = 64 * 1024 * 1024  # a batch of 512 pages of 200 entries is ~10 MB; past this a peer is broken
@@ -77,11 +77,12 @@ def decode_answers(payload: bytes) -> tuple[int, list[Encoded]]:
         raise WireError(f"not a read answer: {exc}") from exc
 
 
-async def serve(host: str, port: int, handle: Handler) -> asyncio.Server:
+async def serve(host: str, port: int, handle: Handler, key: bytes) -> asyncio.Server:
     """Listen for gateway replicas; each connection's requests are answered in
     order, each by `handle` on the caller's event loop (the shard's own)."""
     async def connection(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
+            await admit(reader, key)
             while True:
                 request_id, reads = decode_request(await read_frame(reader, MAX_REQUEST))
                 writer.write(encode_answers(request_id, await handle(reads)))

@@ -51,6 +51,7 @@ class ActorBase:
         self._tasks: set[asyncio.Task[None]] = set()
         self._start_task: asyncio.Future[None] | None = None
         self._servers: dict[str, asyncio.Future[asyncio.Server]] = {}
+        self.channel_key = settings.channel_key()  # what callers present on this actor's channels
         threading.Thread(target=_start_when_alive, args=(ray.get_runtime_context().current_actor,
                                                          f"{type(self).__name__} {index}"),
                          name="start-when-alive", daemon=True).start()

@@ -20,8 +20,8 @@ def _decode(payload: bytes) -> tuple[int, Any]:
 
 
 class ReadChannel(Channel):
-    def __init__(self, resolve: Resolve, *, name: str, connect_timeout_s: float) -> None:
-        super().__init__(resolve, name=name, connect_timeout_s=connect_timeout_s, decode=_decode,
+    def __init__(self, resolve: Resolve, *, name: str, connect_timeout_s: float, key: bytes) -> None:
+        super().__init__(resolve, name=name, connect_timeout_s=connect_timeout_s, key=key, decode=_decode,
                          max_answer=MAX_ANSWER)
 
     async def send(self, reads: list[Read]) -> list[Answer]:

@@ -55,6 +55,7 @@ class Runtime:
         )
         self.channels: dict[int, ReadChannel] = {}  # leaderboard shard -> its read channel
         self.ingest_channels: dict[int, Channel] = {}  # player shard -> its ingest channel
+        self.channel_key = settings.channel_key()
         self.admission = Admission(sockets_per_replica(settings, nofile_limit()), settings.max_sockets_per_player)
         self.draining = asyncio.Event()  # set once the replica is told to go: sockets close with 1012
         self._catalog_rows: list[asyncpg.Record] = []
@@ -118,7 +119,8 @@ class Runtime:
                 return host, port
 
             to = self.ingest_channels[shard] = Channel(resolve, name=f"player shard {shard}",
-                                                       connect_timeout_s=self.settings.actor_call_timeout_s)
+                                                       connect_timeout_s=self.settings.actor_call_timeout_s,
+                                                       key=self.channel_key)
         statuses, reasons = await to.call("ingest", [batch.player_ids, batch.game_ids, batch.achievement_ids,
                                                      batch.regions, batch.client_at_us])
         return AckBatch([_STATUS[s] for s in statuses], reasons)
@@ -132,7 +134,8 @@ class Runtime:
                 return host, port
 
             channel = self.channels[shard] = ReadChannel(resolve, name=f"leaderboard shard {shard}",
-                                                         connect_timeout_s=self.settings.actor_call_timeout_s)
+                                                         connect_timeout_s=self.settings.actor_call_timeout_s,
+                                                         key=self.channel_key)
         return await channel.send(reads)
 
     async def board_read(self, game_id: str, kind: str, *args: Any) -> Any:

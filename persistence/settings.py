@@ -2,6 +2,8 @@
 driver and handed, frozen, to every actor and gateway replica."""
 from __future__ import annotations
 
+import hashlib
+import hmac
 import secrets
 from pathlib import Path
 
@@ -87,6 +89,11 @@ class Settings(BaseSettings):
         if self.environment == "production" and (self.token_secret or "") in _PLACEHOLDER_SECRETS:
             raise ValueError("PODIUM_TOKEN_SECRET must be set to a strong value in production")
         return self
+
+    def channel_key(self) -> bytes:
+        """What a caller presents on a shard's channel (actors/channel.py): derived
+        from the token secret, which every process of a cluster shares."""
+        return hmac.new(self.resolved_token_secret().encode(), b"podium channel v1", hashlib.sha256).digest()
 
     def resolved_token_secret(self) -> str:
         """The configured secret, else one generated once and kept in data_dir."""

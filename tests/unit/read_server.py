@@ -9,6 +9,8 @@ import orjson
 from actors.board_reads import Encoded, Read
 from actors.read_wire import serve
 
+KEY = b"k" * 32  # the key tests/unit/test_read_channel.py presents
+
 
 async def handle(reads: list[Read]) -> list[Encoded]:
     if any(args[-1] == "hang" for _, args in reads):
@@ -17,7 +19,7 @@ async def handle(reads: list[Read]) -> list[Encoded]:
 
 
 async def main() -> None:
-    server = await serve("127.0.0.1", 0, handle)
+    server = await serve("127.0.0.1", 0, handle, KEY)
     print(server.sockets[0].getsockname()[1], flush=True)
     await asyncio.Event().wait()
 

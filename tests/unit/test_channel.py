@@ -11,15 +11,17 @@ import pytest
 from actors.channel import Channel, serve_calls
 from actors.errors import ShardUnavailable, UnknownGame
 
+KEY = b"k" * 32
+
 
 async def started(methods: dict[str, Any]) -> tuple[asyncio.Server, Channel]:
-    server = await serve_calls("127.0.0.1", 0, methods)
+    server = await serve_calls("127.0.0.1", 0, methods, KEY)
     host, port = server.sockets[0].getsockname()[:2]
 
     async def resolve() -> tuple[str, int]:
         return host, port
 
-    return server, Channel(resolve, name="shard 0", connect_timeout_s=1.0)
+    return server, Channel(resolve, name="shard 0", connect_timeout_s=1.0, key=KEY)
 
 
 async def test_a_slow_call_does_not_hold_the_others_and_errors_travel_as_codes() -> None:
@@ -77,4 +79,27 @@ async def test_a_call_that_crashes_is_answered_unavailable_and_the_stream_lives_
         assert channel.connects == 1
     finally:
         await channel.close()
+        server.close()
+
+
+async def test_a_caller_without_the_channel_key_is_cut_off_before_any_call_runs() -> None:
+    ran: list[Any] = []
+
+    async def record(payload: Any) -> Any:
+        ran.append(payload)
+        return payload
+
+    server = await serve_calls("127.0.0.1", 0, {"record": record}, KEY)
+    host, port = server.sockets[0].getsockname()[:2]
+
+    async def resolve() -> tuple[str, int]:
+        return host, port
+
+    stranger = Channel(resolve, name="shard 0", connect_timeout_s=1.0, key=b"not the key")
+    try:
+        with pytest.raises(ShardUnavailable):
+            await asyncio.wait_for(stranger.call("record", "unlock everything"), 2.0)
+        assert ran == []
+    finally:
+        await stranger.close()
         server.close()

@@ -25,6 +25,7 @@ from actors.read_wire import (
 from gateway.read_channel import ReadChannel
 
 ROOT = Path(__file__).resolve().parents[2]
+KEY = b"k" * 32  # tests.unit.read_server uses the same
 
 
 def test_answers_round_trip_with_bodies_untouched() -> None:
@@ -62,7 +63,7 @@ class Shard:
 
 
 async def started(shard: Shard) -> tuple[asyncio.Server, tuple[str, int]]:
-    server = await serve("127.0.0.1", 0, shard.handle)
+    server = await serve("127.0.0.1", 0, shard.handle, KEY)
     host, port = server.sockets[0].getsockname()[:2]
     return server, (host, port)
 
@@ -77,7 +78,7 @@ async def test_reads_come_back_as_fragments_and_interleave_by_id() -> None:
         resolved += 1
         return address
 
-    channel = ReadChannel(resolve, name="shard 0", connect_timeout_s=1.0)
+    channel = ReadChannel(resolve, name="shard 0", connect_timeout_s=1.0, key=KEY)
     try:
         answers = await asyncio.gather(*(channel.send([("rank", ("g", None, f"p{i}")), ("nope", ())])
                                          for i in range(20)))
@@ -106,7 +107,7 @@ async def test_a_shard_killed_mid_read_fails_it_and_the_next_read_reconnects() -
     async def resolve() -> tuple[str, int]:
         return addresses[-1]
 
-    channel = ReadChannel(resolve, name="shard 0", connect_timeout_s=2.0)
+    channel = ReadChannel(resolve, name="shard 0", connect_timeout_s=2.0, key=KEY)
     second = None
     try:
         assert (await channel.send([("rank", ("g", None, "a"))]))[0][0]
@@ -132,7 +133,7 @@ async def test_an_unreachable_shard_is_unavailable_at_once() -> None:
     async def resolve() -> tuple[str, int]:
         raise ConnectionRefusedError("actor is restarting")
 
-    channel = ReadChannel(resolve, name="shard 3", connect_timeout_s=1.0)
+    channel = ReadChannel(resolve, name="shard 3", connect_timeout_s=1.0, key=KEY)
     with pytest.raises(ShardUnavailable, match="shard 3"):
         await channel.send([("rank", ("g", None, "a"))])
 
@@ -142,11 +143,11 @@ async def test_a_peer_that_sends_an_oversize_frame_is_cut_off() -> None:
     server, (host, port) = await started(shard)
     try:
         reader, writer = await asyncio.open_connection(host, port)
-        writer.write((MAX_REQUEST + 1).to_bytes(4, "big"))  # requests are small; 1 MiB + 1 is refused
+        writer.write(frame(KEY) + (MAX_REQUEST + 1).to_bytes(4, "big"))  # requests are small; 1 MiB + 1 is refused
         assert await asyncio.wait_for(reader.read(), 2.0) == b""  # closed, nothing answered
         writer.close()
         reader, writer = await asyncio.open_connection(host, port)
-        writer.write(frame(b"[1, 2, 3]"))
+        writer.write(frame(KEY) + frame(b"[1, 2, 3]"))
         assert await asyncio.wait_for(reader.read(), 2.0) == b""
         writer.close()
         assert shard.batches == []
