@@ -124,6 +124,16 @@ async def serve_calls(host: str, port: int, methods: dict[str, Method], key: byt
 
 # ---- the client --------------------------------------------------------------------
 
+def asking(ask: Callable[[], Awaitable[Any]]) -> Resolve:
+    """A Resolve from a call that answers the peer's (host, port), such as a
+    Ray actor method's `.remote()` (any awaitable)."""
+    async def resolve() -> tuple[str, int]:
+        host, port = await ask()
+        return str(host), int(port)
+
+    return resolve
+
+
 class _Stream:
     def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, name: str,
                  decode: Decode, max_answer: int) -> None:

@@ -128,12 +128,9 @@ class PlayerShard(ActorBase):
     def _leaderboard(self, shard: int) -> channel.Channel:
         to = self._to_leaderboards.get(shard)
         if to is None:
-            async def resolve() -> tuple[str, int]:
-                host, port = await directory.leaderboard_shard(self.settings, shard).apply_address.remote()
-                return host, port
-
             to = self._to_leaderboards[shard] = channel.Channel(
-                resolve, name=f"leaderboard shard {shard}", connect_timeout_s=self.settings.actor_call_timeout_s,
+                channel.asking(lambda: directory.leaderboard_shard(self.settings, shard).apply_address.remote()),
+                name=f"leaderboard shard {shard}", connect_timeout_s=self.settings.actor_call_timeout_s,
                 key=self.channel_key)
         return to
 

@@ -13,7 +13,7 @@ import redis.asyncio as aioredis
 from actors import directory
 from actors.board_reads import Answer, Read
 from actors.catalog import Catalog
-from actors.channel import Channel
+from actors.channel import Channel, asking
 from actors.errors import InvalidRequest, ShardUnavailable, UnknownGame
 from actors.messages import ALL_GAMES, AckBatch, AckStatus, UnlockBatch
 from actors.periods import ALL_TIME, PeriodClock, board_id
@@ -114,13 +114,10 @@ class Runtime:
         """One batch over the shard's ingest channel (actors/channel.py), not a Ray call."""
         to = self.ingest_channels.get(shard)
         if to is None:
-            async def resolve() -> tuple[str, int]:
-                host, port = await directory.player_shard(self.settings, shard).ingest_address.remote()
-                return host, port
-
-            to = self.ingest_channels[shard] = Channel(resolve, name=f"player shard {shard}",
-                                                       connect_timeout_s=self.settings.actor_call_timeout_s,
-                                                       key=self.channel_key)
+            to = self.ingest_channels[shard] = Channel(
+                asking(lambda: directory.player_shard(self.settings, shard).ingest_address.remote()),
+                name=f"player shard {shard}", connect_timeout_s=self.settings.actor_call_timeout_s,
+                key=self.channel_key)
         statuses, reasons = await to.call("ingest", [batch.player_ids, batch.game_ids, batch.achievement_ids,
                                                      batch.regions, batch.client_at_us])
         return AckBatch([_STATUS[s] for s in statuses], reasons)
@@ -129,13 +126,10 @@ class Runtime:
         """Reads go over the shard's read channel, not as a Ray call each."""
         channel = self.channels.get(shard)
         if channel is None:
-            async def resolve() -> tuple[str, int]:
-                host, port = await directory.leaderboard_shard(self.settings, shard).read_address.remote()
-                return host, port
-
-            channel = self.channels[shard] = ReadChannel(resolve, name=f"leaderboard shard {shard}",
-                                                         connect_timeout_s=self.settings.actor_call_timeout_s,
-                                                         key=self.channel_key)
+            channel = self.channels[shard] = ReadChannel(
+                asking(lambda: directory.leaderboard_shard(self.settings, shard).read_address.remote()),
+                name=f"leaderboard shard {shard}", connect_timeout_s=self.settings.actor_call_timeout_s,
+                key=self.channel_key)
         return await channel.send(reads)
 
     async def board_read(self, game_id: str, kind: str, *args: Any) -> Any:
