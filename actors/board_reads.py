@@ -50,7 +50,20 @@ def among(standings: Standings, board: str, region: str | None, player_ids: list
     return {**describe(board), "region": region, "entries": [_entry(e) for e in entries]}
 
 
-READS: dict[str, Callable[..., dict[str, object]]] = {"page": page, "rank": rank, "around": around, "among": among}
+def friends(standings: Standings, board: str, region: str | None, player_id: str, friend_ids: list[str],
+            k: int) -> dict[str, object]:
+    """A player ranked among their friends: every ranked friend, the player's
+    place (None without a score) and the k entries either side of it."""
+    entries = standings.ranked_together(board, [player_id, *friend_ids], region or GLOBAL)
+    mine = next((e.rank for e in entries if e.player_id == player_id), None)
+    near = [] if mine is None else entries[max(0, mine - 1 - k):mine + k]
+    return {**describe(board), "region": region, "player_id": player_id, "friends": len(friend_ids),
+            "rank": mine, "total": len(entries), "entries": [_entry(e) for e in entries],
+            "around": [_entry(e) for e in near]}
+
+
+READS: dict[str, Callable[..., dict[str, object]]] = {"page": page, "rank": rank, "around": around, "among": among,
+                                                      "friends": friends}
 
 
 def answer_all(standings: Standings, reads: list[Read]) -> list[Answer]:

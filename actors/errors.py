@@ -48,6 +48,24 @@ class Overloaded(PodiumError):
     code = "overloaded"
 
 
+class FriendLimit(PodiumError):
+    """A friend change would give a player more edges than friends_max (HTTP 409)."""
+
+    code = "friend_limit"
+
+
+class Blocked(PodiumError):
+    """One player blocks the other: no invite, no friendship (HTTP 403)."""
+
+    code = "blocked"
+
+
+class Forbidden(PodiumError):
+    """A credential that is valid but does not cover this player (HTTP 403)."""
+
+    code = "forbidden"
+
+
 def from_code(code: str, detail: str) -> PodiumError:
     """The domain error a code names (an answer that travelled as data), else a plain PodiumError."""
     stack: list[type[PodiumError]] = [PodiumError]

@@ -6,20 +6,24 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
+from datetime import UTC, datetime
 from typing import Any
 
 import ray
 
-from actors import channel, read_wire
+from actors import channel, read_wire, social_events
 from actors.board_reads import Encoded, Read, answer_encoded
 from actors.errors import ShardUnavailable
+from actors.friendship import passed
 from actors.messages import ALL_GAMES, RankChange, ScoreUpdates
 from actors.periods import PeriodClock, board_id, is_period, parse_board_id
 from actors.player_state import GameStats, PeriodStats, PlayerBook, from_us, now_us
 from actors.pushes import publish
-from actors.ranking import unpack
+from actors.ranking import sort_key, unpack
 from actors.routing import shard_of
 from actors.shell import ActorBase
+from actors.social import store_and_push
+from actors.social_events import TopWatch
 from actors.standings import Loader, Standings, gc_paused
 from persistence import catalog_store, checkpoints, journal
 from persistence.db import connection, export_snapshot, same_snapshot
@@ -36,9 +40,11 @@ class LeaderboardShard(ActorBase):
         super().__init__(index, settings)
         self.standings = Standings()
         self.clock = PeriodClock(settings.period_reset_hour)
+        self.tops = TopWatch(settings.inbox_top_n)
 
     async def recover(self) -> None:
         self.standings = Standings()  # from nothing, also after a failed attempt
+        self.tops = TopWatch(self.settings.inbox_top_n)  # a restart reports no loss it did not see
         loader = Loader(self.standings)
         owns_totals = shard_of(ALL_GAMES, self.settings.leaderboard_shards) == self.index
         with gc_paused():  # a million long-lived entries would trigger the cyclic GC over and over
@@ -125,7 +131,42 @@ class LeaderboardShard(ActorBase):
         if changes:
             self.spawn(publish(self.redis, self.settings.redis_prefix, self.presence.replicas_of,
                                [_rank_event(c) for c in changes]))
+        self._watch_tops({g for g in updates.game_ids if g != ALL_GAMES and not is_period(g)})
         return len(changes)
+
+    def _watch_tops(self, boards: set[str]) -> None:
+        """Whoever fell out of a touched game's all-time global top N gets
+        `rank.lost_top` (inbox, and a push if online)."""
+        at = datetime.now(UTC).isoformat()
+        events: list[social_events.Event] = []
+        for watched in boards:
+            board = self.standings.board(watched)
+            if board is None:
+                continue
+            top, _, _ = board.page(self.tops.n)
+            for player_id in self.tops.dropped(watched, (r.player_id for r in top)):
+                standing = self.standings.standing(watched, player_id)
+                events.append((player_id, social_events.lost_top(watched, self.tops.n, standing.rank,
+                                                                 standing.points, at)))
+        if events:
+            self.spawn(store_and_push(self.pool, self.redis, self.settings, self.presence, events))
+
+    async def passes(self, rows: list[list[Any]], most: int) -> list[list[Any]]:
+        """Channel method `passes`: for each [player, game, old, new, friends]
+        (old and new are [points, reached_us]; old None when the player had no
+        score), the friends the player moved ahead of on the game's all-time
+        board, at most `most` per row: [player, game, points, friend, friend's points]."""
+        self.serving()
+        out: list[list[Any]] = []
+        for player_id, game_id, old, new, mates in rows:
+            held = self.standings.entries.get(game_id)
+            if not held:
+                continue
+            keys = [(f, entry[0]) for f in mates if (entry := held.get(f)) is not None]
+            old_key = None if old is None else sort_key(player_id, old[0], old[1])
+            for friend_id in passed(old_key, sort_key(player_id, new[0], new[1]), keys)[:most]:
+                out.append([player_id, game_id, new[0], friend_id, unpack(held[friend_id][0])[1]])
+        return out
 
     async def read_address(self) -> tuple[str, int]:
         """Where this shard's read channel listens (actors/read_wire.py): the
@@ -137,8 +178,11 @@ class LeaderboardShard(ActorBase):
     async def apply_address(self) -> tuple[str, int]:
         """Where this shard takes score updates from the player shards
         (actors/channel.py calls: `apply` with ScoreUpdates columns)."""
-        return await self.listen("apply", lambda host: channel.serve_calls(host, 0, {"apply": self._apply_columns},
-                                                                           self.channel_key))
+        return await self.listen("apply", lambda host: channel.serve_calls(
+            host, 0, {"apply": self._apply_columns, "passes": self._passes_call}, self.channel_key))
+
+    async def _passes_call(self, payload: list[Any]) -> list[list[Any]]:
+        return await self.passes(payload[0], int(payload[1]))
 
     async def _apply_columns(self, columns: list[list[Any]]) -> int:
         return await self.apply(ScoreUpdates(*columns))

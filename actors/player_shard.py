@@ -14,9 +14,10 @@ from typing import Any
 
 import ray
 
-from actors import channel, directory
+from actors import channel, directory, social_events
 from actors.catalog import Catalog
 from actors.errors import LayoutMismatch
+from actors.friendship import FriendBook
 from actors.history import day_series
 from actors.intake import plan_intake
 from actors.journal_pipeline import Committed, JournalPipeline
@@ -26,6 +27,7 @@ from actors.player_state import GameStats, Pair, PeriodStats, PlayerBook, from_u
 from actors.pushes import publish
 from actors.routing import shard_of
 from actors.shell import ActorBase
+from actors.social import Move, Social
 from persistence import catalog_store, checkpoints, journal
 from persistence.db import connection
 from persistence.settings import Settings
@@ -34,10 +36,11 @@ log = logging.getLogger(__name__)
 CATALOG_RELOAD_S = 1.0  # an unknown id reloads the catalog at most this often
 CATALOG_POLL_S = 2.0  # changed points (same ids) are picked up within this
 REDELIVER_S = 1.0  # an idle shard retries a failed leaderboard delivery this often
+INBOX_EXPIRE_S = 600.0  # how often inbox items past inbox_days are dropped
 
 
 @ray.remote(max_restarts=-1, max_task_retries=0, num_cpus=0)
-class PlayerShard(ActorBase):
+class PlayerShard(Social, ActorBase):
     def __init__(self, index: int, settings: Settings) -> None:
         super().__init__(index, settings)
         self.book = PlayerBook(PeriodClock(settings.period_reset_hour))
@@ -49,6 +52,8 @@ class PlayerShard(ActorBase):
             deadline_s=settings.actor_call_timeout_s, redeliver_s=REDELIVER_S)
         self.checkpointed_seq = 0
         self._to_leaderboards: dict[int, channel.Channel] = {}  # leaderboard shard -> its apply channel
+        self.friend_book = FriendBook()
+        self._friends_lock = asyncio.Lock()
 
     # ---- recovery -------------------------------------------------------
     async def recover(self) -> None:
@@ -70,6 +75,7 @@ class PlayerShard(ActorBase):
             live = [(kind, from_us(start)) for kind, start in self.book.clock.live_starts(now_us())]
             periods = await checkpoints.read_player_shard_periods(conn, self.index, live)
             replay = await journal.replay(conn, shard=self.index, after_seq=watermark)
+            edges = await self.load_friends(conn)
         for r in stats:
             self.book.load(r["player_id"], r["game_id"], GameStats(
                 r["points"], r["unlocked_count"], to_us(r["first_unlock_at"]), to_us(r["last_unlock_at"]),
@@ -87,8 +93,11 @@ class PlayerShard(ActorBase):
         self.supervise("deliverer", self.pipeline.run_deliverer)
         self.every(self.settings.checkpoint_interval_s, self.checkpoint, "player checkpoint")
         self.every(CATALOG_POLL_S, self._poll_catalog, "catalog poll")
-        log.info("player shard %d: %d stats rows, %d replayed after seq %d",
-                 self.index, len(stats), len(replay), watermark)
+        self.supervise("friend reloads", self.follow_reloads)
+        if self.index == 0:
+            self.every(INBOX_EXPIRE_S, self.expire_inboxes, "inbox expiry")
+        log.info("player shard %d: %d stats rows, %d friend edges, %d replayed after seq %d",
+                 self.index, len(stats), edges, len(replay), watermark)
 
     def _writer_restarted(self) -> None:
         self.pipeline.suspect = True  # it died mid-round: what it wrote is unknown until reconciled
@@ -118,8 +127,8 @@ class PlayerShard(ActorBase):
         `ingest` with UnlockBatch columns -> [statuses, reasons]): the gateway
         sends them there, not as Ray calls. A restarted shard listens on a new
         port, which the gateway asks for again."""
-        return await self.listen("ingest", lambda host: channel.serve_calls(host, 0, {"ingest": self._ingest_columns},
-                                                                            self.channel_key))
+        return await self.listen("ingest", lambda host: channel.serve_calls(
+            host, 0, {"ingest": self._ingest_columns, "friends": self._friends_of}, self.channel_key))
 
     async def _ingest_columns(self, columns: list[list[Any]]) -> list[list[Any]]:
         acks = await self.ingest(UnlockBatch(*columns))
@@ -175,6 +184,8 @@ class PlayerShard(ActorBase):
         seq_of = {(r["player_id"], r["game_id"], r["achievement_id"]): r["seq"] for r in rows}
         touched: set[Pair] = set()
         pushes: list[tuple[str, dict[str, object]]] = []
+        moves: dict[Pair, tuple[Move | None, Move]] = {}  # players with friends: their score before and after
+        at_text = now.isoformat()
         applied = sorted(
             (seq_of[key], i, pts) for i, pts in zip(idx, plan.points, strict=True)
             if (key := (batch.player_ids[i], batch.game_ids[i], batch.achievement_ids[i])) in seq_of
@@ -186,16 +197,28 @@ class PlayerShard(ActorBase):
             player_id, game_id = batch.player_ids[i], batch.game_ids[i]
             if player_id in region_updates:  # journal.append records a region only with a new row
                 touched |= self.book.region_change(player_id, region_updates[player_id], seq)
+            has_friends = player_id in self.friend_book.friends
+            if has_friends:
+                before = self.book.games.get(player_id, {}).get(game_id)
+                old: Move | None = None if before is None else (before.points, before.reached_us)
             self.book.apply(seq, player_id, game_id, pts, at_us)
             touched.add((player_id, game_id))
+            stats = self.book.games[player_id][game_id]
+            if has_friends:
+                pair = (player_id, game_id)
+                moves[pair] = (moves[pair][0] if pair in moves else old, (stats.points, stats.reached_us))
+                pushes += self.friend_unlock_events(player_id, social_events.unlocked(
+                    player_id, game_id, batch.achievement_ids[i], pts, stats.points, at_text))
             if player_id not in self.presence:
                 continue
             pushes.append((player_id, {
                 "type": "unlock.accepted", "game_id": game_id, "achievement_id": batch.achievement_ids[i],
-                "points": pts, "game_points": self.book.games[player_id][game_id].points, "at": now.isoformat(),
+                "points": pts, "game_points": stats.points, "at": at_text,
             }))
-        if pushes:
+        if pushes:  # the player's own pushes and their friends' in one publish per replica
             self.spawn(publish(self.redis, self.settings.redis_prefix, self.presence.replicas_of, pushes))
+        if moves:
+            self.spawn(self.fan_out_passes(moves))
         return Committed(AckBatch(statuses, reasons), touched, max((a[0] for a in applied), default=0))  # type: ignore[arg-type]
 
     async def _deliver(self, touched: set[Pair]) -> None:

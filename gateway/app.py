@@ -5,7 +5,7 @@ from fastapi import FastAPI
 from ray import serve
 
 from gateway import problems
-from gateway.routes import health, ingest, pushes, reads
+from gateway.routes import friends, health, ingest, pushes, reads
 from gateway.routes.deps import install_runtime
 from gateway.runtime import Runtime
 from persistence.settings import Settings
@@ -14,7 +14,7 @@ from persistence.settings import Settings
 def build_app() -> FastAPI:
     app = FastAPI(title="Podium", version="0.1.0",
                   description="Real-time achievements, rankings and notifications")
-    for module in (ingest, reads, pushes, health):
+    for module in (ingest, reads, friends, pushes, health):
         app.include_router(module.router)
     problems.install(app)
     return app

@@ -19,7 +19,9 @@ app = typer.Typer(help="Podium: real-time achievements, ranks and pushes on Ray.
 apikey_app = typer.Typer(help="API keys for game servers and clients.", no_args_is_help=True)
 catalog_app = typer.Typer(help="The achievement catalog.", no_args_is_help=True)
 app.add_typer(apikey_app, name="apikey")
+friends_app = typer.Typer(help="The friend graph.", no_args_is_help=True)
 app.add_typer(catalog_app, name="catalog")
+app.add_typer(friends_app, name="friends")
 
 DataDir = Annotated[Path | None, typer.Option("--data-dir", help="Data dir (default ./.podium or PODIUM_DATA_DIR)")]
 
@@ -111,6 +113,60 @@ def catalog_import(file: Path, data_dir: DataDir = None) -> None:
 
     n_games, n_ach = _with_db(_settings(data_dir), work)
     typer.echo(f"imported {n_games} games, {n_ach} achievements", err=True)
+
+
+@friends_app.command("import")
+def friends_import(file: Path, data_dir: DataDir = None) -> None:
+    """Make friends of every `player_id,friend_id` row of a CSV file (a header
+    row naming them is skipped), in one transaction: pairs where one blocks the
+    other are skipped; if anyone would pass friends_max, nothing is imported.
+    A running cluster's player shards then reload their edges."""
+    import csv
+
+    from actors.routing import shard_of
+    from actors.social import reload_channel
+    from persistence import friends
+
+    settings = _settings(data_dir)
+
+    def pairs() -> Any:
+        with file.open(newline="") as handle:
+            for n, row in enumerate(csv.reader(handle)):
+                if n == 0 and row[:2] == ["player_id", "friend_id"]:
+                    continue
+                if len(row) != 2 or not all(row):
+                    raise typer.BadParameter(f"line {n + 1}: want player_id,friend_id, got {row!r}")
+                yield row[0].strip(), row[1].strip()
+
+    async def work(conn: Any) -> dict[str, int]:
+        try:
+            return await friends.import_pairs(conn, pairs(), lambda p: shard_of(p, settings.player_shards),
+                                              settings.friends_max)
+        except friends.OverCap as exc:
+            typer.echo(str(exc), err=True)
+            raise typer.Exit(1) from exc
+
+    counts = _with_db(settings, work)
+    typer.echo(f"imported {counts['pairs']} pairs ({counts['edges_written']} edges written, "
+               f"{counts['blocked_skipped']} blocked edges skipped)", err=True)
+    _publish(settings, reload_channel(settings.redis_prefix), b"import")
+
+
+def _publish(settings: Settings, channel: str, message: bytes) -> None:
+    """Tell a running cluster (through its Redis) that something changed; no cluster, no-op."""
+    import redis
+
+    url = settings.redis_url
+    if url is None:
+        sock = settings.data_dir.resolve() / "redis.sock"
+        if not sock.exists():
+            return
+        url = f"unix://{sock}"
+    try:
+        listeners = redis.Redis.from_url(url, socket_timeout=5).publish(channel, message)
+        typer.echo(f"{listeners} player shards told to reload", err=True)
+    except redis.RedisError as exc:
+        typer.echo(f"no running cluster reached ({exc}); shards load the edges when they start", err=True)
 
 
 @app.command()

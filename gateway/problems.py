@@ -12,6 +12,9 @@ from ray.exceptions import ActorUnavailableError, RayActorError
 
 from actors.errors import (
     BadCursor,
+    Blocked,
+    Forbidden,
+    FriendLimit,
     InvalidRequest,
     Overloaded,
     PodiumError,
@@ -26,7 +29,7 @@ from gateway.frames import FrameError
 log = logging.getLogger(__name__)
 _STATUS: dict[type[Exception], int] = {
     UnknownGame: 404, UnknownAchievement: 404, UnknownPlayer: 404, BadCursor: 400, Unauthorized: 401,
-    InvalidRequest: 422, ShardUnavailable: 503, Overloaded: 429,
+    InvalidRequest: 422, ShardUnavailable: 503, Overloaded: 429, FriendLimit: 409, Blocked: 403, Forbidden: 403,
 }
 RETRY_AFTER_S = "1"
 

@@ -49,6 +49,15 @@ async def among(rt: Runtime, game_id: str, players: list[str], *, region: str | 
     return await rt.board_read(game_id, "among", board, region, players)
 
 
+async def friends_board(rt: Runtime, game_id: str, player_id: str, *, region: str | None = None,
+                        period: str = "all", previous: bool = False, k: int = 5) -> Any:
+    """The player among their friends (actors/board_reads.friends); the list
+    comes from the player's shard, the ranks from the game's leaderboard shard."""
+    board = await _board(rt, game_id, period, previous)
+    mates = await rt.friends_of(player_id)
+    return await rt.board_read(game_id, "friends", board, region, player_id, mates, k, alone=len(mates) > 50)
+
+
 async def dashboard(rt: Runtime, player_id: str) -> Any:
     [body] = await rt.call(rt.player_shard(player_id).dashboard.remote([player_id]))
     return body

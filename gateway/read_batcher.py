@@ -32,11 +32,17 @@ class ReadBatcher:
         self.calls = 0  # requests sent (reads / calls = the batching factor)
         self.reads = 0
 
-    async def read(self, shard: int, kind: str, *args: Any) -> Any:
-        """The read's body; its domain error raised as such."""
+    async def read(self, shard: int, kind: str, *args: Any, alone: bool = False) -> Any:
+        """The read's body; its domain error raised as such. A large read
+        (`alone`: a friends board carries up to friends_max ids) travels in a
+        request of its own, so no batch passes the channel's request cap."""
         if self._pending.get(shard, 0) >= self._max_pending:
             raise Overloaded(f"{self._max_pending} reads already wait for leaderboard shard {shard}; retry shortly")
         future: asyncio.Future[Answer] = asyncio.get_running_loop().create_future()
+        if alone:
+            self._pending[shard] = self._pending.get(shard, 0) + 1
+            self._start(shard, [((kind, args), future)])
+            return self._body(await future)
         buffer = self._buffers.setdefault(shard, [])
         buffer.append(((kind, args), future))
         self._pending[shard] = self._pending.get(shard, 0) + 1
@@ -44,7 +50,11 @@ class ReadBatcher:
             self._flush(shard)
         elif shard not in self._timers:
             self._timers[shard] = asyncio.get_running_loop().call_later(self._window_s, self._flush, shard)
-        ok, body = await future
+        return self._body(await future)
+
+    @staticmethod
+    def _body(answer: Answer) -> Any:
+        ok, body = answer
         if ok:
             return body
         raise from_code(*body)
@@ -55,9 +65,12 @@ class ReadBatcher:
             timer.cancel()
         work = self._buffers.pop(shard, [])
         if work:
-            task = asyncio.ensure_future(self._call(shard, work))
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
+            self._start(shard, work)
+
+    def _start(self, shard: int, work: list[tuple[Read, asyncio.Future[Answer]]]) -> None:
+        task = asyncio.ensure_future(self._call(shard, work))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
     async def _call(self, shard: int, work: list[tuple[Read, asyncio.Future[Answer]]]) -> None:
         self.calls += 1

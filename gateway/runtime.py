@@ -112,15 +112,18 @@ class Runtime:
 
     async def _send(self, shard: int, batch: UnlockBatch) -> AckBatch:
         """One batch over the shard's ingest channel (actors/channel.py), not a Ray call."""
+        statuses, reasons = await self._player_channel(shard).call(
+            "ingest", [batch.player_ids, batch.game_ids, batch.achievement_ids, batch.regions, batch.client_at_us])
+        return AckBatch([_STATUS[s] for s in statuses], reasons)
+
+    def _player_channel(self, shard: int) -> Channel:
         to = self.ingest_channels.get(shard)
         if to is None:
             to = self.ingest_channels[shard] = Channel(
                 asking(lambda: directory.player_shard(self.settings, shard).ingest_address.remote()),
                 name=f"player shard {shard}", connect_timeout_s=self.settings.actor_call_timeout_s,
                 key=self.channel_key)
-        statuses, reasons = await to.call("ingest", [batch.player_ids, batch.game_ids, batch.achievement_ids,
-                                                     batch.regions, batch.client_at_us])
-        return AckBatch([_STATUS[s] for s in statuses], reasons)
+        return to
 
     async def _query(self, shard: int, reads: list[Read]) -> list[Answer]:
         """Reads go over the shard's read channel, not as a Ray call each."""
@@ -132,9 +135,15 @@ class Runtime:
                 key=self.channel_key)
         return await channel.send(reads)
 
-    async def board_read(self, game_id: str, kind: str, *args: Any) -> Any:
+    async def board_read(self, game_id: str, kind: str, *args: Any, alone: bool = False) -> Any:
         """A leaderboard read (actors/board_reads.py), batched with others bound for the same shard."""
-        return await self.reads.read(shard_of(game_id, self.settings.leaderboard_shards), kind, *args)
+        return await self.reads.read(shard_of(game_id, self.settings.leaderboard_shards), kind, *args, alone=alone)
+
+    async def friends_of(self, player_id: str) -> list[str]:
+        """A player's mutual friends, from their player shard's channel (no Ray call per read)."""
+        friends: list[str] = await self._player_channel(shard_of(player_id, self.settings.player_shards)).call(
+            "friends", player_id)
+        return friends
 
     async def call(self, ref: Any) -> Any:
         """An actor call's result within actor_call_timeout_s; past it ShardUnavailable (HTTP 503)."""

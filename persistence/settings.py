@@ -82,6 +82,14 @@ class Settings(BaseSettings):
                                 "catalog): how stale a browser or CDN may show them; ETags answer repeats 304")
     page_limit_max: int = Field(200, ge=1, description="Largest leaderboard page")
     token_ttl_s: int = Field(7 * 24 * 3600, ge=60, description="Lifetime of minted player tokens")
+    friends_max: int = Field(1000, ge=1, le=10_000, description="Friend edges per player (friends and pending "
+                             "invites; blocks do not count); a change past it is refused `friend_limit`")
+    friend_fanout_max: int = Field(1000, ge=1, description="Online friends one event is pushed to at most "
+                                   "(friend.unlocked, friend.passed_you); the rest hear nothing of that event")
+    inbox_max: int = Field(100, ge=1, description="Inbox items kept per player (the newest)")
+    inbox_days: int = Field(30, ge=1, description="Inbox items older than this are dropped")
+    inbox_top_n: int = Field(10, ge=1, le=1000, description="Losing a place in a game's all-time global top N "
+                             "puts `rank.lost_top` in the player's inbox")
     db_pool_max: int = Field(4, ge=1, description="asyncpg pool size per process")
 
     @model_validator(mode="after")

@@ -20,6 +20,7 @@ from gateway.runtime import Runtime
 
 log = logging.getLogger(__name__)
 router = APIRouter()
+INBOX_ON_CONNECT = 100  # inbox items sent on connect (the inbox keeps at most inbox_max)
 
 
 @router.websocket("/v1/ws/players/{player_id}")
@@ -30,12 +31,31 @@ async def player_socket(websocket: WebSocket, player_id: str) -> None:
     except Unauthorized as exc:
         await websocket.close(code=1008, reason=str(exc)[:120])  # before accept: the client sees HTTP 403
         return
+    inbox_since = websocket.query_params.get("inbox_since")
     async with admitted(rt, websocket, player_id) as admit:
         if admit:
-            await _serve(rt, websocket, player_id)
+            await _serve(rt, websocket, player_id, inbox_since)
 
 
-async def _serve(rt: Runtime, websocket: WebSocket, player_id: str) -> None:
+async def _inbox_frame(rt: Runtime, player_id: str, since: str) -> bytes:
+    """The `inbox` frame sent on connect: items after `since` (a number, or
+    `unread`: after the read cursor), at most one page."""
+    try:
+        after = None if since == "unread" else int(since)
+        if after is not None and after < 0:
+            raise ValueError(since)
+    except ValueError:
+        return orjson.dumps({"type": "error", "id": None, "code": "invalid_request",
+                             "detail": "inbox_since is an inbox id (>= 0) or `unread`"})
+    try:
+        body = await rt.call(rt.player_shard(player_id).inbox.remote(player_id, after, INBOX_ON_CONNECT))
+    except Exception:
+        return orjson.dumps({"type": "error", "id": None, "code": "unavailable",
+                             "detail": "the inbox could not be read; GET /v1/players/{id}/inbox later"})
+    return orjson.dumps({"type": "inbox", **body})
+
+
+async def _serve(rt: Runtime, websocket: WebSocket, player_id: str, inbox_since: str | None) -> None:
     mailbox = await rt.hub.attach(player_id)
     if rt.draining.is_set():
         mailbox.close(RESTARTING, "server restarting: reconnect")
@@ -64,6 +84,8 @@ async def _serve(rt: Runtime, websocket: WebSocket, player_id: str) -> None:
     try:
         await websocket.accept()
         await send(orjson.dumps({"type": "subscribed", "player_id": player_id}).decode())
+        if inbox_since is not None:
+            await send((await _inbox_frame(rt, player_id, inbox_since)).decode())
         incoming = asyncio.ensure_future(websocket.receive())
         outgoing = asyncio.ensure_future(next_push())
         answered = asyncio.ensure_future(answers.get())
