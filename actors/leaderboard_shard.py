@@ -131,7 +131,12 @@ class LeaderboardShard(ActorBase):
         if changes:
             self.spawn(publish(self.redis, self.settings.redis_prefix, self.presence.replicas_of,
                                [_rank_event(c) for c in changes]))
-        self._watch_tops({g for g in updates.game_ids if g != ALL_GAMES and not is_period(g)})
+        best: dict[str, int] = {}  # board -> the most points an update brought to it
+        for game_id, points in zip(updates.game_ids, updates.points, strict=True):
+            if best.get(game_id, -1) < points:
+                best[game_id] = points
+        self._watch_tops({g for g, points in best.items()
+                          if g != ALL_GAMES and not is_period(g) and self.tops.may_change(g, points)})
         return len(changes)
 
     def _watch_tops(self, boards: set[str]) -> None:
@@ -144,7 +149,7 @@ class LeaderboardShard(ActorBase):
             if board is None:
                 continue
             top, _, _ = board.page(self.tops.n)
-            for player_id in self.tops.dropped(watched, (r.player_id for r in top)):
+            for player_id in self.tops.dropped(watched, [(r.player_id, r.points) for r in top]):
                 standing = self.standings.standing(watched, player_id)
                 events.append((player_id, social_events.lost_top(watched, self.tops.n, standing.rank,
                                                                  standing.points, at)))

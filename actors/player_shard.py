@@ -54,6 +54,9 @@ class PlayerShard(Social, ActorBase):
         self._to_leaderboards: dict[int, channel.Channel] = {}  # leaderboard shard -> its apply channel
         self.friend_book = FriendBook()
         self._friends_lock = asyncio.Lock()
+        self._moves = {}
+        self._moves_ready = asyncio.Event()
+        self.passes_dropped = 0
 
     # ---- recovery -------------------------------------------------------
     async def recover(self) -> None:
@@ -94,6 +97,7 @@ class PlayerShard(Social, ActorBase):
         self.every(self.settings.checkpoint_interval_s, self.checkpoint, "player checkpoint")
         self.every(CATALOG_POLL_S, self._poll_catalog, "catalog poll")
         self.supervise("friend reloads", self.follow_reloads)
+        self.supervise("friend passes", self.run_passes)
         if self.index == 0:
             self.every(INBOX_EXPIRE_S, self.expire_inboxes, "inbox expiry")
         log.info("player shard %d: %d stats rows, %d friend edges, %d replayed after seq %d",
@@ -218,7 +222,7 @@ class PlayerShard(Social, ActorBase):
         if pushes:  # the player's own pushes and their friends' in one publish per replica
             self.spawn(publish(self.redis, self.settings.redis_prefix, self.presence.replicas_of, pushes))
         if moves:
-            self.spawn(self.fan_out_passes(moves))
+            self.queue_passes(moves)
         return Committed(AckBatch(statuses, reasons), touched, max((a[0] for a in applied), default=0))  # type: ignore[arg-type]
 
     async def _deliver(self, touched: set[Pair]) -> None:
@@ -280,4 +284,6 @@ class PlayerShard(Social, ActorBase):
         return {"shard": self.index, "players": len(self.book.games), **self.pipeline.status(),
                 "checkpointed_seq": self.checkpointed_seq, "dirty": self.book.dirty_count,
                 "online": len(self.presence), "recovered_in_s": self.recovered_in_s,
+                "friend_edges": len(self.friend_book), "passes_waiting": len(self._moves),
+                "passes_dropped": self.passes_dropped,
                 "gc_frozen": gc.get_freeze_count()}

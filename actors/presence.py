@@ -52,6 +52,11 @@ class PresenceView:
     def __len__(self) -> int:
         return len(self._holders)
 
+    @property
+    def holders(self) -> Mapping[str, int]:
+        """Online players (a mapping: `in` on it is a C-level dict look-up, for loops over many ids)."""
+        return self._holders
+
     def replicas_of(self, player_id: str) -> list[str]:
         """The replicas holding a socket of this player (where its pushes go)."""
         if player_id not in self._holders:

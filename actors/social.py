@@ -31,6 +31,7 @@ from persistence.settings import Settings
 log = logging.getLogger(__name__)
 RELOAD_CHANNEL = "friends:reload"  # `podium friends import` publishes here: every player shard reloads
 REFRESH_ATTEMPTS = 5
+FANOUT_PENDING_MAX = 20_000  # (player, game) moves waiting for pass detection; past it new ones are dropped
 Move = tuple[int, int]  # (points, reached_us) of a player in a game before or after a batch
 
 
@@ -48,6 +49,9 @@ class Social:
     presence: PresenceView
     friend_book: FriendBook
     _friends_lock: asyncio.Lock
+    _moves: dict[tuple[str, str], tuple[Move | None, Move]]
+    _moves_ready: asyncio.Event
+    passes_dropped: int
 
     if TYPE_CHECKING:  # provided by ActorBase and PlayerShard; declared here for the type checker only
         def serving(self) -> None: ...
@@ -166,14 +170,39 @@ class Social:
         mates = self.friend_book.friends.get(player_id)
         if not mates:
             return []
-        return [(f, body) for f in social_events.online_friends(mates, self.presence,
+        return [(f, body) for f in social_events.online_friends(mates, self.presence.holders,
                                                                 self.settings.friend_fanout_max)]
 
+    def queue_passes(self, moves: dict[tuple[str, str], tuple[Move | None, Move]]) -> None:
+        """Hand a commit's score moves (players with friends) to the pass
+        worker. Moves of one player in one game merge (first old, last new), so
+        under load a round covers many commits; past FANOUT_PENDING_MAX waiting
+        moves new ones are dropped and counted (`passes_dropped`)."""
+        pending = self._moves
+        for pair, (old, new) in moves.items():
+            held = pending.get(pair)
+            if held is not None:
+                pending[pair] = (held[0], new)
+            elif len(pending) < FANOUT_PENDING_MAX:
+                pending[pair] = (old, new)
+            else:
+                self.passes_dropped += 1
+        self._moves_ready.set()
+
+    async def run_passes(self) -> None:
+        """The pass worker: one round at a time, each taking every move waiting."""
+        while True:
+            await self._moves_ready.wait()
+            self._moves_ready.clear()
+            moves, self._moves = self._moves, {}
+            if moves:
+                await self.fan_out_passes(moves)
+
     async def fan_out_passes(self, moves: dict[tuple[str, str], tuple[Move | None, Move]]) -> None:
-        """After a commit: ask each game's leaderboard shard which friends the
-        players passed on its all-time board; store a `friend.passed_you` in each
-        passed friend's inbox and push it to those online. Best effort: the
-        scores themselves are durable; a lost pass event is not re-derived."""
+        """Ask each game's leaderboard shard which friends the players passed
+        on its all-time board; store a `friend.passed_you` in each passed
+        friend's inbox and push it to those online. Best effort: the scores
+        themselves are durable; a lost pass event is not re-derived."""
         by_shard: dict[int, list[list[Any]]] = defaultdict(list)
         for (player_id, game_id), (old, new) in moves.items():
             mates = self.friend_book.friends.get(player_id)

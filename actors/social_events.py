@@ -4,7 +4,7 @@ fell out of a board's top N. Ray-free and I/O-free (the shells in
 actors/social.py and actors/leaderboard_shard.py send and store them)."""
 from __future__ import annotations
 
-from collections.abc import Container, Iterable, Sequence
+from collections.abc import Container, Sequence
 
 Event = tuple[str, dict[str, object]]  # (recipient, body)
 
@@ -43,19 +43,32 @@ def lost_top(game_id: str, top: int, rank: int | None, points: int | None, at: s
 class TopWatch:
     """The players each watched board had in its top N when last looked at;
     `dropped` says who is no longer there. A board seen for the first time
-    (also after a restart) reports nobody: a loss is only ever one it saw."""
+    (also after a restart) reports nobody: a loss is only ever one it saw.
+    `may_change` spares the look: a board with N entries whose N-th has more
+    points than the best update to it cannot have lost anyone (a newcomer
+    with equal points reached them later, so ranks below)."""
 
     def __init__(self, n: int) -> None:
         self.n = n
         self._tops: dict[str, frozenset[str]] = {}
+        self._floor: dict[str, int | None] = {}  # points of the N-th entry; None while fewer than N
 
-    def dropped(self, board: str, top: Iterable[str]) -> list[str]:
-        now = frozenset(top)
+    def may_change(self, board: str, best_points: int) -> bool:
+        if board not in self._tops:
+            return True
+        floor = self._floor[board]
+        return floor is None or best_points >= floor
+
+    def dropped(self, board: str, top: Sequence[tuple[str, int]]) -> list[str]:
+        """`top`: the board's first N (player, points) in rank order."""
+        now = frozenset(player for player, _ in top)
         before = self._tops.get(board)
         self._tops[board] = now
+        self._floor[board] = top[self.n - 1][1] if len(top) >= self.n else None
         if before is None:
             return []
         return sorted(before - now)
 
     def forget(self, board: str) -> None:
         self._tops.pop(board, None)
+        self._floor.pop(board, None)

@@ -142,11 +142,14 @@ def test_friends_board_ranks_equal_a_sort_of_the_friends_scores(scores, me_index
 
 def test_top_watch_reports_only_losses_it_saw() -> None:
     watch = TopWatch(3)
-    assert watch.dropped("g", ["a", "b", "c"]) == []  # first sight: nothing to compare with
-    assert watch.dropped("g", ["d", "a", "b"]) == ["c"]
-    assert watch.dropped("g", ["d", "a", "b"]) == []
+    assert watch.may_change("g", 0)
+    assert watch.dropped("g", [("a", 30), ("b", 20), ("c", 10)]) == []  # first sight: nothing to compare with
+    assert not watch.may_change("g", 9) and watch.may_change("g", 10)
+    assert watch.dropped("g", [("d", 40), ("a", 30), ("b", 20)]) == ["c"]
+    assert watch.dropped("g", [("d", 40), ("a", 30), ("b", 20)]) == []
     watch.forget("g")
-    assert watch.dropped("g", ["x"]) == []
+    assert watch.dropped("g", [("x", 1)]) == []
+    assert watch.may_change("g", 0)  # fewer than N entries: anyone may enter
 
 
 def test_online_friends_are_bounded_per_event() -> None:
