@@ -26,6 +26,7 @@ from actors.presence import PresenceView, read_forever
 from actors.pushes import publish
 from actors.routing import shard_of
 from persistence import friends
+from persistence.db import connection
 from persistence.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -77,7 +78,10 @@ class Social:
             await pubsub.aclose()
 
     async def reload_friends(self) -> None:
-        async with self._friends_lock, self.pool.acquire() as conn:
+        """Every edge again (after a bulk import), on a connection of its own
+        with the recovery deadline: millions of edges take longer than a statement's."""
+        async with self._friends_lock, connection(self.settings.database_url or "",
+                                                  timeout_s=self.settings.recovery_timeout_s) as conn:
             await self.load_friends(conn)
         log.info("player shard %d: friend edges reloaded (%d)", self.index, len(self.friend_book))
 

@@ -148,7 +148,7 @@ def friends_import(file: Path, data_dir: DataDir = None) -> None:
 
     counts = _with_db(settings, work)
     typer.echo(f"imported {counts['pairs']} pairs ({counts['edges_written']} edges written, "
-               f"{counts['blocked_skipped']} blocked edges skipped)", err=True)
+               f"{counts['blocked_skipped']} pairs skipped: one side blocks the other)", err=True)
     _publish(settings, reload_channel(settings.redis_prefix), b"import")
 
 

@@ -29,9 +29,9 @@ import orjson
 import redis
 import websockets
 
-from load.clients import CpuMeter, Outcome, paced, percentiles, timed_send
+from load.clients import CpuMeter, Outcome, closed_reads, http_session, paced, percentiles, timed_send
 from load.systems import Infra, Podium
-from load.workload import Workload, player_id
+from load.workload import Workload, first_game, player_id
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -170,10 +170,44 @@ async def run(system: Podium, a: argparse.Namespace) -> dict[str, Any]:
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*(ws.close() for ws in sockets), return_exceptions=True)
-    return {"players": a.players, "friends_each": a.friends, "online": len(sockets), "rate": a.rate,
+    reads = await read_phase(system, work, a.read_seconds)
+    print("reads", reads, flush=True)
+    return {"reads": reads, "players": a.players, "friends_each": a.friends, "online": len(sockets), "rate": a.rate,
             "celebrity_friends": a.celebrity_friends, "celebrity_online_friends": online_fans,
             "celebrity_rate": a.celebrity_rate, "import_s": import_s, "reload_s": reload_s, "alone": alone,
             "beside": beside, "dropped_sockets": listener.dropped}
+
+
+async def read_phase(system: Podium, work: Workload, seconds: float) -> dict[str, Any]:
+    """Closed-loop HTTP reads, no writes: a friends board (~100 friends) vs a
+    plain rank read, 32 clients each, one after the other in this run."""
+    from gateway.auth import mint_token
+
+    secret = system.settings.resolved_token_secret()
+    tokens: dict[int, str] = {}
+
+    def auth(i: int) -> dict[str, str]:
+        if i not in tokens:
+            tokens[i] = mint_token(secret, player_id(i), 3600)
+        return {"Authorization": f"Bearer {tokens[i]}"}
+
+    out: dict[str, Any] = {}
+    async with http_session() as session:
+        async def friends(i: int) -> bool:
+            async with session.get(f"{system.base}/v1/players/{player_id(i)}/friends/leaderboard",
+                                   params={"game": first_game(i)}, headers=auth(i)) as r:
+                return r.status == 200 and len((await r.json())["entries"]) > 1
+
+        async def rank(i: int) -> bool:
+            async with session.get(f"{system.base}/v1/games/{first_game(i)}/players/{player_id(i)}/rank") as r:
+                return r.status == 200
+
+        for name, read in (("friends board", friends), ("rank", rank)):
+            with CpuMeter() as cpu:
+                got = await closed_reads(read, 32, seconds, work)
+            out[name] = {"per_s": got.rate, "latency": percentiles(got.latencies_ms), "errors": got.other,
+                         "machine_cpu_pct": cpu.machine_pct}
+    return out
 
 
 def report(r: dict[str, Any]) -> str:
@@ -196,7 +230,13 @@ def report(r: dict[str, Any]) -> str:
                      f"(n={p['others_n']:,}) | {ms(p['celebrity']) if p['celebrity_n'] else '-'} "
                      f"(n={p['celebrity_n']:,}) | {p['machine_cpu_pct']:.0f} % |")
     ratio = r["beside"]["others"][2] / r["alone"]["others"][2]
-    lines += ["", f"others' p99 beside the celebrity / alone: {ratio:.2f}x; sockets dropped: {r['dropped_sockets']}"]
+    lines += ["", f"others' p99 beside the celebrity / alone: {ratio:.2f}x; sockets dropped: {r['dropped_sockets']}",
+              "", "| HTTP reads, 32 clients, no writes | reads/s | p50 / p95 / p99 ms | machine CPU |",
+              "| --- | --- | --- | --- |"]
+    for name, read in r["reads"].items():
+        lines.append(f"| {name} | {read['per_s']:,.0f} | {ms(read['latency'])} | {read['machine_cpu_pct']:.0f} % |")
+    fb, rk = r["reads"]["friends board"]["per_s"], r["reads"]["rank"]["per_s"]
+    lines.append(f"\nfriends board / rank reads: {fb / rk:.2f}x")
     return "\n".join(lines)
 
 
@@ -210,9 +250,10 @@ def main() -> None:
     ap.add_argument("--seconds", type=float, default=20.0)
     ap.add_argument("--celebrity-friends", type=int, default=10_000)
     ap.add_argument("--celebrity-rate", type=float, default=5.0)
+    ap.add_argument("--read-seconds", type=float, default=8.0)
     a = ap.parse_args()
     if a.quick:
-        a.players, a.seconds, a.celebrity_friends = 10_000, 10.0, 5_000
+        a.players, a.seconds, a.celebrity_friends, a.read_seconds = 10_000, 10.0, 5_000, 4.0
     from persistence.embedded import ensure_servers
 
     data_dir = Path(tempfile.mkdtemp(prefix="podium-friends-bench-"))

@@ -89,24 +89,33 @@ async def stream_shard(conn: asyncpg.Connection, shard: int, sink: Callable[[lis
 
 
 # ---- bulk import (podium friends import) ---------------------------------------
-_IMPORT_TABLE = """
-CREATE TEMP TABLE friend_import (player_id text NOT NULL, friend_id text NOT NULL, player_shard int NOT NULL)
-ON COMMIT DROP
+_IMPORT_TABLES = """
+CREATE TEMP TABLE friend_pairs (a text NOT NULL, b text NOT NULL) ON COMMIT DROP;
+CREATE TEMP TABLE friend_shards (player_id text PRIMARY KEY, player_shard int NOT NULL) ON COMMIT DROP;
 """
-_IMPORT_BLOCKED = """
-DELETE FROM friend_import i USING friend_edges e
-WHERE e.state = 3 AND ((e.player_id = i.player_id AND e.friend_id = i.friend_id)
-                       OR (e.player_id = i.friend_id AND e.friend_id = i.player_id))
-"""
+# Two plain equality joins (hash joins), not one join with an OR.
+_IMPORT_BLOCKED = [
+    "DELETE FROM friend_pairs p USING friend_edges e WHERE e.state = 3 AND e.player_id = p.a AND e.friend_id = p.b",
+    "DELETE FROM friend_pairs p USING friend_edges e WHERE e.state = 3 AND e.player_id = p.b AND e.friend_id = p.a",
+]
+# New edges: a duplicate pair (either direction) only conflicts. In key order,
+# so the primary key's btree is filled page after page, not at random.
 _IMPORT_INSERT = """
 INSERT INTO friend_edges (player_id, friend_id, state, player_shard)
-SELECT DISTINCT ON (player_id, friend_id) player_id, friend_id, 0, player_shard FROM friend_import
-ON CONFLICT (player_id, friend_id) DO UPDATE SET state = 0, updated_at = now() WHERE friend_edges.state <> 0
+SELECT d.p, d.f, 0, s.player_shard
+FROM (SELECT a AS p, b AS f FROM friend_pairs UNION ALL SELECT b, a FROM friend_pairs) d
+JOIN friend_shards s ON s.player_id = d.p
+ORDER BY d.p, d.f
+ON CONFLICT (player_id, friend_id) DO NOTHING
+"""
+_IMPORT_ACCEPT = """
+UPDATE friend_edges e SET state = 0, updated_at = now()
+FROM (SELECT a AS p, b AS f FROM friend_pairs UNION SELECT b, a FROM friend_pairs) d
+WHERE e.player_id = d.p AND e.friend_id = d.f AND e.state IN (1, 2)
 """
 _IMPORT_OVER_CAP = """
-SELECT e.player_id, count(*) AS n FROM friend_edges e
-WHERE e.state <> 3 AND e.player_id IN (SELECT DISTINCT player_id FROM friend_import)
-GROUP BY e.player_id HAVING count(*) > $1 ORDER BY n DESC LIMIT 5
+SELECT e.player_id, count(*) AS n FROM friend_edges e JOIN friend_shards s USING (player_id)
+WHERE e.state <> 3 GROUP BY e.player_id HAVING count(*) > $1 ORDER BY n DESC LIMIT 5
 """
 
 
@@ -120,28 +129,37 @@ class OverCap(Exception):
 async def import_pairs(conn: asyncpg.Connection, pairs: Iterable[tuple[str, str]], shard_of: Callable[[str], int],
                        cap: int) -> dict[str, int]:
     """Make every (a, b) pair friends (both directions) in one transaction:
-    pairs where either side blocks the other are skipped; if any player would
-    pass `cap`, nothing is imported (OverCap). Returns counts."""
+    pairs where either side blocks the other are skipped; pending invites
+    between them become friendships; if any player would pass `cap`, nothing
+    is imported (OverCap). Returns counts."""
+    players: set[str] = set()
+
+    def distinct_players() -> Iterator[tuple[str, str]]:
+        for a, b in pairs:
+            if a != b:
+                players.add(a)
+                players.add(b)
+                yield a, b
+
     async with conn.transaction():
-        await conn.execute(_IMPORT_TABLE)
-        sent = 0
-
-        def directed() -> Iterator[tuple[str, str, int]]:
-            nonlocal sent
-            for a, b in pairs:
-                if a == b:
-                    continue
-                sent += 1
-                yield a, b, shard_of(a)
-                yield b, a, shard_of(b)
-
-        await conn.copy_records_to_table("friend_import", records=directed())
-        blocked = int((await conn.execute(_IMPORT_BLOCKED)).split()[-1])
-        inserted = int((await conn.execute(_IMPORT_INSERT)).split()[-1])
+        await conn.execute("SET LOCAL work_mem = '256MB'")  # the sort above, in memory
+        await conn.execute(_IMPORT_TABLES)
+        await conn.copy_records_to_table("friend_pairs", records=distinct_players())
+        await conn.copy_records_to_table("friend_shards", records=((p, shard_of(p)) for p in players))
+        await conn.execute("ANALYZE friend_pairs; ANALYZE friend_shards")
+        blocked = sum([_count(await conn.execute(sql)) for sql in _IMPORT_BLOCKED])
+        inserted = _count(await conn.execute(_IMPORT_INSERT))
+        accepted = _count(await conn.execute(_IMPORT_ACCEPT))
         over = await conn.fetch(_IMPORT_OVER_CAP, cap)
         if over:
             raise OverCap([(r["player_id"], r["n"]) for r in over], cap)
-    return {"pairs": sent, "edges_written": inserted, "blocked_skipped": blocked}
+        sent = int(await conn.fetchval("SELECT count(*) FROM friend_pairs")) + blocked
+    return {"pairs": sent, "edges_written": inserted + accepted, "blocked_skipped": blocked}
+
+
+def _count(status: str) -> int:
+    """The row count of a command status ('INSERT 0 12', 'DELETE 3')."""
+    return int(status.split()[-1])
 
 
 # ---- the inbox ------------------------------------------------------------------
@@ -199,4 +217,4 @@ async def inbox_mark(conn: asyncpg.Connection, player_id: str, upto: int) -> int
 
 
 async def inbox_expire(conn: asyncpg.Connection, days: int) -> int:
-    return int((await conn.execute(_INBOX_EXPIRE, days)).split()[-1])
+    return _count(await conn.execute(_INBOX_EXPIRE, days))

@@ -4,6 +4,9 @@ and all of it surviving killed actors."""
 from __future__ import annotations
 
 import asyncio
+import os
+import subprocess
+import sys
 import time
 from typing import Any
 
@@ -264,3 +267,41 @@ async def test_inbox_and_edges_survive_killed_actors_and_arrive_on_connect(clust
     assert r.json()["read_upto"] == newest
     unread = (await http.get(f"/v1/players/{away}/inbox", headers=bearer(cluster, away))).json()
     assert unread["read_upto"] == newest and all(i["id"] > newest for i in unread["items"])
+
+
+def import_csv(cluster, path) -> subprocess.CompletedProcess[str]:
+    s = cluster.settings
+    env = {**os.environ, "PODIUM_DATABASE_URL": s.database_url, "PODIUM_REDIS_URL": s.redis_url,
+           "PODIUM_REDIS_PREFIX": s.redis_prefix, "PODIUM_PLAYER_SHARDS": str(s.player_shards),
+           "PODIUM_TOKEN_SECRET": s.token_secret, "PODIUM_DATA_DIR": str(s.data_dir)}
+    return subprocess.run([sys.executable, "-m", "gateway.cli", "friends", "import", str(path)], env=env,
+                          capture_output=True, text=True, timeout=120)
+
+
+async def test_bulk_import_makes_friends_skips_blocks_and_refuses_past_the_cap(cluster, http, uid, tmp_path) -> None:
+    a, b, c, blocker = uid("a"), uid("b"), uid("c"), uid("blocker")
+    await http.put(f"/v1/players/{blocker}/blocks/{a}", headers=bearer(cluster, blocker))
+    await http.put(f"/v1/players/{c}/friends/{a}", headers=bearer(cluster, c))  # a pending invite becomes a friendship
+    csv = tmp_path / "friends.csv"
+    csv.write_text(f"player_id,friend_id\n{a},{b}\n{a},{c}\n{b},{a}\n{a},{blocker}\n")
+    out = import_csv(cluster, csv)
+    assert out.returncode == 0, out.stderr
+    assert "1 pairs skipped" in out.stderr and "player shards told to reload" in out.stderr
+
+    async def friends_of_a() -> bool:
+        body = (await http.get(f"/v1/players/{a}/friends", headers=bearer(cluster, a))).json()
+        return body["friends"] == sorted([{"friend_id": b, "state": "friend"}, {"friend_id": c, "state": "friend"}],
+                                         key=lambda f: f["friend_id"])
+    await eventually(friends_of_a)
+    theirs = (await http.get(f"/v1/players/{blocker}/friends", headers=bearer(cluster, blocker))).json()
+    assert theirs["friends"] == [{"friend_id": a, "state": "blocked"}]
+    crowd = tmp_path / "crowd.csv"
+    hub = uid("hub")
+    crowd.write_text("".join(f"{hub},{uid(f'f{i}')}\n" for i in range(cluster.settings.friends_max + 1)))
+    out = import_csv(cluster, crowd)
+    assert out.returncode == 1 and f"{hub} ({cluster.settings.friends_max + 1})" in out.stderr
+    assert (await http.get(f"/v1/players/{hub}/friends", headers=bearer(cluster, hub))).json()["friends"] == []
+    bad = tmp_path / "bad.csv"
+    bad.write_text(f"{a}\n")
+    out = import_csv(cluster, bad)
+    assert out.returncode != 0 and "line 1" in out.stderr

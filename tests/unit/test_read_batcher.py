@@ -68,3 +68,15 @@ async def test_a_caller_that_leaves_does_not_break_the_batch() -> None:
     await asyncio.sleep(0)
     leaving.cancel()
     assert await staying == {"kind": "rank", "player": "here"}
+
+
+async def test_a_large_read_travels_alone_and_counts_against_the_bound() -> None:
+    send = Shards()
+    b = batcher(send, window_s=0.01, max_pending=3)
+    results = await asyncio.gather(b.read(0, "rank", "p1"), b.read(0, "friends", "big", alone=True),
+                                   b.read(0, "rank", "p2"), return_exceptions=True)
+    assert results[1] == {"kind": "friends", "player": "big"}
+    assert sorted(send.calls) == [(0, 1), (0, 2)]  # the large read in a request of its own
+    assert b._pending[0] == 0
+    with pytest.raises(UnknownPlayer):
+        await b.read(0, "friends", "nobody", alone=True)
