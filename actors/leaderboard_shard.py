@@ -11,7 +11,7 @@ from typing import Any
 
 import ray
 
-from actors import channel, read_wire, social_events
+from actors import channel, metrics, read_wire, social_events
 from actors.board_reads import Encoded, Read, answer_encoded
 from actors.errors import ShardUnavailable
 from actors.friendship import passed
@@ -31,6 +31,7 @@ from persistence.settings import Settings
 
 log = logging.getLogger(__name__)
 RETIRE_EVERY_S = 30.0  # how often closed periods older than the previous one are dropped
+METRICS_S = 5.0  # how often the shard's gauges are exported
 APPLY_SLICE = 128  # updates applied between yields to the event loop: a read waits at most one slice (~5 ms)
 
 
@@ -76,6 +77,7 @@ class LeaderboardShard(ActorBase):
         if owns_totals and tail:
             self._fold_totals_tail(tail, tail_player_scores)
         self.every(RETIRE_EVERY_S, self._retire_periods, "period retirement")
+        self.every(METRICS_S, self._export_metrics, "metrics")
         log.info("leaderboard shard %d: %d games%s, %d entries (+%d in periods), %d journal rows replayed",
                  self.index, len(games), " + all-games board" if owns_totals else "", entries, in_periods, len(tail))
 
@@ -83,6 +85,10 @@ class LeaderboardShard(ActorBase):
         async with same_snapshot(snapshot, self.settings.database_url or "",
                                  timeout_s=self.settings.recovery_timeout_s) as twin:
             return await checkpoints.stream_totals(twin, ALL_GAMES, loader.add)
+
+    async def _export_metrics(self) -> None:
+        periods = sum(len(p) for b, p in self.standings.entries.items() if is_period(b))
+        metrics.gauge("podium_board_entries", len(self.standings) - periods, shard=str(self.index))
 
     async def _retire_periods(self) -> None:
         now = now_us()
@@ -206,6 +212,7 @@ class LeaderboardShard(ActorBase):
         periods = sum(len(p) for b, p in self.standings.entries.items() if is_period(b))
         return {"shard": self.index, "entries": len(self.standings) - periods, "period_entries": periods,
                 "boards": len(self.standings.boards), "online": len(self.presence), "gc_frozen": gc.get_freeze_count(),
+                "node": ray.util.get_node_ip_address(),
                 "recovered_in_s": self.recovered_in_s}
 
 

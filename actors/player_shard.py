@@ -14,7 +14,7 @@ from typing import Any
 
 import ray
 
-from actors import channel, directory, social_events
+from actors import channel, directory, metrics, social_events
 from actors.catalog import Catalog
 from actors.errors import LayoutMismatch
 from actors.friendship import FriendBook
@@ -37,6 +37,7 @@ CATALOG_RELOAD_S = 1.0  # an unknown id reloads the catalog at most this often
 CATALOG_POLL_S = 2.0  # changed points (same ids) are picked up within this
 REDELIVER_S = 1.0  # an idle shard retries a failed leaderboard delivery this often
 INBOX_EXPIRE_S = 600.0  # how often inbox items past inbox_days are dropped
+METRICS_S = 5.0  # how often the shard's gauges are exported
 
 
 @ray.remote(max_restarts=-1, max_task_retries=0, num_cpus=0)
@@ -57,6 +58,8 @@ class PlayerShard(Social, ActorBase):
         self._moves = {}
         self._moves_ready = asyncio.Event()
         self.passes_dropped = 0
+        self._checkpointed_at = time.monotonic()
+        self._tag = str(index)  # the `shard` tag of its metrics
 
     # ---- recovery -------------------------------------------------------
     async def recover(self) -> None:
@@ -98,6 +101,8 @@ class PlayerShard(Social, ActorBase):
         self.every(CATALOG_POLL_S, self._poll_catalog, "catalog poll")
         self.supervise("friend reloads", self.follow_reloads)
         self.supervise("friend passes", self.run_passes)
+        self._checkpointed_at = time.monotonic()  # recovery read the latest checkpoint
+        self.every(METRICS_S, self.export_metrics, "metrics")
         if self.index == 0:
             self.every(INBOX_EXPIRE_S, self.expire_inboxes, "inbox expiry")
         log.info("player shard %d: %d stats rows, %d friend edges, %d replayed after seq %d",
@@ -176,6 +181,7 @@ class PlayerShard(Social, ActorBase):
             batch.player_ids[i]: region for i in idx
             if (region := batch.regions[i]) and self.book.regions.get(batch.player_ids[i]) != region
         }
+        t0 = time.perf_counter()
         async with self.pool.acquire() as conn:
             rows = await journal.append(
                 conn, shard=self.index, player_ids=players,
@@ -185,6 +191,8 @@ class PlayerShard(Social, ActorBase):
                 client_at=[None if (c := batch.client_at_us[i]) is None else from_us(c) for i in idx],
                 region_updates=region_updates,
             )
+        metrics.observe("podium_journal_commit_seconds", time.perf_counter() - t0, shard=self._tag)
+        metrics.observe("podium_journal_batch_unlocks", len(idx), shard=self._tag)
         seq_of = {(r["player_id"], r["game_id"], r["achievement_id"]): r["seq"] for r in rows}
         touched: set[Pair] = set()
         pushes: list[tuple[str, dict[str, object]]] = []
@@ -261,7 +269,18 @@ class PlayerShard(Social, ActorBase):
             self.book.mark_dirty(dirty)
             raise
         self.checkpointed_seq = watermark
+        self._checkpointed_at = time.monotonic()
         self.book.evict_periods(now_us())
+
+    async def export_metrics(self) -> None:
+        """The shard's gauges (actors/metrics.py), every METRICS_S."""
+        shard = self._tag
+        metrics.gauge("podium_delivery_backlog_pairs", len(self.pipeline.to_deliver), shard=shard)
+        metrics.gauge("podium_delivery_lag_rows", self.pipeline.journaled_seq - self.pipeline.delivered_seq,
+                      shard=shard)
+        metrics.gauge("podium_checkpoint_age_seconds", time.monotonic() - self._checkpointed_at, shard=shard)
+        metrics.gauge("podium_players", len(self.book.games), shard=shard)
+        metrics.gauge("podium_friend_edges", len(self.friend_book), shard=shard)
 
     # ---- reads ------------------------------------------------------------
     async def dashboard(self, player_ids: list[str]) -> list[dict[str, object]]:
@@ -286,4 +305,5 @@ class PlayerShard(Social, ActorBase):
                 "online": len(self.presence), "recovered_in_s": self.recovered_in_s,
                 "friend_edges": len(self.friend_book), "passes_waiting": len(self._moves),
                 "passes_dropped": self.passes_dropped,
-                "gc_frozen": gc.get_freeze_count()}
+                "gc_frozen": gc.get_freeze_count(), "node": ray.util.get_node_ip_address(),
+                "checkpoint_age_s": round(time.monotonic() - self._checkpointed_at, 1)}

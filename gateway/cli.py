@@ -152,21 +152,59 @@ def friends_import(file: Path, data_dir: DataDir = None) -> None:
     _publish(settings, reload_channel(settings.redis_prefix), b"import")
 
 
+def _redis_url(settings: Settings) -> str | None:
+    """The configured Redis, else the embedded one of a running `podium up` (None if there is none)."""
+    if settings.redis_url is not None:
+        return settings.redis_url
+    sock = settings.data_dir.resolve() / "redis.sock"
+    return f"unix://{sock}" if sock.exists() else None
+
+
 def _publish(settings: Settings, channel: str, message: bytes) -> None:
     """Tell a running cluster (through its Redis) that something changed; no cluster, no-op."""
     import redis
 
-    url = settings.redis_url
+    url = _redis_url(settings)
     if url is None:
-        sock = settings.data_dir.resolve() / "redis.sock"
-        if not sock.exists():
-            return
-        url = f"unix://{sock}"
+        return
     try:
         listeners = redis.Redis.from_url(url, socket_timeout=5).publish(channel, message)
         typer.echo(f"{listeners} player shards told to reload", err=True)
     except redis.RedisError as exc:
         typer.echo(f"no running cluster reached ({exc}); shards load the edges when they start", err=True)
+
+
+@app.command()
+def status(as_json: Annotated[bool, typer.Option("--json", help="One JSON object instead of tables")] = False,
+           data_dir: DataDir = None) -> None:
+    """Every shard actor (node, queue, delivery backlog, last checkpoint, size)
+    and every gateway replica (player sockets, last heartbeat) of the running
+    cluster (PODIUM_RAY_ADDRESS, default: the local one)."""
+    from gateway.operations import cluster_status
+
+    settings = _settings(data_dir)
+    report = cluster_status(settings, _redis_url(settings))
+    if as_json:
+        typer.echo(json.dumps(report, default=str))
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    shards = Table("shard", "ok", "node", "queue", "to deliver", "lag rows", "checkpoint age s", "size", "online",
+                   "recovered in s", title="shards")
+    for r in report["shards"]:
+        size = r.get("players", r.get("entries", ""))
+        lag = (r["journaled_seq"] - r["delivered_seq"]) if "journaled_seq" in r else ""
+        shards.add_row(r["name"], "yes" if r["ok"] else f"NO: {r.get('error', '')}"[:60], str(r.get("node", "")),
+                       str(r.get("pending_batches", "")), str(r.get("to_deliver", "")), str(lag),
+                       str(r.get("checkpoint_age_s", "")), str(size), str(r.get("online", "")),
+                       str(r.get("recovered_in_s", "")))
+    replicas = Table("replica", "player sockets", "heartbeat age s", title="gateway replicas")
+    for r in report["replicas"]:
+        replicas.add_row(r["replica"], str(r["player_sockets"]), f"{r['heartbeat_age_s']:.1f}")
+    console = Console(width=None if sys.stdout.isatty() else 200)  # piped: whole rows, not ellipses
+    console.print(shards)
+    console.print(replicas)
 
 
 @app.command()

@@ -103,8 +103,11 @@ def start_ray(settings: Settings, *, num_cpus: int | None = None, dashboard: boo
     env = serve_env(settings)
     os.environ.update(env)  # the local raylet, hence Serve's controller and proxies, inherit it
     if not ray.is_initialized():
+        extra: dict[str, Any] = {}
+        if settings.ray_address is None and settings.metrics_port is not None:
+            extra["_metrics_export_port"] = settings.metrics_port  # a cluster Podium starts itself
         ray.init(address=settings.ray_address, namespace=settings.ray_namespace, num_cpus=num_cpus,
-                 include_dashboard=dashboard, runtime_env={"env_vars": env}, log_to_driver=False)
+                 include_dashboard=dashboard, runtime_env={"env_vars": env}, log_to_driver=False, **extra)
 
 
 def start_actors(settings: Settings, *, detached: bool = False) -> list[Any]:

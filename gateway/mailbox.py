@@ -45,9 +45,10 @@ class Mailbox:
     def __len__(self) -> int:
         return len(self._events)
 
-    def put(self, event: Event) -> None:
+    def put(self, event: Event) -> bool:
+        """False if the event was refused (the socket is closing or overflowed)."""
         if self.overflowed or self.closing:
-            return
+            return False
         self._events.append(event)
         if len(self._events) > self.limit:
             self._events = merge(self._events)  # merging may be enough: a burst of rank moves
@@ -55,6 +56,7 @@ class Mailbox:
                 self.overflowed = True
                 self.close(1013, f"slow consumer: more than {self.limit} pushes unread")
         self._ready.set()
+        return True
 
     def close(self, code: int, reason: str) -> None:
         """Ask the socket's loop to close with this code (draining, slow consumer)."""

@@ -16,7 +16,7 @@ from typing import Any
 import orjson
 import redis.asyncio as aioredis
 
-from actors import presence
+from actors import metrics, presence
 from actors.pushes import replica_channel
 from actors.tasks import log_failure, supervise
 from gateway.mailbox import Mailbox
@@ -119,11 +119,15 @@ class PushHub:
             if items.get("drain"):
                 self.drain()
             return 0
-        delivered = 0
+        delivered = dropped = 0
         for player_id, event in items:
             for mailbox in self._queues.get(player_id, ()):
-                mailbox.put(event)
-                delivered += 1
+                if mailbox.put(event):
+                    delivered += 1
+                else:
+                    dropped += 1
+        metrics.count("podium_pushes", delivered, outcome="sent")
+        metrics.count("podium_pushes", dropped, outcome="dropped")
         return delivered
 
     def drain(self) -> None:

@@ -4,11 +4,13 @@ answer the same bodies and the same errors. Query frames are validated here,
 at the edge, with pydantic."""
 from __future__ import annotations
 
+import time
 from typing import Annotated, Any, Literal
 
 import orjson
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, TypeAdapter, ValidationError
 
+from actors import metrics
 from actors.errors import PodiumError
 from gateway.auth import Unauthorized
 from gateway.frames import FrameError, Ident
@@ -134,9 +136,12 @@ async def answer(rt: Runtime, data: dict[str, Any]) -> bytes:
     """The reply frame to one query frame: a result, or an error naming the
     same code an HTTP read would (docs/protocol.md, "Reads over a socket")."""
     query_id = data.get("id") if isinstance(data.get("id"), str | int) else None
+    t0 = time.perf_counter()
     try:
         query = _QUERY.validate_python(data)
         body = await run(rt, query)
+        metrics.count("podium_socket_queries", q=query.q, outcome="result")
+        metrics.observe("podium_socket_query_seconds", time.perf_counter() - t0, q=query.q)
         return orjson.dumps({"type": "result", "id": query_id, "q": query.q, "body": body})
     except ValidationError as exc:
         first = exc.errors()[0]
@@ -152,4 +157,5 @@ async def answer(rt: Runtime, data: dict[str, Any]) -> bytes:
 
 
 def _error(query_id: object, code: str, detail: str) -> bytes:
+    metrics.count("podium_socket_queries", q="-", outcome=code)
     return orjson.dumps({"type": "error", "id": query_id, "code": code, "detail": detail})

@@ -4,13 +4,14 @@ the first request (a Serve replica's constructor cannot await)."""
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from typing import Any
 
 import asyncpg
 import redis.asyncio as aioredis
 
-from actors import directory
+from actors import directory, metrics
 from actors.board_reads import Answer, Read
 from actors.catalog import Catalog
 from actors.channel import Channel, asking
@@ -31,8 +32,10 @@ from persistence import catalog_store
 from persistence.db import create_pool
 from persistence.settings import Settings
 
+log = logging.getLogger(__name__)
 _STATUS = {s.value: s for s in AckStatus}
 CATALOG_TTL_S = 2.0
+METRICS_S = 5.0  # how often the replica's gauges are exported
 RARITY_TTL_S = 10.0  # rarity is a journal count: recount at most this often per game and replica
 
 
@@ -79,8 +82,22 @@ class Runtime:
                     self.hub = PushHub(self.redis, s.redis_prefix, presence_ttl_s=s.presence_ttl_s,
                                        backlog=s.push_backlog_max, on_drain=self.drain)
                     await self.hub.start()
+                    self._metrics_task = asyncio.ensure_future(self._export_metrics())
+                    self._metrics_task.add_done_callback(log_failure)
                     self._started = True
         return self
+
+    async def _export_metrics(self) -> None:
+        """This replica's socket gauges (actors/metrics.py), every METRICS_S."""
+        while True:
+            replica = self.hub.replica
+            try:
+                metrics.gauge("podium_sockets_open", self.hub.sockets, kind="player", replica=replica)
+                metrics.gauge("podium_sockets_open", self.admission.open - self.hub.sockets, kind="ingest",
+                              replica=replica)
+            except Exception:
+                log.warning("socket gauges not exported", exc_info=True)
+            await asyncio.sleep(METRICS_S)
 
     def drain(self) -> None:
         """Refuse new sockets, have the open ones close with 1012, and report
@@ -104,6 +121,7 @@ class Runtime:
 
     async def stop(self) -> None:
         if self._started:
+            self._metrics_task.cancel()
             await self.hub.stop()
             for channel in [*self.channels.values(), *self.ingest_channels.values()]:
                 await channel.close()

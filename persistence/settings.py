@@ -27,10 +27,20 @@ class Settings(BaseSettings):
     haproxy_stats_port: int = Field(8404, description="Serve's HAProxy stats page (one per machine)")
     haproxy_metrics_port: int = Field(9101, description="Serve's HAProxy Prometheus metrics (one per machine)")
     ray_address: str | None = Field(None, description="Existing Ray cluster to join; unset starts a local one")
+    metrics_port: int | None = Field(None, description="Port of the local Ray node's metrics agent (Prometheus "
+                                     "text at /metrics) when Podium starts the cluster; unset: Ray picks one")
     ray_namespace: str = Field("podium", description="Ray namespace of Podium's named actors")
     player_shards: int = Field(2, ge=1, le=1024, description="Player shard actors (stable hash of player_id)")
     leaderboard_shards: int = Field(1, ge=1, le=1024, description="Leaderboard shard actors (stable hash of game_id)")
-    gateway_replicas: int = Field(1, ge=1, description="Serve replicas of the gateway")
+    gateway_replicas: int = Field(1, ge=1, description="Serve replicas of the gateway (the least, with autoscaling)")
+    gateway_max_replicas: int | None = Field(None, ge=1, description="Set above gateway_replicas: Serve autoscales "
+                                             "the gateway between the two on ongoing requests (sockets count)")
+    gateway_target_ongoing: float = Field(2000.0, gt=0, description="Autoscaling: ongoing requests (open sockets "
+                                          "plus HTTP in flight) per replica Serve aims for")
+    gateway_upscale_delay_s: float = Field(30.0, ge=0, description="Autoscaling: load above target this long "
+                                           "adds replicas")
+    gateway_downscale_delay_s: float = Field(600.0, ge=0, description="Autoscaling: load below target this long "
+                                             "removes replicas (their sockets close and reconnect elsewhere)")
     max_sockets_per_replica: int = Field(10_000, ge=1, description="WebSockets (player and ingest) one gateway "
                                          "replica takes (less if the node's nofile limit cannot carry them); "
                                          "past it a handshake gets 503 + Retry-After at once")

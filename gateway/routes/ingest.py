@@ -5,13 +5,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections import defaultdict
+import time
+from collections import Counter, defaultdict
 from typing import Any
 
 import orjson
 from fastapi import APIRouter, Depends, Request, WebSocket, WebSocketDisconnect
 from fastapi.responses import Response
 
+from actors import metrics
 from actors.messages import AckStatus, Reason, Unlock
 from actors.routing import shard_of
 from gateway import queries
@@ -30,7 +32,17 @@ router = APIRouter()
 FRAMES_IN_FLIGHT = 32
 
 
-async def acknowledge(rt: Runtime, raw: bytes | str, scope: str) -> list[dict[str, Any]]:
+async def acknowledge(rt: Runtime, raw: bytes | str, scope: str, via: str = "ws") -> list[dict[str, Any]]:
+    """A frame's acks, counted in the metrics (status and reason; ack time)."""
+    t0 = time.perf_counter()
+    acks = await _acknowledge(rt, raw, scope)
+    metrics.observe("podium_ack_seconds", time.perf_counter() - t0, via=via)
+    metrics.count_all("podium_unlocks", Counter((a["status"], a.get("reason", "")) for a in acks),
+                      ("status", "reason"))
+    return acks
+
+
+async def _acknowledge(rt: Runtime, raw: bytes | str, scope: str) -> list[dict[str, Any]]:
     """Validate a frame, route its unlocks by player shard, and return the acks.
     While every shard sheds load, the whole frame is answered `overloaded`
     without validating its items (the costliest step of a frame here)."""
@@ -81,7 +93,7 @@ async def read_body(request: Request, max_bytes: int) -> bytes:
 async def post_unlocks(request: Request, rt: Runtime = Depends(runtime)) -> Response:
     scope = await rt.keys.scope(api_key_of(request))
     body = await read_body(request, rt.settings.max_frame_bytes)
-    return Response(orjson.dumps(await acknowledge(rt, body, scope)), media_type="application/json")
+    return Response(orjson.dumps(await acknowledge(rt, body, scope, "post")), media_type="application/json")
 
 
 @router.websocket("/v1/ws/ingest")

@@ -86,7 +86,7 @@ def cluster() -> Iterator[Cluster]:
         ray_namespace=f"podium-test-{tag}", call_deadline_s=20.0, actor_call_timeout_s=5.0,
         api_key_cache_s=2.0, presence_resync_s=1.0, presence_ttl_s=3.0,
         max_sockets_per_replica=SOCKETS_PER_REPLICA, max_sockets_per_player=3, socket_send_timeout_s=2.0,
-        haproxy_stats_port=_free_port(), haproxy_metrics_port=_free_port(),
+        haproxy_stats_port=_free_port(), haproxy_metrics_port=_free_port(), metrics_port=_free_port(),
     )
     asyncio.run(launch.prepare_database(settings, demo_catalog=False))
     asyncio.run(_import_catalog(settings.database_url or ""))

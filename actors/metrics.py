@@ -1,0 +1,76 @@
+"""Podium's series in Ray's metrics (`ray.util.metrics`): each node's metrics
+agent exports them for Prometheus (and the Ray dashboard's Metrics view,
+when a Prometheus and Grafana are attached). Ray prefixes every name with
+`ray_`. Recorded by the shells (gateway replica, shard actors) per frame,
+commit or request, never per unlock: a record costs ~2.8 us here.
+docs/operations.md "Metrics" says what each one means."""
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+LATENCY_S = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0]
+SIZES = [1.0, 10.0, 50.0, 100.0, 250.0, 500.0, 1000.0, 2500.0, 5000.0]
+
+# name -> (kind, description, tag keys, histogram boundaries)
+SPEC: dict[str, tuple[str, str, tuple[str, ...], list[float] | None]] = {
+    "podium_unlocks": ("counter", "Unlocks answered by the gateway, by ack status and reason", ("status", "reason"),
+                       None),
+    "podium_ack_seconds": ("histogram", "From a frame or POST read to its acks (gateway)", ("via",), LATENCY_S),
+    "podium_journal_batch_unlocks": ("histogram", "Unlocks per group commit (player shard)", ("shard",), SIZES),
+    "podium_journal_commit_seconds": ("histogram", "Journal transaction time per group commit", ("shard",),
+                                      LATENCY_S),
+    "podium_delivery_backlog_pairs": ("gauge", "(player, game) pairs waiting for the leaderboards", ("shard",), None),
+    "podium_delivery_lag_rows": ("gauge", "Journal rows committed but not yet on the leaderboards (staleness)",
+                                 ("shard",), None),
+    "podium_checkpoint_age_seconds": ("gauge", "Seconds since the shard's last checkpoint", ("shard",), None),
+    "podium_players": ("gauge", "Players a player shard holds", ("shard",), None),
+    "podium_friend_edges": ("gauge", "Friend edges a player shard holds", ("shard",), None),
+    "podium_board_entries": ("gauge", "Entries on a leaderboard shard's all-time boards", ("shard",), None),
+    "podium_pushes": ("counter", "Push events handed to player sockets (sent) or refused to a slow one (dropped)",
+                      ("outcome",), None),
+    "podium_sockets_open": ("gauge", "WebSockets open on a gateway replica", ("kind", "replica"), None),
+    "podium_http_requests": ("counter", "HTTP requests by route and status class (gateway)", ("endpoint", "status"),
+                             None),
+    "podium_http_seconds": ("histogram", "HTTP request latency by route (gateway)", ("endpoint",), LATENCY_S),
+    "podium_socket_queries": ("counter", "Query frames answered on sockets, by query and outcome", ("q", "outcome"),
+                              None),
+    "podium_socket_query_seconds": ("histogram", "Query frame latency on sockets, by query", ("q",), LATENCY_S),
+}
+
+_made: dict[str, Any] = {}
+
+
+def _metric(name: str) -> Any:
+    metric = _made.get(name)
+    if metric is None:
+        from ray.util import metrics as ray_metrics  # the shells only: importing this module needs no Ray
+
+        kind, description, tags, bounds = SPEC[name]
+        if kind == "counter":
+            metric = ray_metrics.Counter(name, description, tag_keys=tags)
+        elif kind == "gauge":
+            metric = ray_metrics.Gauge(name, description, tag_keys=tags)
+        else:
+            metric = ray_metrics.Histogram(name, description, boundaries=bounds or [], tag_keys=tags)
+        _made[name] = metric
+    return metric
+
+
+def count(name: str, value: float = 1.0, **tags: str) -> None:
+    if value:
+        _metric(name).inc(value, tags)
+
+
+def observe(name: str, value: float, **tags: str) -> None:
+    _metric(name).observe(value, tags)
+
+
+def gauge(name: str, value: float, **tags: str) -> None:
+    _metric(name).set(value, tags)
+
+
+def count_all(name: str, counts: Mapping[tuple[str, ...], int], keys: tuple[str, ...]) -> None:
+    """Many tag combinations of one counter at once (e.g. a frame's acks by status and reason)."""
+    for values, n in counts.items():
+        count(name, n, **dict(zip(keys, values, strict=True)))
