@@ -11,7 +11,6 @@ import orjson
 
 from tests.integration.conftest import eventually, get_ok
 
-
 RANK_ROUTE = 'endpoint="GET /v1/games/{game_id}/players/{player_id}/rank"'
 
 
