@@ -306,4 +306,5 @@ class PlayerShard(Social, ActorBase):
                 "friend_edges": len(self.friend_book), "passes_waiting": len(self._moves),
                 "passes_dropped": self.passes_dropped,
                 "gc_frozen": gc.get_freeze_count(), "node": ray.util.get_node_ip_address(),
+                "node_id": ray.get_runtime_context().get_node_id(),
                 "checkpoint_age_s": round(time.monotonic() - self._checkpointed_at, 1)}

@@ -118,8 +118,11 @@ def start_actors(settings: Settings, *, detached: bool = False) -> list[Any]:
     started: list[Any] = []
     for cls, name_of, count in ((LeaderboardShard, leaderboard_shard_name, settings.leaderboard_shards),
                                 (PlayerShard, player_shard_name, settings.player_shards)):
+        # SPREAD: on several nodes the shards go to different ones (and a lost
+        # node takes as few as it can with it); on one node it changes nothing.
         handles = [cls.options(name=name_of(i), namespace=settings.ray_namespace, get_if_exists=True,  # type: ignore[attr-defined]
-                               lifetime=lifetime).remote(i, settings) for i in range(count)]
+                               lifetime=lifetime, scheduling_strategy="SPREAD").remote(i, settings)
+                   for i in range(count)]
         ray.get([h.status.remote() for h in handles])
         started += handles
     _owned.extend(started)
