@@ -256,6 +256,7 @@ class PlayerShard(Social, ActorBase):
 
     async def checkpoint(self) -> None:
         if not self.book.dirty_count and self.pipeline.delivered_seq == self.checkpointed_seq:
+            self._checkpointed_at = time.monotonic()  # nothing new: the checkpoint is current
             return
         watermark = self.pipeline.delivered_seq  # taken with the snapshot: no await in between
         dirty = self.book.take_dirty()

@@ -198,7 +198,7 @@ def status(as_json: Annotated[bool, typer.Option("--json", help="One JSON object
         shards.add_row(r["name"], "yes" if r["ok"] else f"NO: {r.get('error', '')}"[:60], str(r.get("node", "")),
                        str(r.get("pending_batches", "")), str(r.get("to_deliver", "")), str(lag),
                        str(r.get("checkpoint_age_s", "")), str(size), str(r.get("online", "")),
-                       str(r.get("recovered_in_s", "")))
+                       f"{r['recovered_in_s']:.2f}" if r.get("recovered_in_s") is not None else "")
     replicas = Table("replica", "player sockets", "heartbeat age s", title="gateway replicas")
     for r in report["replicas"]:
         replicas.add_row(r["replica"], str(r["player_sockets"]), f"{r['heartbeat_age_s']:.1f}")
