@@ -27,3 +27,8 @@ def player_shard(settings: Settings, index: int) -> Any:
 
 def leaderboard_shard(settings: Settings, index: int) -> Any:
     return _get(settings, leaderboard_shard_name(index))
+
+
+def forget() -> None:
+    """Drop every cached handle (the actors were replaced: resharding)."""
+    _cache.clear()

@@ -62,6 +62,7 @@ class JournalPipeline:
         self.undelivered: set[Pair] = set()  # the last delivery of these failed: resent with the next one
         self.suspect = False  # a journal write failed: rows after journaled_seq may have committed unseen
         self.reconciled = 0  # rows folded in by reconciliation (they had committed while the write failed)
+        self._writing = False  # a write round (journal transaction) is running
 
     def resume(self, watermark: int, journaled_seq: int, touched: set[Pair]) -> None:
         """Recovery: state holds the checkpoint plus the journal up to journaled_seq;
@@ -85,6 +86,12 @@ class JournalPipeline:
     def pending_batches(self) -> int:
         return len(self._pending)
 
+    @property
+    def settled(self) -> bool:
+        """Nothing queued, no transaction running, every journaled row delivered."""
+        return (not self._pending and not self._writing and self.journaled_seq == self.delivered_seq
+                and not self.to_deliver and not self.undelivered)
+
     async def run_writer(self) -> None:
         """Group commit: every batch queued while the previous commit ran goes
         into the next transaction. It never waits for the leaderboards, except
@@ -94,7 +101,11 @@ class JournalPipeline:
             self._wake.clear()
             work, self._pending = self._pending, []
             if work:
-                await self.write_round(work)
+                self._writing = True
+                try:
+                    await self.write_round(work)
+                finally:
+                    self._writing = False
 
     async def write_round(self, work: list[tuple[UnlockBatch, asyncio.Future[AckBatch]]]) -> None:
         try:

@@ -39,9 +39,12 @@ APPLY_SLICE = 128  # updates applied between yields to the event loop: a read wa
 class LeaderboardShard(ActorBase):
     def __init__(self, index: int, settings: Settings) -> None:
         super().__init__(index, settings)
+        self._fresh_state()
+
+    def _fresh_state(self) -> None:
         self.standings = Standings()
-        self.clock = PeriodClock(settings.period_reset_hour)
-        self.tops = TopWatch(settings.inbox_top_n)
+        self.clock = PeriodClock(self.settings.period_reset_hour)
+        self.tops = TopWatch(self.settings.inbox_top_n)
 
     async def recover(self) -> None:
         self.standings = Standings()  # from nothing, also after a failed attempt

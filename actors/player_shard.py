@@ -16,7 +16,7 @@ import ray
 
 from actors import channel, directory, metrics, social_events
 from actors.catalog import Catalog
-from actors.errors import LayoutMismatch
+from actors.errors import LayoutMismatch, ShardUnavailable
 from actors.friendship import FriendBook
 from actors.history import day_series
 from actors.intake import plan_intake
@@ -44,6 +44,11 @@ METRICS_S = 5.0  # how often the shard's gauges are exported
 class PlayerShard(Social, ActorBase):
     def __init__(self, index: int, settings: Settings) -> None:
         super().__init__(index, settings)
+        self._fresh_state()
+
+    def _fresh_state(self) -> None:
+        """Everything the shard holds, empty (at start, and when resharding reconfigures it)."""
+        settings = self.settings
         self.book = PlayerBook(PeriodClock(settings.period_reset_hour))
         self.catalog = Catalog({})
         self._catalog_at = 0.0
@@ -58,8 +63,9 @@ class PlayerShard(Social, ActorBase):
         self._moves = {}
         self._moves_ready = asyncio.Event()
         self.passes_dropped = 0
+        self._quiesced = False  # resharding: new unlocks are refused
         self._checkpointed_at = time.monotonic()
-        self._tag = str(index)  # the `shard` tag of its metrics
+        self._tag = str(self.index)  # the `shard` tag of its metrics
 
     # ---- recovery -------------------------------------------------------
     async def recover(self) -> None:
@@ -129,7 +135,24 @@ class PlayerShard(Social, ActorBase):
     async def ingest(self, batch: UnlockBatch) -> AckBatch:
         """Ack each unlock of the batch; 'accepted' only once it is committed."""
         await self.ready()
+        if self._quiesced:
+            raise ShardUnavailable(f"player shard {self.index} is handing over to a new shard layout; retry shortly")
         return await self.pipeline.submit(batch)
+
+    async def quiesce(self, timeout_s: float) -> int:
+        """Resharding: refuse new unlocks (`unavailable`: the gateway retries),
+        let what is queued commit and reach the leaderboards, then checkpoint.
+        Returns the watermark, which is then this shard's newest journal row."""
+        await self.ready()
+        self._quiesced = True
+        deadline = time.monotonic() + timeout_s
+        while not self.pipeline.settled:
+            if time.monotonic() > deadline:
+                self._quiesced = False
+                raise ShardUnavailable(f"player shard {self.index} did not settle within {timeout_s:g}s")
+            await asyncio.sleep(0.02)
+        await self.checkpoint()
+        return self.checkpointed_seq
 
     async def ingest_address(self) -> tuple[str, int]:
         """Where this shard takes unlock batches (actors/channel.py calls:
@@ -139,8 +162,14 @@ class PlayerShard(Social, ActorBase):
         return await self.listen("ingest", lambda host: channel.serve_calls(
             host, 0, {"ingest": self._ingest_columns, "friends": self._friends_of}, self.channel_key))
 
-    async def _ingest_columns(self, columns: list[list[Any]]) -> list[list[Any]]:
-        acks = await self.ingest(UnlockBatch(*columns))
+    async def _ingest_columns(self, columns: list[Any]) -> list[list[Any]]:
+        """The channel's `ingest`: five columns, then the sender's player-shard
+        count. A sender routing by another layout (a gateway replica of before a
+        reshard) is refused, so no unlock lands on a shard that does not own it."""
+        if columns[5:6] != [self.settings.player_shards]:
+            raise ShardUnavailable(f"this batch was routed for {columns[5:6]} player shards; the cluster runs "
+                                   f"{self.settings.player_shards}")
+        acks = await self.ingest(UnlockBatch(*columns[:5]))
         return [acks.statuses, acks.reasons]
 
     def _leaderboard(self, shard: int) -> channel.Channel:

@@ -17,7 +17,7 @@ import ray
 import redis.asyncio as aioredis
 from ray.exceptions import ActorUnavailableError, RayActorError
 
-from actors import presence
+from actors import directory, presence
 from actors.errors import ShardUnavailable
 from actors.tasks import log_failure, supervise
 from persistence.db import create_pool
@@ -51,6 +51,7 @@ class ActorBase:
         self._tasks: set[asyncio.Task[None]] = set()
         self._start_task: asyncio.Future[None] | None = None
         self._servers: dict[str, asyncio.Future[asyncio.Server]] = {}
+        self._follower_started = False
         self.channel_key = settings.channel_key()  # what callers present on this actor's channels
         threading.Thread(target=_start_when_alive, args=(ray.get_runtime_context().current_actor,
                                                          f"{type(self).__name__} {index}"),
@@ -63,11 +64,13 @@ class ActorBase:
             if self._started:
                 return
             t0 = time.perf_counter()
+            s = self.settings
             if not hasattr(self, "redis"):
-                s = self.settings
                 self.redis = aioredis.from_url(s.redis_url or "", client_name=f"{s.redis_prefix}actor",
                                                socket_timeout=s.redis_timeout_s,
                                                socket_connect_timeout=s.redis_timeout_s)
+            if not self._follower_started:
+                self._follower_started = True
                 self.supervise("presence follower", lambda: presence.follow(
                     self.presence, self.redis, s.redis_prefix, resync_s=s.presence_resync_s, ttl_s=s.presence_ttl_s))
             if not hasattr(self, "pool"):  # kept across a failed attempt
@@ -109,6 +112,26 @@ class ActorBase:
 
     async def recover(self) -> None:  # pragma: no cover - overridden
         raise NotImplementedError
+
+    def _fresh_state(self) -> None:  # pragma: no cover - overridden
+        raise NotImplementedError
+
+    async def reconfigure(self, settings: Settings) -> None:
+        """Resharding: stop every background loop, forget all state, and recover
+        again under `settings` (another shard count) in this same process, so a
+        reshard starts new processes only for shards that are added. Channel
+        servers keep their ports; callers reconnect anyway (their layout changed)."""
+        tasks = list(self._tasks)
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        self._tasks.clear()
+        self.settings = settings
+        self._started = False
+        self._follower_started = False
+        directory.forget()  # shards of the old layout may be gone
+        self._fresh_state()
+        await self.start()
 
     async def online(self, player_ids: list[str]) -> list[bool]:
         """Whether this actor sees each player as online (push troubleshooting, tests)."""

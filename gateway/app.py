@@ -66,13 +66,15 @@ class Gateway:
         install_runtime(Runtime(settings))
 
 
-def gateway_app(settings: Settings) -> serve.Application:
+def gateway_app(settings: Settings, bound: Settings | None = None) -> serve.Application:
     # A WebSocket holds one of Serve's slots for its whole life. The replica refuses
     # sockets past max_sockets_per_replica itself (gateway/admission.py), so Serve's
     # limit sits above it: HTTP requests always find room.
     # No per-request access log: formatting and writing a line per request took ~7 %
     # of the replica's CPU under reads (py-spy); errors are still logged.
-    return Gateway.options(**serve_options(settings)).bind(settings)
+    # `bound`: the settings the running replicas were made with; keeping them
+    # makes a replica-count change a Serve config update (no replica restarts).
+    return Gateway.options(**serve_options(settings)).bind(bound or settings)
 
 
 def serve_options(settings: Settings) -> dict[str, Any]:

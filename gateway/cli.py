@@ -79,13 +79,58 @@ Ctrl-C stops everything; state is kept in the data dir.
         stop = True
 
     signal.signal(signal.SIGTERM, _stop)
+    from gateway.launch import serve_scale_requests
+
     try:
         while not stop:
             time.sleep(0.5)
+            try:
+                resolved = serve_scale_requests(resolved, resolved.redis_url or "")  # `podium scale`
+            except Exception:
+                logging.getLogger(__name__).exception("a scale request could not be read")
     except KeyboardInterrupt:
         pass
     typer.echo("stopping Podium...", err=True)
     tear_down(servers, resolved)
+
+
+@app.command()
+def scale(
+    player_shards: Annotated[int | None, typer.Option(help="Player shard actors from now on")] = None,
+    leaderboard_shards: Annotated[int | None, typer.Option(help="Leaderboard shard actors from now on")] = None,
+    replicas: Annotated[int | None, typer.Option(help="Gateway replicas from now on")] = None,
+    timeout: Annotated[float, typer.Option(help="Seconds to wait for the answer")] = 300.0,
+    data_dir: DataDir = None,
+) -> None:
+    """Ask the running `podium up` to move to new shard and replica counts.
+    Unlocks pause while it happens (docs/operations.md "Resharding")."""
+    import uuid
+
+    import redis
+
+    from gateway.launch import scale_key, scale_result_key
+
+    settings = _settings(data_dir)
+    url = _redis_url(settings)
+    if url is None:
+        typer.echo("no running cluster found (no PODIUM_REDIS_URL and no embedded Redis in the data dir)", err=True)
+        raise typer.Exit(1)
+    wanted = {"player_shards": player_shards, "leaderboard_shards": leaderboard_shards, "replicas": replicas}
+    if all(v is None for v in wanted.values()):
+        raise typer.BadParameter("say what to scale: --player-shards, --leaderboard-shards or --replicas")
+    if any(v is not None and v < 1 for v in wanted.values()):
+        raise typer.BadParameter("counts are at least 1")
+    request_id = uuid.uuid4().hex
+    client = redis.Redis.from_url(url, socket_timeout=timeout + 5)
+    client.lpush(scale_key(settings.redis_prefix), json.dumps({"id": request_id, **wanted}))
+    answer = client.blpop([scale_result_key(settings.redis_prefix, request_id)], timeout=int(timeout))
+    if answer is None:
+        typer.echo(f"no answer within {timeout:g}s: is `podium up` running with this Redis and prefix?", err=True)
+        raise typer.Exit(1)
+    report = json.loads(answer[1])  # type: ignore[index]
+    typer.echo(json.dumps(report))
+    if not report.get("ok"):
+        raise typer.Exit(1)
 
 
 @app.command()

@@ -15,9 +15,10 @@ import ray
 import redis.asyncio as aioredis
 from ray import serve
 
+from actors import directory
 from actors.leaderboard_shard import LeaderboardShard
 from actors.player_shard import PlayerShard
-from actors.routing import leaderboard_shard_name, player_shard_name
+from actors.routing import leaderboard_shard_name, player_shard_name, shard_of
 from gateway.app import gateway_app
 from gateway.limits import haproxy_maxconn, nofile_limit
 from gateway.push_hub import drain_all, draining_key
@@ -183,3 +184,131 @@ def tear_down(servers: EmbeddedServers | None, settings: Settings | None = None)
         ray.shutdown()
         if servers is not None:
             servers.stop()
+
+
+# ---- resharding at runtime (podium scale) -------------------------------------------
+SCALE_KEY = "scale:requests"  # Redis list (after the prefix): `podium scale` pushes, `podium up` pops
+QUIESCE_TIMEOUT_S = 20.0
+
+
+def scale_key(prefix: str) -> str:
+    return f"{prefix}{SCALE_KEY}"
+
+
+def scale_result_key(prefix: str, request_id: str) -> str:
+    return f"{prefix}scale:result:{request_id}"
+
+
+def reshard(settings: Settings, *, player_shards: int | None = None, leaderboard_shards: int | None = None,
+            replicas: int | None = None) -> tuple[Settings, dict[str, Any]]:
+    """Move a running cluster to new shard counts (and replica count); returns
+    the new settings and what happened, with timings. Unlocks pause meanwhile:
+    the gateway is drained (sockets close 1012, clients reconnect) and removed,
+    so no replica routes by the old layout; every player shard stops taking
+    unlocks, lets its queue commit and reach the leaderboards, and
+    checkpoints; the players' rows move to their new shards in one
+    transaction (persistence/layout.py); the old actors go, the new ones
+    recover, the gateway comes back. Only the replica count changing is a
+    Serve update with no pause."""
+    from persistence.layout import relayout_players
+
+    new = settings.model_copy(update={k: v for k, v in (("player_shards", player_shards),
+                                                        ("leaderboard_shards", leaderboard_shards),
+                                                        ("gateway_replicas", replicas)) if v is not None})
+    t0 = time.monotonic()
+    report: dict[str, Any] = {"from": [settings.player_shards, settings.leaderboard_shards, settings.gateway_replicas],
+                              "to": [new.player_shards, new.leaderboard_shards, new.gateway_replicas]}
+    if (new.player_shards, new.leaderboard_shards) == (settings.player_shards, settings.leaderboard_shards):
+        serve.run(gateway_app(new, bound=settings), name="podium", route_prefix="/")  # same bound args: no restart
+        report["paused_s"] = 0.0
+        return new, report
+    drain_gateways(settings)
+    serve.delete("podium")
+    report["gateway_down_s"] = round(time.monotonic() - t0, 2)
+    old_players = [ray.get_actor(player_shard_name(i), namespace=settings.ray_namespace)
+                   for i in range(settings.player_shards)]
+    report["watermarks"] = ray.get([h.quiesce.remote(QUIESCE_TIMEOUT_S) for h in old_players])
+    report["settled_s"] = round(time.monotonic() - t0, 2)
+    if new.player_shards != settings.player_shards:
+        async def relayout() -> dict[str, int]:
+            pool = await create_pool(settings.database_url or "", max_size=1, timeout_s=settings.recovery_timeout_s)
+            try:
+                async with pool.acquire() as conn:
+                    return await relayout_players(conn, settings.player_shards, new.player_shards,
+                                                  lambda p: shard_of(p, new.player_shards))
+            finally:
+                await pool.close()
+
+        report["relayout"] = asyncio.run(relayout())
+    report["relayout_s"] = round(time.monotonic() - t0, 2)
+    _relayout_actors(settings, new)
+    report["actors_s"] = round(time.monotonic() - t0, 2)
+    serve.run(gateway_app(new), name="podium", route_prefix="/")
+    report["paused_s"] = round(time.monotonic() - t0, 2)
+    log.info("resharded: %s", report)
+    return new, report
+
+
+def _relayout_actors(old: Settings, new: Settings) -> None:
+    """Shards that stay are reconfigured in place (no new process: on 2 cores Ray
+    starts 2 worker processes at a time, ~6 s each); removed ones are killed
+    and added ones created; returns once every shard has recovered."""
+    waits = []
+    for cls, name_of, before, after in ((LeaderboardShard, leaderboard_shard_name, old.leaderboard_shards,
+                                         new.leaderboard_shards),
+                                        (PlayerShard, player_shard_name, old.player_shards, new.player_shards)):
+        for i in range(after, before):
+            _kill(name_of(i), old.ray_namespace)
+        for i in range(min(before, after)):
+            waits.append(ray.get_actor(name_of(i), namespace=old.ray_namespace).reconfigure.remote(new))
+        for i in range(before, after):
+            handle = cls.options(name=name_of(i), namespace=new.ray_namespace,  # type: ignore[attr-defined]
+                                 scheduling_strategy="SPREAD").remote(i, new)
+            _owned.append(handle)
+            waits.append(handle.status.remote())
+    directory.forget()
+    ray.get(waits)
+
+
+def _kill(name: str, namespace: str) -> None:
+    """Kill a shard actor for good and wait until its name is free."""
+    try:
+        handle = ray.get_actor(name, namespace=namespace)
+    except ValueError:
+        return
+    ray.kill(handle, no_restart=True)
+    if handle in _owned:
+        _owned.remove(handle)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            ray.get_actor(name, namespace=namespace)
+        except ValueError:
+            return
+        time.sleep(0.05)
+
+
+def serve_scale_requests(settings: Settings, redis_url: str) -> Settings:
+    """Take one waiting `podium scale` request, if any, and answer it; returns the settings now in force."""
+    import redis
+
+    client = redis.Redis.from_url(redis_url, socket_timeout=settings.redis_timeout_s)
+    try:
+        raw = client.rpop(scale_key(settings.redis_prefix))
+        if raw is None:
+            return settings
+        request = json.loads(raw)  # type: ignore[arg-type]
+        try:
+            settings, report = reshard(settings, player_shards=request.get("player_shards"),
+                                       leaderboard_shards=request.get("leaderboard_shards"),
+                                       replicas=request.get("replicas"))
+            answer = {"ok": True, **report}
+        except Exception as exc:
+            log.exception("resharding failed")
+            answer = {"ok": False, "error": repr(exc)[:500]}
+        key = scale_result_key(settings.redis_prefix, request["id"])
+        client.rpush(key, json.dumps(answer, default=str))
+        client.expire(key, 600)
+        return settings
+    finally:
+        client.close()

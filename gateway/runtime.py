@@ -131,7 +131,8 @@ class Runtime:
     async def _send(self, shard: int, batch: UnlockBatch) -> AckBatch:
         """One batch over the shard's ingest channel (actors/channel.py), not a Ray call."""
         statuses, reasons = await self._player_channel(shard).call(
-            "ingest", [batch.player_ids, batch.game_ids, batch.achievement_ids, batch.regions, batch.client_at_us])
+            "ingest", [batch.player_ids, batch.game_ids, batch.achievement_ids, batch.regions, batch.client_at_us,
+                       self.settings.player_shards])
         return AckBatch([_STATUS[s] for s in statuses], reasons)
 
     def _player_channel(self, shard: int) -> Channel:

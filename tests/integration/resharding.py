@@ -1,0 +1,204 @@
+"""Resharding a running cluster while unlocks stream over HTTP: 2 -> 4 -> 1
+player shards and 1 -> 3 leaderboard shards (gateway/launch.py `reshard`,
+what `podium scale` asks `podium up` to do). A client resends what was not
+acked (as the protocol asks); afterwards every acked unlock is in the journal
+once and the boards equal a recomputation. Prints one JSON report; run by
+test_resharding.py in a process of its own (it reshapes its cluster).
+
+    python -m tests.integration.resharding ADMIN_DATABASE_URL REDIS_URL
+"""
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import httpx
+import orjson
+import ray
+
+from gateway import launch
+from persistence import api_keys, catalog_store
+from persistence.settings import Settings
+from tests.integration.conftest import TEST_CATALOG, _admin, _free_port, _with_database
+
+FRAMES_PER_S = 10  # of 20 unlocks: 200 unlocks/s
+POINTS = {(g["game_id"], a["achievement_id"]): a["points"] for g in TEST_CATALOG for a in g["achievements"]}
+PAIRS = sorted(POINTS)
+
+
+def unlock(n: int) -> dict[str, str]:
+    game, achievement = PAIRS[n % len(PAIRS)]
+    return {"player_id": f"rs-{n // len(PAIRS)}", "game_id": game, "achievement_id": achievement,
+            "region": ("eu", "na")[n % 2]}
+
+
+class Client:
+    """Sends frames and resends every unlock not acked `accepted`/`duplicate` (HTTP
+    errors, 503s and `rejected: unavailable|overloaded` alike) until it is."""
+
+    def __init__(self, base: str, key: str) -> None:
+        self.http = httpx.AsyncClient(base_url=base, timeout=10.0, headers={"X-API-Key": key})
+        self.acked: dict[int, str] = {}
+        self.latency: dict[int, float] = {}  # first send -> final ack
+        self.resends = 0
+
+    async def frame(self, first: int, size: int) -> None:
+        todo = list(range(first, first + size))
+        began = time.monotonic()
+        pause = 0.2
+        while todo:
+            try:
+                response = await self.http.post("/v1/unlocks", content=orjson.dumps([unlock(n) for n in todo]))
+                acks = response.json() if response.status_code == 200 else None
+            except httpx.HTTPError:
+                acks = None
+            if acks is not None:
+                for n, ack in zip(todo, acks, strict=True):
+                    if ack["status"] in ("accepted", "duplicate"):
+                        self.acked[n] = ack["status"]
+                        self.latency[n] = time.monotonic() - began
+                    elif ack.get("reason") not in ("unavailable", "overloaded"):
+                        raise AssertionError(f"unexpected ack {ack} for {unlock(n)}")
+                todo = [n for n in todo if n not in self.acked]
+            if todo:  # as a client should: back off (Retry-After says 1 s)
+                self.resends += 1
+                await asyncio.sleep(pause)
+                pause = min(2.0, pause * 2)
+
+
+async def stream(client: Client, seconds: float, start: int, tasks: list[asyncio.Task[None]]) -> int:
+    n, began = start, time.monotonic()
+    while time.monotonic() - began < seconds:
+        tasks.append(asyncio.ensure_future(client.frame(n, 20)))
+        n += 20
+        await asyncio.sleep(1 / FRAMES_PER_S)
+    return n
+
+
+def scale_via_cli(settings: Settings, players: int) -> tuple[Settings, dict[str, Any]]:
+    """Run `podium scale --player-shards N` while serving scale requests as `podium up` does."""
+    env = {**os.environ, "PODIUM_REDIS_URL": settings.redis_url or "", "PODIUM_REDIS_PREFIX": settings.redis_prefix,
+           "PODIUM_DATA_DIR": str(settings.data_dir)}
+    cli = subprocess.Popen([sys.executable, "-m", "gateway.cli", "scale", "--player-shards", str(players)], env=env,
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    now = settings
+    while now is settings:
+        time.sleep(0.2)
+        now = launch.serve_scale_requests(settings, settings.redis_url or "")
+    out, err = cli.communicate(timeout=120)
+    assert cli.returncode == 0, err
+    return now, orjson.loads(out.strip().splitlines()[-1])
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+async def run(settings: Settings, key: str) -> dict[str, Any]:
+    client = Client(f"http://127.0.0.1:{settings.port}", key)
+    tasks: list[asyncio.Task[None]] = []
+    steps = []
+    n = await stream(client, 4, 0, tasks)
+    for players, boards, via_cli in ((4, 3, False), (1, None, True)):
+        t0 = time.monotonic()
+        if via_cli:  # the second step as an operator runs it: `podium scale`, answered by `podium up`'s loop
+            scaling = asyncio.ensure_future(asyncio.to_thread(scale_via_cli, settings, players))
+        else:
+            scaling = asyncio.ensure_future(asyncio.to_thread(launch.reshard, settings, player_shards=players,
+                                                              leaderboard_shards=boards))
+        while not scaling.done():
+            n = await stream(client, 0.5, n, tasks)
+        settings, report = scaling.result()
+        steps.append({**report, "wall_s": round(time.monotonic() - t0, 2)})
+        n = await stream(client, 4, n, tasks)
+    await asyncio.gather(*tasks)
+    conn = await asyncpg.connect(settings.database_url)
+    try:
+        rows = await conn.fetch("SELECT player_id, game_id, achievement_id FROM unlocks WHERE player_id LIKE 'rs-%'")
+    finally:
+        await conn.close()
+    journaled = [(r["player_id"], r["game_id"], r["achievement_id"]) for r in rows]
+    acked = {(u["player_id"], u["game_id"], u["achievement_id"]) for u in map(unlock, client.acked)}
+    expected: dict[str, dict[str, int]] = {}
+    for player, game, achievement in acked:
+        expected.setdefault(game, {}).setdefault(player, 0)
+        expected[game][player] += POINTS[(game, achievement)]
+    boards_equal, got = False, {}
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and not boards_equal:
+        got = {game: await whole_board(client.http, game) for game in expected}
+        boards_equal = got == expected
+        await asyncio.sleep(0.5)
+    latencies = list(client.latency.values())
+    await client.http.aclose()
+    return {"offered": n, "acked": len(client.acked), "journaled": len(journaled),
+            "journaled_once": len(journaled) == len(set(journaled)), "acked_journaled": acked == set(journaled),
+            "boards_equal": boards_equal, "resends": client.resends, "steps": steps,
+            "ack_p50_s": percentile(latencies, 0.5), "ack_p99_s": percentile(latencies, 0.99),
+            "ack_max_s": max(latencies), "final": [settings.player_shards, settings.leaderboard_shards]}
+
+
+async def whole_board(http: httpx.AsyncClient, game: str) -> dict[str, int]:
+    entries: dict[str, int] = {}
+    cursor = None
+    while True:
+        response = await http.get(f"/v1/games/{game}/leaderboard",
+                                  params={"limit": 200, **({"cursor": cursor} if cursor else {})})
+        if response.status_code != 200:
+            return {}
+        page = response.json()
+        entries.update({e["player_id"]: e["points"] for e in page["entries"] if e["player_id"].startswith("rs-")})
+        cursor = page["next_cursor"]
+        if cursor is None:
+            return entries
+
+
+def main() -> None:
+    admin_url, redis_url = sys.argv[1], sys.argv[2]
+    tag = uuid.uuid4().hex[:8]
+    database = f"podium_reshard_{tag}"
+    asyncio.run(_admin(admin_url, f'CREATE DATABASE "{database}"'))
+    settings = Settings(database_url=_with_database(admin_url, database), redis_url=redis_url,
+                        redis_prefix=f"podium-rs-{tag}:", data_dir=Path(tempfile.mkdtemp(prefix="podium-rs-")),
+                        port=_free_port(), player_shards=2, leaderboard_shards=1, checkpoint_interval_s=1.0,
+                        token_secret=f"rs-{uuid.uuid4().hex}", ray_namespace=f"podium-rs-{tag}",
+                        haproxy_stats_port=_free_port(), haproxy_metrics_port=_free_port(), actor_call_timeout_s=5.0)
+    try:
+        async def prepare() -> str:
+            await launch.prepare_database(settings, demo_catalog=False)
+            conn = await asyncpg.connect(settings.database_url)
+            try:
+                await catalog_store.import_catalog(conn, TEST_CATALOG)
+                return await api_keys.create(conn, game_id=None, label="resharding")
+            finally:
+                await conn.close()
+
+        key = asyncio.run(prepare())
+        launch.start_ray(settings, num_cpus=2, dashboard=False)
+        launch.deploy(settings)
+        print(orjson.dumps(asyncio.run(run(settings, key))).decode())
+    finally:
+        from ray import serve
+
+        serve.shutdown()
+        ray.shutdown()
+        asyncio.run(_admin(admin_url, f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)'))
+        import redis
+
+        client = redis.Redis.from_url(redis_url)
+        keys = list(client.scan_iter(match=f"{settings.redis_prefix}*"))
+        if keys:
+            client.delete(*keys)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,21 @@
+"""Resharding at runtime, in a process and cluster of its own
+(tests/integration/resharding.py): 2 -> 4 -> 1 player shards and 1 -> 3
+leaderboard shards while unlocks stream; every acked unlock counted once."""
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import orjson
+
+
+def test_resharding_while_unlocks_stream_counts_every_acked_unlock_once(cluster) -> None:
+    out = subprocess.run([sys.executable, "-m", "tests.integration.resharding", cluster.admin_url,
+                          cluster.settings.redis_url], capture_output=True, text=True, timeout=900)
+    assert out.returncode == 0, out.stderr[-4000:]
+    report = orjson.loads(out.stdout.strip().splitlines()[-1])
+    assert [step["to"][:2] for step in report["steps"]] == [[4, 3], [1, 3]], report
+    assert report["final"] == [1, 3]
+    assert report["acked"] == report["offered"], report  # the client resent until each was acked
+    assert report["journaled_once"] and report["acked_journaled"] and report["boards_equal"], report
+    assert all(step["relayout"]["watermark"] > 0 for step in report["steps"]), report
