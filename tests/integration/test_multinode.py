@@ -14,7 +14,7 @@ def test_a_lost_node_loses_no_acked_unlock(cluster) -> None:
     out = subprocess.run([sys.executable, "-m", "tests.integration.multinode", cluster.admin_url,
                           cluster.settings.redis_url], capture_output=True, text=True, timeout=600)
     assert out.returncode == 0, out.stderr[-4000:]
-    report = orjson.loads(out.stdout.strip().splitlines()[-1])
+    report = orjson.loads(next(line for line in reversed(out.stdout.splitlines()) if line.startswith("{")))
     assert report["nodes"] >= 2, report  # spread: the 5 shards are on more than one node
     assert report["moved"], report  # the removed node held shards ...
     assert all(report["after"][name] != report["victim"] for name in report["moved"]), report  # ... now elsewhere

@@ -13,7 +13,7 @@ def test_resharding_while_unlocks_stream_counts_every_acked_unlock_once(cluster)
     out = subprocess.run([sys.executable, "-m", "tests.integration.resharding", cluster.admin_url,
                           cluster.settings.redis_url], capture_output=True, text=True, timeout=900)
     assert out.returncode == 0, out.stderr[-4000:]
-    report = orjson.loads(out.stdout.strip().splitlines()[-1])
+    report = orjson.loads(next(line for line in reversed(out.stdout.splitlines()) if line.startswith("{")))
     assert [step["to"][:2] for step in report["steps"]] == [[4, 3], [1, 3]], report
     assert report["final"] == [1, 3]
     assert report["acked"] == report["offered"], report  # the client resent until each was acked
