@@ -4,6 +4,7 @@ defaults `ray up` fills in."""
 from __future__ import annotations
 
 import copy
+import importlib
 import json
 from pathlib import Path
 
@@ -45,3 +46,17 @@ def test_gateway_replicas_are_fixed_unless_a_maximum_is_set() -> None:
                                             "target_ongoing_requests": 500.0, "upscale_delay_s": 30.0,
                                             "downscale_delay_s": 600.0}
     assert scaled["max_ongoing_requests"] == fixed["max_ongoing_requests"]
+
+
+def test_the_rayservice_manifest_carries_a_valid_serve_config() -> None:
+    from ray.serve.schema import ServeDeploySchema
+
+    manifest = yaml.safe_load((ROOT / "deploy" / "rayservice.yaml").read_text())
+    assert (manifest["apiVersion"], manifest["kind"]) == ("ray.io/v1", "RayService")
+    serve_config = ServeDeploySchema.model_validate(yaml.safe_load(manifest["spec"]["serveConfigV2"]))
+    [application] = serve_config.applications
+    module, _, attr = application.import_path.partition(":")
+    assert callable(getattr(importlib.import_module(module), attr))
+    Settings(**application.args)  # the args are Podium settings
+    head = manifest["spec"]["rayClusterConfig"]["headGroupSpec"]["template"]["spec"]["containers"][0]
+    assert {e["name"] for e in head["env"]} >= {"PODIUM_DATABASE_URL", "PODIUM_REDIS_URL", "PODIUM_TOKEN_SECRET"}
