@@ -32,6 +32,7 @@ from persistence.settings import Settings
 log = logging.getLogger(__name__)
 RETIRE_EVERY_S = 30.0  # how often closed periods older than the previous one are dropped
 METRICS_S = 5.0  # how often the shard's gauges are exported
+TOPS_S = 0.5  # how often updated game boards' top N are compared with the last look (rank.lost_top)
 APPLY_SLICE = 128  # updates applied between yields to the event loop: a read waits at most one slice (~5 ms)
 
 
@@ -45,6 +46,7 @@ class LeaderboardShard(ActorBase):
         self.standings = Standings()
         self.clock = PeriodClock(self.settings.period_reset_hour)
         self.tops = TopWatch(self.settings.inbox_top_n)
+        self._tops_due: dict[str, int] = {}
 
     async def recover(self) -> None:
         self.standings = Standings()  # from nothing, also after a failed attempt
@@ -81,6 +83,7 @@ class LeaderboardShard(ActorBase):
             self._fold_totals_tail(tail, tail_player_scores)
         self.every(RETIRE_EVERY_S, self._retire_periods, "period retirement")
         self.every(METRICS_S, self._export_metrics, "metrics")
+        self.every(TOPS_S, self._watch_tops, "top-N watch")
         log.info("leaderboard shard %d: %d games%s, %d entries (+%d in periods), %d journal rows replayed",
                  self.index, len(games), " + all-games board" if owns_totals else "", entries, in_periods, len(tail))
 
@@ -140,17 +143,20 @@ class LeaderboardShard(ActorBase):
         if changes:
             self.spawn(publish(self.redis, self.settings.redis_prefix, self.presence.replicas_of,
                                [_rank_event(c) for c in changes]))
-        best: dict[str, int] = {}  # board -> the most points an update brought to it
+        best = self._tops_due  # board -> the most points an update brought to it since the last look
         for game_id, points in zip(updates.game_ids, updates.points, strict=True):
             if best.get(game_id, -1) < points:
                 best[game_id] = points
-        self._watch_tops({g for g, points in best.items()
-                          if g != ALL_GAMES and not is_period(g) and self.tops.may_change(g, points)})
         return len(changes)
 
-    def _watch_tops(self, boards: set[str]) -> None:
-        """Whoever fell out of a touched game's all-time global top N gets
-        `rank.lost_top` (inbox, and a push if online)."""
+    async def _watch_tops(self) -> None:
+        """Every TOPS_S, the top N of each game board updated since the last
+        look (and able to have changed): whoever fell out gets `rank.lost_top`
+        (inbox, and a push if online), all in one inbox transaction. Off the
+        apply path, so a burst of deliveries costs one look per board."""
+        due, self._tops_due = self._tops_due, {}
+        boards = [g for g, points in due.items()
+                  if g != ALL_GAMES and not is_period(g) and self.tops.may_change(g, points)]
         at = datetime.now(UTC).isoformat()
         events: list[social_events.Event] = []
         for watched in boards:
@@ -163,7 +169,7 @@ class LeaderboardShard(ActorBase):
                 events.append((player_id, social_events.lost_top(watched, self.tops.n, standing.rank,
                                                                  standing.points, at)))
         if events:
-            self.spawn(store_and_push(self.pool, self.redis, self.settings, self.presence, events))
+            await store_and_push(self.pool, self.redis, self.settings, self.presence, events)
 
     async def passes(self, rows: list[list[Any]], most: int) -> list[list[Any]]:
         """Channel method `passes`: for each [player, game, old, new, friends]
