@@ -90,7 +90,11 @@ def scale_via_cli(settings: Settings, players: int) -> tuple[Settings, dict[str,
     cli = subprocess.Popen([sys.executable, "-m", "gateway.cli", "scale", "--player-shards", str(players)], env=env,
                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     now = settings
+    deadline = time.monotonic() + 180
     while now is settings:
+        if cli.poll() is not None and cli.returncode != 0 or time.monotonic() > deadline:
+            raise AssertionError(f"`podium scale` ended {cli.returncode} before its request was served: "
+                                 f"{cli.communicate()[1][-2000:]}")
         time.sleep(0.2)
         now = launch.serve_scale_requests(settings, settings.redis_url or "")
     out, err = cli.communicate(timeout=120)
@@ -119,6 +123,7 @@ async def run(settings: Settings, key: str) -> dict[str, Any]:
             n = await stream(client, 0.5, n, tasks)
         settings, report = scaling.result()
         steps.append({**report, "wall_s": round(time.monotonic() - t0, 2)})
+        print(f"scaled to {players} player shards in {steps[-1]['wall_s']} s", file=sys.stderr, flush=True)
         n = await stream(client, 4, n, tasks)
     await asyncio.gather(*tasks)
     conn = await asyncpg.connect(settings.database_url)

@@ -8,8 +8,10 @@ import subprocess
 import sys
 
 import orjson
+import pytest
 
 
+@pytest.mark.timeout(660)  # a cluster of three raylets beside the suite's own, on two cores
 def test_a_lost_node_loses_no_acked_unlock(cluster) -> None:
     out = subprocess.run([sys.executable, "-m", "tests.integration.multinode", cluster.admin_url,
                           cluster.settings.redis_url], capture_output=True, text=True, timeout=600)
