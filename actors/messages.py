@@ -21,6 +21,7 @@ class Reason(StrEnum):
     FORBIDDEN_GAME = "forbidden_game"
     OVERLOADED = "overloaded"
     UNAVAILABLE = "unavailable"
+    RATE_LIMITED = "rate_limited"
 
 
 @dataclass(frozen=True, slots=True)

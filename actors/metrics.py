@@ -35,6 +35,10 @@ SPEC: dict[str, tuple[str, str, tuple[str, ...], list[float] | None]] = {
     "podium_http_seconds": ("histogram", "HTTP request latency by route (gateway)", ("endpoint",), LATENCY_S),
     "podium_socket_queries": ("counter", "Query frames answered on sockets, by query and outcome", ("q", "outcome"),
                               None),
+    "podium_rate_limited": ("counter", "Requests, frames or handshakes refused over a rate limit (gateway)",
+                            ("kind",), None),
+    "podium_rate_limit_errors": ("counter", "Rate limit checks skipped because Redis failed or was slow (the "
+                                 "request went through)", ("kind",), None),
     "podium_socket_query_seconds": ("histogram", "Query frame latency on sockets, by query", ("q",), LATENCY_S),
 }
 

@@ -13,6 +13,7 @@ class Refusal:
     code: str  # the problem code the client sees
     detail: str
     retry_after_s: int
+    status: int = 503
 
 
 class Admission:

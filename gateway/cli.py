@@ -255,10 +255,9 @@ def status(as_json: Annotated[bool, typer.Option("--json", help="One JSON object
 @app.command()
 def token(player_id: str, data_dir: DataDir = None) -> None:
     """Print a signed player token for PLAYER_ID (and nothing else)."""
-    from gateway.auth import mint_token
+    from gateway.auth import token_keys
 
-    settings = _settings(data_dir)
-    typer.echo(mint_token(settings.resolved_token_secret(), player_id, settings.token_ttl_s))
+    typer.echo(token_keys(_settings(data_dir)).mint(player_id))
 
 
 @apikey_app.command("revoke")
@@ -286,17 +285,28 @@ def watch(
     `update` frame each on a line of their own)."""
     import websockets
 
-    from gateway.auth import mint_token
+    from gateway.auth import token_keys
 
     settings = _settings(data_dir)
-    token = mint_token(settings.resolved_token_secret(), player_id, 3600)
+    token = token_keys(settings).mint(player_id)
+
+    async def keep_alive(ws: Any) -> None:  # a socket silent for socket_idle_s is closed (4408)
+        while True:
+            await asyncio.sleep(settings.socket_idle_s / 4)
+            await ws.send("ping")
 
     async def run() -> None:
         async with websockets.connect(f"{url}/v1/ws/players/{player_id}?token={token}") as ws:
-            async for message in ws:
-                frame = json.loads(message)
-                for event in frame["events"] if frame.get("type") == "update" else [frame]:
-                    typer.echo(json.dumps(event))
+            pinger = asyncio.ensure_future(keep_alive(ws))
+            try:
+                async for message in ws:
+                    frame = json.loads(message)
+                    if frame.get("type") == "pong":
+                        continue
+                    for event in frame["events"] if frame.get("type") == "update" else [frame]:
+                        typer.echo(json.dumps(event))
+            finally:
+                pinger.cancel()
 
     try:
         asyncio.run(asyncio.wait_for(run(), seconds) if seconds else run())

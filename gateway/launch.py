@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import math
 import os
 import time
 from pathlib import Path
@@ -50,6 +51,10 @@ def serve_env(settings: Settings) -> dict[str, str]:
             # (Serve's default, 30 s, made every `podium up` stop take 40 s); HAProxy
             # checks its servers every 250 ms once one fails.
             "RAY_SERVE_DIRECT_INGRESS_MIN_DRAINING_PERIOD_S": "2",
+            # HAProxy drops a connection whose client sends nothing this long (its default is an
+            # hour): one that never finishes its request is gone before a replica sees it; a
+            # socket is closed by the replica first, after socket_idle_s without a frame or ping.
+            "RAY_SERVE_HAPROXY_TIMEOUT_CLIENT_S": str(math.ceil(settings.socket_idle_s) + 10),
             "RAY_SERVE_HAPROXY_STATS_PORT": str(settings.haproxy_stats_port),
             "RAY_SERVE_HAPROXY_METRICS_PORT": str(settings.haproxy_metrics_port)}
 

@@ -25,6 +25,7 @@ from actors.errors import (
 )
 from gateway.auth import Unauthorized
 from gateway.frames import FrameError
+from gateway.rate_limits import RateLimited
 
 log = logging.getLogger(__name__)
 _STATUS: dict[type[Exception], int] = {
@@ -55,6 +56,12 @@ def install(app: FastAPI) -> None:
         if status in (429, 503):
             return unavailable(str(cause), status, exc.code)
         return problem(status, exc.code, str(cause))
+
+    @app.exception_handler(RateLimited)
+    async def _rate_limited(_: Request, exc: RateLimited) -> Response:
+        response = problem(429, exc.code, str(exc), retry_after_s=exc.retry_after_s)
+        response.headers["Retry-After"] = str(exc.retry_after_s)
+        return response
 
     @app.exception_handler(Unauthorized)
     async def _unauthorized(_: Request, exc: Unauthorized) -> Response:

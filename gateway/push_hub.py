@@ -23,6 +23,7 @@ from gateway.mailbox import Mailbox
 
 log = logging.getLogger(__name__)
 RESTARTING = 1012  # WebSocket close code "service restart": reconnect (to another replica)
+IDLE = 4408  # the client sent nothing for socket_idle_s (like HTTP 408): reconnect, and ping meanwhile
 
 
 def broadcast_channel(prefix: str) -> str:

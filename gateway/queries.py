@@ -11,9 +11,10 @@ import orjson
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, TypeAdapter, ValidationError
 
 from actors import metrics
-from actors.errors import PodiumError
+from actors.errors import Forbidden, PodiumError
 from gateway.auth import Unauthorized
 from gateway.frames import FrameError, Ident
+from gateway.rate_limits import RateLimited
 from gateway.runtime import Runtime
 
 MAX_AMONG = 200  # players in one "ranked together" (friends) board
@@ -114,7 +115,9 @@ def is_query(data: object) -> bool:
     return isinstance(data, dict) and "q" in data
 
 
-async def run(rt: Runtime, query: Query) -> Any:
+async def run(rt: Runtime, query: Query, owner: str | None = None) -> Any:
+    """Answer a query; `owner` is the player of a player socket (private reads
+    only for them), None for a game server's (ingest) socket."""
     match query:
         case PageQuery():
             return await leaderboard_page(rt, query.game_id, region=query.region, period=query.period,
@@ -129,17 +132,27 @@ async def run(rt: Runtime, query: Query) -> Any:
             return await among(rt, query.game_id, list(query.players), region=query.region, period=query.period,
                                previous=query.previous)
         case DashboardQuery():
+            if owner is not None and query.player_id != owner:
+                raise Forbidden("a player socket reads only its own player's dashboard")
             return await dashboard(rt, query.player_id)
 
 
-async def answer(rt: Runtime, data: dict[str, Any]) -> bytes:
+async def answer(rt: Runtime, data: dict[str, Any], owner: str | None = None, limit_as: str | None = None) -> bytes:
     """The reply frame to one query frame: a result, or an error naming the
-    same code an HTTP read would (docs/protocol.md, "Reads over a socket")."""
+    same code an HTTP read would (docs/protocol.md, "Reads over a socket").
+    The frame counts against `limit_as`'s `player_reads` limit (the socket's
+    player, or its API key's digest; default: `owner`)."""
     query_id = data.get("id") if isinstance(data.get("id"), str | int) else None
     t0 = time.perf_counter()
+    wait = await rt.limits.retry_after("player_reads", limit_as or f"player:{owner}")
+    if wait is not None:
+        metrics.count("podium_socket_queries", q="-", outcome=RateLimited.code)
+        return orjson.dumps({"type": "error", "id": query_id, "code": RateLimited.code,
+                             "detail": f"over the player_reads rate limit; retry after {wait} s",
+                             "retry_after_s": wait})
     try:
         query = _QUERY.validate_python(data)
-        body = await run(rt, query)
+        body = await run(rt, query, owner)
         metrics.count("podium_socket_queries", q=query.q, outcome="result")
         metrics.observe("podium_socket_query_seconds", time.perf_counter() - t0, q=query.q)
         return orjson.dumps({"type": "result", "id": query_id, "q": query.q, "body": body})

@@ -22,10 +22,11 @@ from actors.player_state import now_us
 from actors.routing import shard_of
 from actors.tasks import log_failure
 from gateway.admission import Admission
-from gateway.auth import KeyCache
+from gateway.auth import KeyCache, token_keys
 from gateway.batcher import ShardBatcher
 from gateway.limits import nofile_limit, sockets_per_replica
 from gateway.push_hub import PushHub, draining_key
+from gateway.rate_limits import RateLimits
 from gateway.read_batcher import ReadBatcher
 from gateway.read_channel import ReadChannel
 from persistence import catalog_store
@@ -45,6 +46,7 @@ class Runtime:
         self.pool: asyncpg.Pool
         self.redis: aioredis.Redis
         self.keys: KeyCache
+        self.limits: RateLimits
         self.hub: PushHub
         self.clock = PeriodClock(settings.period_reset_hour)
         self.batcher = ShardBatcher(
@@ -59,6 +61,7 @@ class Runtime:
         self.channels: dict[int, ReadChannel] = {}  # leaderboard shard -> its read channel
         self.ingest_channels: dict[int, Channel] = {}  # player shard -> its ingest channel
         self.channel_key = settings.channel_key()
+        self.tokens = token_keys(settings)
         self.admission = Admission(sockets_per_replica(settings, nofile_limit()), settings.max_sockets_per_player)
         self.draining = asyncio.Event()  # set once the replica is told to go: sockets close with 1012
         self._catalog_rows: list[asyncpg.Record] = []
@@ -78,6 +81,7 @@ class Runtime:
                     self.redis = aioredis.from_url(s.redis_url or "", client_name=f"{s.redis_prefix}gateway",
                                                    socket_timeout=s.redis_timeout_s,
                                                    socket_connect_timeout=s.redis_timeout_s)
+                    self.limits = RateLimits(s.redis_url or "", s.redis_prefix, s.rate_limits())
                     self.keys = KeyCache(self.pool, ttl_s=s.api_key_cache_s, max_keys=s.api_key_cache_size)
                     self.hub = PushHub(self.redis, s.redis_prefix, presence_ttl_s=s.presence_ttl_s,
                                        backlog=s.push_backlog_max, on_drain=self.drain)

@@ -7,7 +7,8 @@ import hmac
 import secrets
 from pathlib import Path
 
-from pydantic import Field, model_validator
+from limits import parse_many
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 _PLACEHOLDER_SECRETS = {"", "changeme", "secret", "dev"}
@@ -22,6 +23,10 @@ class Settings(BaseSettings):
     redis_url: str | None = Field(None, description="Redis URL; unset starts an embedded server in data_dir")
     redis_prefix: str = Field("podium:", description="Prefix of every Redis key and channel Podium uses")
     token_secret: str | None = Field(None, description="HS256 secret for player tokens; unset: data_dir/token_secret")
+    token_previous_secrets: str = Field("", description="Comma-separated secrets still accepted (not signed with) "
+                                        "while token_secret rotates; empty once old tokens expired")
+    token_issuer: str = Field("podium", description="`iss` of minted player tokens; others are refused")
+    token_audience: str = Field("podium", description="`aud` of minted player tokens; others are refused")
     host: str = Field("127.0.0.1", description="Gateway bind address")
     port: int = Field(8000, description="Gateway HTTP/WebSocket port")
     haproxy_stats_port: int = Field(8404, description="Serve's HAProxy stats page (one per machine)")
@@ -92,6 +97,8 @@ class Settings(BaseSettings):
                                 "catalog): how stale a browser or CDN may show them; ETags answer repeats 304")
     page_limit_max: int = Field(200, ge=1, description="Largest leaderboard page")
     token_ttl_s: int = Field(7 * 24 * 3600, ge=60, description="Lifetime of minted player tokens")
+    token_refresh_max_s: int = Field(30 * 24 * 3600, ge=60, description="A player may refresh their own token "
+                                     "until this long after a game server last minted one for them")
     friends_max: int = Field(1000, ge=1, le=10_000, description="Friend edges per player (friends and pending "
                              "invites; blocks do not count); a change past it is refused `friend_limit`")
     friend_fanout_max: int = Field(1000, ge=1, description="Online friends one event is pushed to at most "
@@ -101,6 +108,30 @@ class Settings(BaseSettings):
     inbox_top_n: int = Field(10, ge=1, le=1000, description="Losing a place in a game's all-time global top N "
                              "puts `rank.lost_top` in the player's inbox")
     db_pool_max: int = Field(4, ge=1, description="asyncpg pool size per process")
+    rate_limit_unlocks: str = Field("10000/second", description="Unlocks per API key, every replica together "
+                                    "(`limits` notation, e.g. `5000/second;200000/minute`; empty: no limit); past "
+                                    "it items are `rejected`/`rate_limited`, a POST gets 429")
+    rate_limit_reads: str = Field("200/second", description="HTTP requests per client address (429 past it)")
+    rate_limit_player_reads: str = Field("50/second", description="Private reads, friend changes and socket "
+                                         "query frames per player token or API key (429 / a `rate_limited` error)")
+    rate_limit_handshakes: str = Field("20/second;600/minute", description="WebSocket handshakes per client "
+                                       "address (429 + Retry-After past it)")
+    trusted_proxy_hops: int = Field(0, ge=0, le=10, description="Load balancers in front of Serve that append "
+                                    "X-Forwarded-For; the address the outermost appended is the client's. 0: per-"
+                                    "address limits (reads, handshakes) are off, as every client looks alike")
+    socket_idle_s: float = Field(120.0, gt=0, description="A socket whose client sends nothing (no frame, no "
+                                 "`ping`) this long is closed (1001); clients ping every socket_idle_s / 4")
+
+    @field_validator("rate_limit_unlocks", "rate_limit_reads", "rate_limit_player_reads", "rate_limit_handshakes")
+    @classmethod
+    def _readable_limit(cls, spec: str) -> str:
+        if spec.strip():
+            parse_many(spec)  # a ValueError names what the `limits` notation cannot read
+        return spec
+
+    def rate_limits(self) -> dict[str, str]:
+        return {"unlocks": self.rate_limit_unlocks, "reads": self.rate_limit_reads,
+                "player_reads": self.rate_limit_player_reads, "handshakes": self.rate_limit_handshakes}
 
     @model_validator(mode="after")
     def _refuse_weak_secret_in_production(self) -> Settings:

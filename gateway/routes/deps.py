@@ -8,12 +8,14 @@ from contextlib import asynccontextmanager
 
 import orjson
 import xxhash
+from fastapi import Depends
 from starlette.requests import HTTPConnection, Request
 from starlette.responses import Response
 from starlette.websockets import WebSocket
 
 from gateway.admission import Refusal
 from gateway.problems import problem
+from gateway.rate_limits import RateLimited, credential_id
 from gateway.runtime import Runtime
 
 _runtime: Runtime | None = None
@@ -40,6 +42,51 @@ def bearer_of(conn: HTTPConnection) -> str | None:
     return conn.query_params.get("token")
 
 
+def client_address(conn: HTTPConnection, trusted_hops: int) -> str | None:
+    """The client's address for per-address limits: the X-Forwarded-For entry
+    the `trusted_hops`-th proxy in front appended (counted from the right).
+    None without trusted proxies: Serve's HAProxy does not forward the address,
+    so every client would look alike (docs/operations.md "Rate limits")."""
+    if trusted_hops <= 0:
+        return None
+    hops = [h.strip() for h in ",".join(conn.headers.getlist("x-forwarded-for")).split(",") if h.strip()]
+    if len(hops) >= trusted_hops:
+        return hops[-trusted_hops]
+    return conn.client.host if conn.client else None  # it did not come through the proxies
+
+
+async def per_address(request: Request, rt: Runtime = Depends(runtime)) -> None:
+    """A router dependency: every HTTP request counts against its address's `reads` limit."""
+    address = client_address(request, rt.settings.trusted_proxy_hops)
+    if address is not None:
+        await rt.limits.check("reads", address)
+
+
+async def server_or_player(rt: Runtime, conn: HTTPConnection, player_id: str) -> bool:
+    """True for a game server (any valid API key), False for the player's own
+    token; Unauthorized (401) for anything else (docs/protocol.md, "Credentials").
+    Counts against that credential's `player_reads` limit (RateLimited: 429)."""
+    key = api_key_of(conn)
+    if key:
+        await rt.keys.scope(key)
+        await rt.limits.check("player_reads", credential_id(key))
+        return True
+    rt.tokens.verify(bearer_of(conn), player_id)
+    await rt.limits.check("player_reads", f"player:{player_id}")
+    return False
+
+
+async def handshake_refused(rt: Runtime, websocket: WebSocket) -> bool:
+    """True (and answered 429 + Retry-After) when the address is past its `handshakes` limit."""
+    address = client_address(websocket, rt.settings.trusted_proxy_hops)
+    wait = None if address is None else await rt.limits.retry_after("handshakes", address)
+    if wait is None:
+        return False
+    await refuse(websocket, Refusal(RateLimited.code, f"too many socket handshakes from this address; retry "
+                                    f"after {wait} s", wait, 429))
+    return True
+
+
 def json_response(body: object) -> Response:
     """A JSON body serialized once by orjson (FastAPI would walk it with
     jsonable_encoder first: the larger share of a small read's cost here)."""
@@ -61,10 +108,10 @@ def public_json(request: Request, body: object, max_age_s: int) -> Response:
 
 
 async def refuse(websocket: WebSocket, refusal: Refusal) -> None:
-    """Answer a WebSocket handshake with HTTP 503 + Retry-After and a problem
+    """Answer a WebSocket handshake with HTTP 503 (or 429) + Retry-After and a problem
     body, at once (the ASGI denial-response extension; uvicorn has it). A server
     without it gets a close before accept: the client sees HTTP 403."""
-    response = problem(503, refusal.code, refusal.detail)
+    response = problem(refusal.status, refusal.code, refusal.detail)
     response.headers["Retry-After"] = str(refusal.retry_after_s)
     try:
         await websocket.send_denial_response(response)

@@ -13,26 +13,14 @@ from pydantic import BaseModel, ConfigDict, Field
 from actors.errors import Forbidden
 from actors.friendship import STATE_OF, Op
 from gateway import queries
-from gateway.auth import verify_token
 from gateway.frames import Ident
-from gateway.routes.deps import api_key_of, bearer_of, json_response, runtime
+from gateway.routes.deps import json_response, per_address, runtime, server_or_player
 from gateway.runtime import Runtime
 
-router = APIRouter(tags=["friends"])
+router = APIRouter(tags=["friends"], dependencies=[Depends(per_address)])
 IDENT = r"^[A-Za-z0-9_.:@-]{1,64}$"
 Friend = Annotated[str, Path(pattern=IDENT, description="The other player")]
 INBOX_PAGE_MAX = 100
-
-
-async def server_or_player(rt: Runtime, request: Request, player_id: str) -> bool:
-    """True for a game server (any valid API key), False for the player's own
-    token; Unauthorized (401) for anything else."""
-    key = api_key_of(request)
-    if key:
-        await rt.keys.scope(key)
-        return True
-    verify_token(rt.settings.resolved_token_secret(), bearer_of(request), player_id)
-    return False
 
 
 async def _change(rt: Runtime, player_id: str, friend_id: str, op: Op, by_server: bool) -> Response:

@@ -19,8 +19,9 @@ from actors.routing import shard_of
 from gateway import queries
 from gateway.auth import ANY_GAME, Unauthorized
 from gateway.frames import FrameError, item_ids, parse_frame
-from gateway.push_hub import RESTARTING
-from gateway.routes.deps import admitted, api_key_of, runtime
+from gateway.push_hub import IDLE, RESTARTING
+from gateway.rate_limits import RateLimited, credential_id
+from gateway.routes.deps import admitted, api_key_of, handshake_refused, runtime
 from gateway.runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -32,20 +33,23 @@ router = APIRouter()
 FRAMES_IN_FLIGHT = 32
 
 
-async def acknowledge(rt: Runtime, raw: bytes | str, scope: str, via: str = "ws") -> list[dict[str, Any]]:
-    """A frame's acks, counted in the metrics (status and reason; ack time)."""
+async def acknowledge(rt: Runtime, raw: bytes | str, scope: str, who: str, via: str = "ws") -> list[dict[str, Any]]:
+    """A frame's acks, counted in the metrics (status and reason; ack time).
+    `who`: the API key's digest, whose `unlocks` limit the frame counts against."""
     t0 = time.perf_counter()
-    acks = await _acknowledge(rt, raw, scope)
+    acks = await _acknowledge(rt, raw, scope, who, via)
     metrics.observe("podium_ack_seconds", time.perf_counter() - t0, via=via)
     metrics.count_all("podium_unlocks", Counter((a["status"], a.get("reason", "")) for a in acks),
                       ("status", "reason"))
     return acks
 
 
-async def _acknowledge(rt: Runtime, raw: bytes | str, scope: str) -> list[dict[str, Any]]:
+async def _acknowledge(rt: Runtime, raw: bytes | str, scope: str, who: str, via: str) -> list[dict[str, Any]]:
     """Validate a frame, route its unlocks by player shard, and return the acks.
     While every shard sheds load, the whole frame is answered `overloaded`
-    without validating its items (the costliest step of a frame here)."""
+    without validating its items (the costliest step of a frame here). Past
+    the key's `unlocks` limit its valid items are `rejected`/`rate_limited`
+    (a POST: RateLimited, answered 429) and nothing is recorded."""
     limits = {"max_items": rt.settings.max_frame_items, "max_bytes": rt.settings.max_frame_bytes}
     if rt.batcher.shedding(rt.settings.player_shards):
         ids = item_ids(raw, **limits)
@@ -62,6 +66,13 @@ async def _acknowledge(rt: Runtime, raw: bytes | str, scope: str) -> list[dict[s
             acks[i]["reason"] = Reason.FORBIDDEN_GAME.value
             continue
         by_shard[shard_of(item.unlock.player_id, rt.settings.player_shards)].append((i, item.unlock))
+    wait = await rt.limits.retry_after("unlocks", who, sum(map(len, by_shard.values())))
+    if wait is not None:
+        if via == "post":
+            raise RateLimited("unlocks", wait)
+        for i in (i for pairs in by_shard.values() for i, _ in pairs):
+            acks[i].update(reason=Reason.RATE_LIMITED.value, retry_after_s=wait)
+        by_shard.clear()
     shards = list(by_shard)
     results = await asyncio.gather(*(rt.batcher.submit(s, [u for _, u in by_shard[s]]) for s in shards))
     for shard, shard_acks in zip(shards, results, strict=True):
@@ -91,14 +102,18 @@ async def read_body(request: Request, max_bytes: int) -> bytes:
 
 @router.post("/v1/unlocks", tags=["ingest"])
 async def post_unlocks(request: Request, rt: Runtime = Depends(runtime)) -> Response:
-    scope = await rt.keys.scope(api_key_of(request))
+    key = api_key_of(request)
+    scope = await rt.keys.scope(key)
     body = await read_body(request, rt.settings.max_frame_bytes)
-    return Response(orjson.dumps(await acknowledge(rt, body, scope, "post")), media_type="application/json")
+    acks = await acknowledge(rt, body, scope, credential_id(key or ""), "post")
+    return Response(orjson.dumps(acks), media_type="application/json")
 
 
 @router.websocket("/v1/ws/ingest")
 async def ingest_socket(websocket: WebSocket) -> None:
     rt: Runtime = await runtime()
+    if await handshake_refused(rt, websocket):
+        return
     key = api_key_of(websocket)
     try:
         await rt.keys.scope(key)
@@ -114,15 +129,18 @@ async def _serve(rt: Runtime, websocket: WebSocket, key: str | None) -> None:
     await websocket.accept()
     replies: asyncio.Queue[asyncio.Task[bytes] | None] = asyncio.Queue(FRAMES_IN_FLIGHT)
     revoked = asyncio.Event()
+    who = credential_id(key or "")
 
     async def answer(raw: bytes | str) -> bytes:
+        if raw == "ping":
+            return b'{"type":"pong"}'
         try:
             # Every frame re-checks the key (a cache hit): a revoked key stops within api_key_cache_s.
             scope = await rt.keys.scope(key)
             query = _query_of(raw, rt.settings.max_frame_bytes)
             if query is not None:
-                return await queries.answer(rt, query)
-            return orjson.dumps(await acknowledge(rt, raw, scope))
+                return await queries.answer(rt, query, limit_as=who)
+            return orjson.dumps(await acknowledge(rt, raw, scope, who))
         except FrameError as exc:
             return orjson.dumps({"error": exc.code, "detail": exc.detail})
         except Unauthorized as exc:
@@ -155,9 +173,16 @@ async def _serve(rt: Runtime, websocket: WebSocket, key: str | None) -> None:
     sender.add_done_callback(interrupt)
     drained = asyncio.ensure_future(rt.draining.wait())
     drained.add_done_callback(interrupt)
+    idle_s = rt.settings.socket_idle_s
     try:
         while True:
-            message = await websocket.receive()
+            try:
+                message = await asyncio.wait_for(websocket.receive(), idle_s)
+            except TimeoutError:  # a socket that sends nothing gives its place back
+                with contextlib.suppress(Exception):
+                    await asyncio.wait_for(websocket.close(code=IDLE, reason=f"idle: nothing received in "
+                                                           f"{idle_s:g} s"), rt.settings.socket_send_timeout_s)
+                break
             if message["type"] == "websocket.disconnect":
                 break
             raw: bytes | str = message.get("text") or message.get("bytes") or b""

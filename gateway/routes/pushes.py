@@ -13,9 +13,9 @@ import orjson
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 
 from gateway import queries
-from gateway.auth import Unauthorized, verify_token
-from gateway.push_hub import RESTARTING
-from gateway.routes.deps import admitted, bearer_of, runtime
+from gateway.auth import Unauthorized
+from gateway.push_hub import IDLE, RESTARTING
+from gateway.routes.deps import admitted, bearer_of, handshake_refused, runtime
 from gateway.runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -26,8 +26,10 @@ INBOX_ON_CONNECT = 100  # inbox items sent on connect (the inbox keeps at most i
 @router.websocket("/v1/ws/players/{player_id}")
 async def player_socket(websocket: WebSocket, player_id: str) -> None:
     rt = await runtime()
+    if await handshake_refused(rt, websocket):
+        return
     try:
-        verify_token(rt.settings.resolved_token_secret(), bearer_of(websocket), player_id)
+        rt.tokens.verify(bearer_of(websocket), player_id)
     except Unauthorized as exc:
         await websocket.close(code=1008, reason=str(exc)[:120])  # before accept: the client sees HTTP 403
         return
@@ -66,6 +68,7 @@ async def _serve(rt: Runtime, websocket: WebSocket, player_id: str, inbox_since:
     send_timeout_s = rt.settings.socket_send_timeout_s
     loop = asyncio.get_running_loop()
     last_push = -window_s
+    idle_s = rt.settings.socket_idle_s
 
     async def next_push() -> list[dict[str, Any]]:
         """What the socket is sent next: at most one frame per push window."""
@@ -89,8 +92,14 @@ async def _serve(rt: Runtime, websocket: WebSocket, player_id: str, inbox_since:
         incoming = asyncio.ensure_future(websocket.receive())
         outgoing = asyncio.ensure_future(next_push())
         answered = asyncio.ensure_future(answers.get())
+        heard = loop.time()  # when the client last sent anything (a ping, a query)
         while True:
-            done, _ = await asyncio.wait({incoming, outgoing, answered}, return_when=asyncio.FIRST_COMPLETED)
+            done, _ = await asyncio.wait({incoming, outgoing, answered}, timeout=heard + idle_s - loop.time(),
+                                         return_when=asyncio.FIRST_COMPLETED)
+            if not done and loop.time() >= heard + idle_s:
+                await asyncio.wait_for(websocket.close(code=IDLE, reason=f"idle: nothing received in {idle_s:g} s"),
+                                       send_timeout_s)
+                break
             if outgoing in done:
                 if mailbox.closing is not None:
                     code, reason = mailbox.closing
@@ -108,13 +117,14 @@ async def _serve(rt: Runtime, websocket: WebSocket, player_id: str, inbox_since:
                 message = incoming.result()
                 if message["type"] == "websocket.disconnect":
                     break
+                heard = loop.time()
                 text = message.get("text")
                 if text == "ping":
                     await send('{"type":"pong"}')
                 elif text is not None or message.get("bytes"):
                     await in_flight.acquire()  # past the limit, stop reading: TCP pushes back
                     task = asyncio.ensure_future(_query(rt, text if text is not None else message["bytes"],
-                                                        answers, in_flight))
+                                                        answers, in_flight, player_id))
                     tasks.add(task)
                     task.add_done_callback(tasks.discard)
                 incoming = asyncio.ensure_future(websocket.receive())
@@ -129,14 +139,15 @@ async def _serve(rt: Runtime, websocket: WebSocket, player_id: str, inbox_since:
         await rt.hub.detach(player_id, mailbox)
 
 
-async def _query(rt: Runtime, raw: str | bytes, answers: asyncio.Queue[bytes], in_flight: asyncio.Semaphore) -> None:
+async def _query(rt: Runtime, raw: str | bytes, answers: asyncio.Queue[bytes], in_flight: asyncio.Semaphore,
+                 owner: str) -> None:
     try:
-        await answers.put(await answer_frame(rt, raw))
+        await answers.put(await answer_frame(rt, raw, owner))
     finally:
         in_flight.release()
 
 
-async def answer_frame(rt: Runtime, raw: str | bytes) -> bytes:
+async def answer_frame(rt: Runtime, raw: str | bytes, owner: str) -> bytes:
     """A query frame's reply; anything else on a socket that takes queries is an `invalid_request` error."""
     size = len(raw) if isinstance(raw, bytes) else len(raw.encode())
     if size > rt.settings.max_frame_bytes:
@@ -149,4 +160,4 @@ async def answer_frame(rt: Runtime, raw: str | bytes) -> bytes:
     if not queries.is_query(data):
         return orjson.dumps({"type": "error", "id": None, "code": "invalid_request",
                              "detail": 'a frame is "ping" or a query object with "q"'})
-    return await queries.answer(rt, data)
+    return await queries.answer(rt, data, owner)

@@ -10,11 +10,11 @@ from actors import cursors
 from actors.errors import InvalidRequest
 from actors.messages import ALL_GAMES
 from gateway import queries
-from gateway.routes.deps import json_response, public_json, runtime
+from gateway.routes.deps import json_response, per_address, public_json, runtime, server_or_player
 from gateway.runtime import Runtime
 from persistence import journal
 
-router = APIRouter()
+router = APIRouter(dependencies=[Depends(per_address)])
 HISTORY_WINDOWS = (7, 30, 90)
 Region = Query(None, pattern=queries.REGION_PATTERN, description="Regional board; omit for global")
 PeriodParam = Query("all", description="all-time, daily or weekly board")
@@ -77,15 +77,19 @@ async def among(request: Request, game_id: str,
 
 
 @router.get("/v1/players/{player_id}/dashboard", tags=["players"])
-async def dashboard(player_id: str, rt: Runtime = Depends(runtime)) -> Response:
+async def dashboard(request: Request, player_id: str, rt: Runtime = Depends(runtime)) -> Response:
+    """Every game's standing of the player in one call. Private: the player's token or an API key."""
+    await server_or_player(rt, request, player_id)
     return json_response(await queries.dashboard(rt, player_id))
 
 
 @router.get("/v1/players/{player_id}/history", tags=["players"])
-async def history(player_id: str, game: str | None = Query(None, description="Only this game"),
+async def history(request: Request, player_id: str, game: str | None = Query(None, description="Only this game"),
                   days: int = Query(7, description="Window: 7, 30 or 90 days, today included"),
                   rt: Runtime = Depends(runtime)) -> Response:
-    """Points and unlocks per day (the daily rollups), oldest first, zero-filled."""
+    """Points and unlocks per day (the daily rollups), oldest first, zero-filled.
+    Private: the player's token or an API key."""
+    await server_or_player(rt, request, player_id)
     if days not in HISTORY_WINDOWS:
         raise InvalidRequest(f"days must be one of {', '.join(map(str, HISTORY_WINDOWS))}")
     if game == ALL_GAMES:
@@ -104,12 +108,15 @@ async def achievements(request: Request, game_id: str, rt: Runtime = Depends(run
 
 @router.get("/v1/players/{player_id}/achievements", tags=["players"])
 async def player_achievements(
+    request: Request,
     player_id: str,
     game: str | None = Query(None, description="Only this game"),
     limit: int = Query(50, ge=1, description="Page size; capped at page_limit_max"),
     cursor: str | None = Query(None, max_length=512),
     rt: Runtime = Depends(runtime),
 ) -> Response:
+    """What the player unlocked, paged. Private: the player's token or an API key."""
+    await server_or_player(rt, request, player_id)
     after = cursors.decode(cursor, (str, str)) if cursor else ["", ""]
     limit = min(limit, rt.settings.page_limit_max)
     async with rt.pool.acquire() as conn:

@@ -37,6 +37,8 @@ TEST_CATALOG: list[dict[str, Any]] = [
 
 
 SOCKETS_PER_REPLICA = 64  # small, so a test can fill a replica
+UNLOCKS_PER_S, READS_PER_S, PLAYER_READS_PER_S, HANDSHAKES_PER_S = 5000, 150, 50, 100
+SOCKET_IDLE_S = 15.0
 
 
 def _free_port() -> int:
@@ -87,6 +89,11 @@ def cluster() -> Iterator[Cluster]:
         api_key_cache_s=2.0, presence_resync_s=1.0, presence_ttl_s=3.0,
         max_sockets_per_replica=SOCKETS_PER_REPLICA, max_sockets_per_player=3, socket_send_timeout_s=2.0,
         haproxy_stats_port=_free_port(), haproxy_metrics_port=_free_port(), metrics_port=_free_port(),
+        # Limits no other test reaches; test_abuse.py passes them as clients of their own (a fresh key,
+        # player or X-Forwarded-For address: one load balancer in front is trusted).
+        rate_limit_unlocks=f"{UNLOCKS_PER_S}/second", rate_limit_reads=f"{READS_PER_S}/second",
+        rate_limit_player_reads=f"{PLAYER_READS_PER_S}/second", rate_limit_handshakes=f"{HANDSHAKES_PER_S}/second",
+        trusted_proxy_hops=1, socket_idle_s=SOCKET_IDLE_S,
     )
     asyncio.run(launch.prepare_database(settings, demo_catalog=False))
     asyncio.run(_import_catalog(settings.database_url or ""))
@@ -134,9 +141,25 @@ async def api_key(db: asyncpg.Pool) -> str:
         return await api_keys.create(conn, game_id=None, label="integration tests")
 
 
+def an_address() -> str:
+    """A client address of its own, as the one load balancer the test cluster trusts would append it."""
+    n = uuid.uuid4().int
+    return f"10.{n % 250}.{(n >> 8) % 250}.{(n >> 16) % 250 + 1}"
+
+
 @pytest.fixture
 async def http(cluster: Cluster) -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(base_url=cluster.base_url, timeout=30.0) as client:
+    """A client with an address of its own per test (its own per-address rate limits)."""
+    async with httpx.AsyncClient(base_url=cluster.base_url, timeout=30.0,
+                                 headers={"X-Forwarded-For": an_address()}) as client:
+        yield client
+
+
+@pytest.fixture
+async def server(cluster: Cluster, api_key: str) -> AsyncIterator[httpx.AsyncClient]:
+    """A game server's client: its API key on every request (private reads need it or the player's token)."""
+    async with httpx.AsyncClient(base_url=cluster.base_url, timeout=30.0,
+                                 headers={"X-API-Key": api_key, "X-Forwarded-For": an_address()}) as client:
         yield client
 
 

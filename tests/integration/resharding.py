@@ -92,7 +92,7 @@ def scale_via_cli(settings: Settings, players: int) -> tuple[Settings, dict[str,
     now = settings
     deadline = time.monotonic() + 180
     while now is settings:
-        if cli.poll() is not None and cli.returncode != 0 or time.monotonic() > deadline:
+        if (cli.poll() is not None and cli.returncode != 0) or time.monotonic() > deadline:
             raise AssertionError(f"`podium scale` ended {cli.returncode} before its request was served: "
                                  f"{cli.communicate()[1][-2000:]}")
         time.sleep(0.2)

@@ -58,7 +58,7 @@ async def test_daily_and_weekly_boards_hold_the_periods_points(http, api_key, ui
         assert rank["points"] == got[players[3]] and rank["period_start"] == board["period_start"]
 
 
-async def test_previous_day_comes_back_from_the_journal_and_the_checkpoint(cluster, http, uid, db) -> None:
+async def test_previous_day_comes_back_from_the_journal_and_the_checkpoint(cluster, http, uid, db, server) -> None:
     """Unlocks journaled yesterday but never folded in (as after a crash between
     commit and checkpoint): the player shard replays them into yesterday's board,
     checkpoints it, and a restarted leaderboard shard reads it back."""
@@ -100,15 +100,15 @@ async def test_previous_day_comes_back_from_the_journal_and_the_checkpoint(clust
         return (await mine(http, players, {"period": "day", "previous": "true"}))[1] == got
 
     await eventually(back, timeout=60)
-    history = await get_ok(http, f"/v1/players/{players[2]}/history", game="arena")
+    history = await get_ok(server, f"/v1/players/{players[2]}/history", game="arena")
     assert [d["points"] for d in history["days"][-2:]] == [60, 0]
 
 
-async def test_history_is_a_zero_filled_window_that_survives_a_restart(cluster, http, api_key, uid, db) -> None:
+async def test_history_is_a_zero_filled_window_that_survives_a_restart(cluster, http, api_key, uid, db, server) -> None:
     p = uid("hist")
     await ingest(http, api_key, [{"player_id": p, "game_id": "arena", "achievement_id": "a1"},
                                  {"player_id": p, "game_id": "puzzle", "achievement_id": "p0"}])
-    body = await get_ok(http, f"/v1/players/{p}/history", days=30)
+    body = await get_ok(server, f"/v1/players/{p}/history", days=30)
     assert len(body["days"]) == 30
     today = body["days"][-1]
     assert (today["points"], today["unlocked"]) == (27, 2)
@@ -123,14 +123,14 @@ async def test_history_is_a_zero_filled_window_that_survives_a_restart(cluster, 
     ray.kill(directory.player_shard(cluster.settings, shard_of(p, cluster.settings.player_shards)), no_restart=False)
 
     async def same() -> bool:
-        return (await http.get(f"/v1/players/{p}/history", params={"days": 30})).json() == body
+        return (await server.get(f"/v1/players/{p}/history", params={"days": 30})).json() == body
 
     await eventually(same, timeout=60)
-    only_arena = await get_ok(http, f"/v1/players/{p}/history", game="arena", days=7)
+    only_arena = await get_ok(server, f"/v1/players/{p}/history", game="arena", days=7)
     assert len(only_arena["days"]) == 7 and only_arena["days"][-1]["points"] == 20
 
 
-async def test_period_and_history_problems(http, uid) -> None:
+async def test_period_and_history_problems(server, uid) -> None:
     cases = [
         (f"/v1/players/{uid('h')}/history?days=8", 422, "invalid_request"),
         (f"/v1/players/{uid('h')}/history?game=_all", 422, "invalid_request"),
@@ -140,11 +140,11 @@ async def test_period_and_history_problems(http, uid) -> None:
         ("/v1/games/arena/leaderboard?period=month", 422, "invalid_request"),
     ]
     for path, status, code in cases:
-        response = await http.get(path)
+        response = await server.get(path)
         assert (response.status_code, response.json()["code"]) == (status, code), path
 
 
-async def test_changed_points_apply_to_later_unlocks_without_restart(http, api_key, uid, db) -> None:
+async def test_changed_points_apply_to_later_unlocks_without_restart(http, api_key, uid, db, server) -> None:
     from persistence import catalog_store
 
     game = {"game_id": "tuning", "name": "Tuning",
@@ -166,7 +166,7 @@ async def test_changed_points_apply_to_later_unlocks_without_restart(http, api_k
     async def repriced() -> bool:
         p = uid(f"tune-{next(attempt)}")
         await ingest(http, api_key, [{"player_id": p, "game_id": "tuning", "achievement_id": "t0"}])
-        return (await http.get(f"/v1/players/{p}/dashboard")).json()["total_points"] == 50
+        return (await server.get(f"/v1/players/{p}/dashboard")).json()["total_points"] == 50
 
     await eventually(repriced, timeout=15, every=0.5)
-    assert (await http.get(f"/v1/players/{first}/dashboard")).json()["total_points"] == 10  # the journal keeps 10
+    assert (await server.get(f"/v1/players/{first}/dashboard")).json()["total_points"] == 10  # the journal keeps 10

@@ -67,11 +67,11 @@ async def _get(http, path: str, params: dict) -> dict:
     return (await http.get(path, params=params)).json()
 
 
-async def test_dashboard_has_every_game_in_one_call(http, api_key, uid) -> None:
+async def test_dashboard_has_every_game_in_one_call(http, api_key, uid, server) -> None:
     p = uid("dash")
     await post(http, api_key, [{"player_id": p, "game_id": "arena", "achievement_id": "a0", "region": "na"},
                                {"player_id": p, "game_id": "puzzle", "achievement_id": "p3"}])
-    board = (await http.get(f"/v1/players/{p}/dashboard")).json()
+    board = (await server.get(f"/v1/players/{p}/dashboard")).json()
     assert board["total_points"] == 10 + 28 and board["region"] == "na"
     assert {g["game_id"]: (g["points"], g["unlocked"]) for g in board["games"]} == {"arena": (10, 1),
                                                                                       "puzzle": (28, 1)}
@@ -142,26 +142,26 @@ async def test_achievements_come_with_rarity(http, api_key, uid) -> None:
     assert (await http.get("/v1/games/nope/achievements")).status_code == 404
 
 
-async def test_a_players_achievements_are_paged(http, api_key, uid) -> None:
+async def test_a_players_achievements_are_paged(http, api_key, uid, server) -> None:
     p = uid("pager")
     await post(http, api_key, [{"player_id": p, "game_id": "arena", "achievement_id": f"a{i}"} for i in range(6)]
                + [{"player_id": p, "game_id": "puzzle", "achievement_id": "p2"}])
     seen, cursor = [], None
     while True:
         params = {"limit": 3, **({"cursor": cursor} if cursor else {})}
-        body = (await http.get(f"/v1/players/{p}/achievements", params=params)).json()
+        body = (await server.get(f"/v1/players/{p}/achievements", params=params)).json()
         seen += [(a["game_id"], a["achievement_id"]) for a in body["achievements"]]
         cursor = body["next_cursor"]
         if cursor is None:
             break
     assert seen == [("arena", f"a{i}") for i in range(6)] + [("puzzle", "p2")]
-    only = (await http.get(f"/v1/players/{p}/achievements", params={"game": "puzzle"})).json()
+    only = (await server.get(f"/v1/players/{p}/achievements", params={"game": "puzzle"})).json()
     assert [(a["achievement_id"], a["points"]) for a in only["achievements"]] == [("p2", 21)]
-    forged = await http.get(f"/v1/players/{p}/achievements", params={"cursor": "forged"})
+    forged = await server.get(f"/v1/players/{p}/achievements", params={"cursor": "forged"})
     assert forged.status_code == 400 and forged.json()["code"] == "bad_cursor"
 
 
-async def test_public_reads_carry_cache_headers_and_answer_a_repeat_with_304(http, api_key, uid) -> None:
+async def test_public_reads_carry_cache_headers_and_answer_a_repeat_with_304(http, api_key, uid, server) -> None:
     region = uid("c")[-8:]
     player = uid("cache")
     await post(http, api_key, [{"player_id": player, "game_id": "puzzle", "achievement_id": "p0", "region": region}])
@@ -187,5 +187,5 @@ async def test_public_reads_carry_cache_headers_and_answer_a_repeat_with_304(htt
     assert changed.headers["etag"] != etag and changed.json()["entries"][0]["points"] == 21
     rank = await http.get(f"/v1/games/puzzle/players/{player}/rank", params={"region": region})
     assert rank.status_code == 200 and "etag" in rank.headers
-    private = await http.get(f"/v1/players/{player}/dashboard")
+    private = await server.get(f"/v1/players/{player}/dashboard")
     assert "etag" not in private.headers and "cache-control" not in private.headers

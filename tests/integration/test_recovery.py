@@ -57,17 +57,17 @@ async def test_killed_leaderboard_shard_answers_exactly_as_before(cluster, http,
     assert await whole_board(http, "eu") == before_eu
 
 
-async def test_killed_player_shard_keeps_every_acked_unlock(cluster, http, api_key, uid, db) -> None:
+async def test_killed_player_shard_keeps_every_acked_unlock(cluster, http, api_key, uid, db, server) -> None:
     items = spread(uid, 12)
     acks = await ingest(http, api_key, items)
     players = sorted({i["player_id"] for i in items})
-    dashboards = [(await http.get(f"/v1/players/{p}/dashboard")).json() for p in players]
+    dashboards = [(await server.get(f"/v1/players/{p}/dashboard")).json() for p in players]
     # kill every player shard right after the acks, likely before their next checkpoint
     for shard in range(cluster.settings.player_shards):
         ray.kill(directory.player_shard(cluster.settings, shard), no_restart=False)
 
     async def dashboards_back() -> bool:
-        return [(await http.get(f"/v1/players/{p}/dashboard")).json() for p in players] == dashboards
+        return [(await server.get(f"/v1/players/{p}/dashboard")).json() for p in players] == dashboards
 
     await eventually(dashboards_back, timeout=60)
     again = await ingest(http, api_key, items)  # the journal still knows every one of them

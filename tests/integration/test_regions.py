@@ -26,7 +26,7 @@ async def placements(http, player: str, regions: list[str]) -> dict[tuple[str, s
     return out
 
 
-async def test_a_region_move_moves_every_board_and_survives_a_restart(cluster, http, api_key, uid) -> None:
+async def test_a_region_move_moves_every_board_and_survives_a_restart(cluster, http, api_key, uid, server) -> None:
     p, old, new = uid("mover"), uid("ro"), uid("rn")  # "ro-<tag>": a valid region, distinct per test
     await post(http, api_key, [{"player_id": p, "game_id": "arena", "achievement_id": "a0", "region": old},
                                {"player_id": p, "game_id": "puzzle", "achievement_id": "p0", "region": old}])
@@ -39,7 +39,7 @@ async def test_a_region_move_moves_every_board_and_survives_a_restart(cluster, h
     for shard in range(cluster.settings.leaderboard_shards):
         ray.kill(directory.leaderboard_shard(cluster.settings, shard), no_restart=False)
     await eventually(lambda: _equal(placements(http, p, [old, new]), after), timeout=60)
-    dashboard = (await http.get(f"/v1/players/{p}/dashboard")).json()
+    dashboard = (await server.get(f"/v1/players/{p}/dashboard")).json()
     assert dashboard["region"] == new
 
 
