@@ -21,7 +21,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-from actors.messages import AckBatch, UnlockBatch
+from actors.messages import AckBatch, AckStatus, Reason, UnlockBatch
 
 log = logging.getLogger(__name__)
 Pair = tuple[str, str]  # (player_id, game_id)
@@ -124,7 +124,7 @@ class JournalPipeline:
                 raise
             log.warning("journal write failed for %d batches (%r); reconciling before the next",
                         len(work), exc)
-            _fail(work, exc)
+            _unavailable(work)
             return
         start = 0
         for batch, future in work:
@@ -183,6 +183,17 @@ class JournalPipeline:
         return {"pending_batches": len(self._pending), "journaled_seq": self.journaled_seq,
                 "delivered_seq": self.delivered_seq, "to_deliver": len(self.to_deliver),
                 "undelivered": len(self.undelivered), "suspect": self.suspect, "reconciled": self.reconciled}
+
+
+def _unavailable(work: list[tuple[UnlockBatch, asyncio.Future[AckBatch]]]) -> None:
+    """PostgreSQL failed the write (down, restarting, past its deadline): every
+    item is answered `rejected`/`unavailable` at once, for the client to retry
+    after a back-off, rather than held while the gateway retries for
+    call_deadline_s. An item whose commit did land comes back `duplicate` on
+    the retry; nothing is acked `accepted` without a commit."""
+    for batch, future in work:
+        if not future.done():
+            future.set_result(AckBatch([AckStatus.REJECTED] * len(batch), [Reason.UNAVAILABLE.value] * len(batch)))
 
 
 def _fail(work: list[tuple[UnlockBatch, asyncio.Future[AckBatch]]], exc: BaseException) -> None:
