@@ -9,6 +9,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
 from ray.exceptions import ActorUnavailableError, RayActorError
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from actors.errors import (
     BadCursor,
@@ -56,6 +57,15 @@ def install(app: FastAPI) -> None:
         if status in (429, 503):
             return unavailable(str(cause), status, exc.code)
         return problem(status, exc.code, str(cause))
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(_: Request, exc: StarletteHTTPException) -> Response:
+        # The router's own answers (no such path, a method the path does not take) are problems too.
+        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+        response = problem(exc.status_code, code, str(exc.detail))
+        for name, value in (exc.headers or {}).items():
+            response.headers[name] = value
+        return response
 
     @app.exception_handler(RateLimited)
     async def _rate_limited(_: Request, exc: RateLimited) -> Response:

@@ -21,6 +21,7 @@ router = APIRouter(tags=["friends"], dependencies=[Depends(per_address)])
 IDENT = r"^[A-Za-z0-9_.:@-]{1,64}$"
 Friend = Annotated[str, Path(pattern=IDENT, description="The other player")]
 INBOX_PAGE_MAX = 100
+INBOX_ID_MAX = 2**63 - 1  # inbox ids are PostgreSQL bigints
 
 
 async def _change(rt: Runtime, player_id: str, friend_id: str, op: Op, by_server: bool) -> Response:
@@ -90,7 +91,8 @@ async def friends_leaderboard(request: Request, player_id: str,
 
 @router.get("/v1/players/{player_id}/inbox")
 async def inbox(request: Request, player_id: str,
-                since: int | None = Query(None, ge=0, description="Items after this id; omit: after read_upto"),
+                since: int | None = Query(None, ge=0, le=INBOX_ID_MAX,
+                                         description="Items after this id; omit: after read_upto"),
                 limit: int = Query(50, ge=1, le=INBOX_PAGE_MAX), rt: Runtime = Depends(runtime)) -> Response:
     await server_or_player(rt, request, player_id)
     return json_response(await rt.call(rt.player_shard(player_id).inbox.remote(player_id, since, limit)))
@@ -98,7 +100,7 @@ async def inbox(request: Request, player_id: str,
 
 @router.post("/v1/players/{player_id}/inbox/read")
 async def mark_read(request: Request, player_id: str,
-                    upto: Annotated[int, Body(embed=True, ge=0, description="Newest id read")],
+                    upto: Annotated[int, Body(embed=True, ge=0, le=INBOX_ID_MAX, description="Newest id read")],
                     rt: Runtime = Depends(runtime)) -> Response:
     """Mark everything up to `upto` read; the cursor never moves back."""
     await server_or_player(rt, request, player_id)

@@ -44,7 +44,7 @@ async def _inbox_frame(rt: Runtime, player_id: str, since: str) -> bytes:
     `unread`: after the read cursor), at most one page."""
     try:
         after = None if since == "unread" else int(since)
-        if after is not None and after < 0:
+        if after is not None and not 0 <= after < 2**63:  # a PostgreSQL bigint
             raise ValueError(since)
     except ValueError:
         return orjson.dumps({"type": "error", "id": None, "code": "invalid_request",
@@ -121,7 +121,7 @@ async def _serve(rt: Runtime, websocket: WebSocket, player_id: str, inbox_since:
                 text = message.get("text")
                 if text == "ping":
                     await send('{"type":"pong"}')
-                elif text is not None or message.get("bytes"):
+                elif text is not None or message.get("bytes") is not None:  # an empty frame is answered too
                     await in_flight.acquire()  # past the limit, stop reading: TCP pushes back
                     task = asyncio.ensure_future(_query(rt, text if text is not None else message["bytes"],
                                                         answers, in_flight, player_id))
