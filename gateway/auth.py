@@ -12,6 +12,7 @@ import asyncpg
 import jwt
 from cachetools import TTLCache
 
+from actors.errors import ShardUnavailable
 from persistence import api_keys
 from persistence.settings import Settings
 
@@ -90,13 +91,17 @@ def token_keys(settings: Settings) -> TokenKeys:
 class KeyCache:
     """Verified keys for `ttl_s`, refused keys for `negative_ttl_s` (so a flood
     of bad keys does not become a flood of queries); both bounded in size, so
-    a flood of distinct bad keys cannot grow a replica's memory."""
+    a flood of distinct bad keys cannot grow a replica's memory. While
+    PostgreSQL cannot be asked, a key verified within `stale_s` keeps working
+    (a revocation cannot be read then anyway); any other key is answered
+    ShardUnavailable (503, retry) rather than refused."""
 
     def __init__(self, pool: asyncpg.Pool, *, ttl_s: float = 30.0, negative_ttl_s: float = 5.0,
-                 max_keys: int = 10_000) -> None:
+                 max_keys: int = 10_000, stale_s: float = 3600.0) -> None:
         self.pool = pool
         self._good: TTLCache[str, str] = TTLCache(max_keys, ttl_s)
         self._bad: TTLCache[str, bool] = TTLCache(max_keys, negative_ttl_s)
+        self._stale: TTLCache[str, str] = TTLCache(max_keys, stale_s)
 
     async def scope(self, key: str | None) -> str:
         """The game the key may write (ANY_GAME for every game); Unauthorized otherwise."""
@@ -109,8 +114,13 @@ class KeyCache:
             try:
                 async with self.pool.acquire() as conn:
                     game = await api_keys.lookup(conn, key)
-                scope = self._good[key] = game or ANY_GAME
+                scope = self._good[key] = self._stale[key] = game or ANY_GAME
                 return scope
             except api_keys.KeyNotFound:
                 self._bad[key] = True
+                self._stale.pop(key, None)
+            except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+                if (known := self._stale.get(key)) is not None:
+                    return known
+                raise ShardUnavailable("PostgreSQL did not answer the API key lookup; retry shortly") from exc
         raise Unauthorized("unknown or revoked API key")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 
+import asyncpg
 import orjson
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -85,6 +86,13 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(ActorUnavailableError)
     async def _restarting(_: Request, exc: Exception) -> Response:
         return unavailable("a shard is restarting; retry shortly")
+
+    @app.exception_handler(OSError)
+    @app.exception_handler(asyncpg.PostgresConnectionError)
+    @app.exception_handler(asyncpg.InterfaceError)
+    @app.exception_handler(asyncpg.exceptions.OperatorInterventionError)
+    async def _database_away(_: Request, exc: Exception) -> Response:
+        return unavailable("PostgreSQL is unavailable or restarting; retry shortly")
 
     @app.exception_handler(TimeoutError)
     async def _timeout(_: Request, exc: TimeoutError) -> Response:

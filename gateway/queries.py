@@ -144,12 +144,12 @@ async def answer(rt: Runtime, data: dict[str, Any], owner: str | None = None, li
     player, or its API key's digest; default: `owner`)."""
     query_id = data.get("id") if isinstance(data.get("id"), str | int) else None
     t0 = time.perf_counter()
-    wait = await rt.limits.retry_after("player_reads", limit_as or f"player:{owner}")
-    if wait is not None:
-        metrics.count("podium_socket_queries", q="-", outcome=RateLimited.code)
-        return orjson.dumps({"type": "error", "id": query_id, "code": RateLimited.code,
-                             "detail": f"over the player_reads rate limit; retry after {wait} s",
-                             "retry_after_s": wait})
+    try:
+        await rt.limits.metered("player_reads", limit_as or f"player:{owner}")
+    except RateLimited as exc:
+        metrics.count("podium_socket_queries", q="-", outcome=exc.code)
+        return orjson.dumps({"type": "error", "id": query_id, "code": exc.code, "detail": str(exc),
+                             "retry_after_s": exc.retry_after_s})
     try:
         query = _QUERY.validate_python(data)
         body = await run(rt, query, owner)

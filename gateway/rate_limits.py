@@ -9,6 +9,13 @@ replicas hold a client to one limit, not ten. What is counted, per whom
   credential (the player of a token, or the API key);
 - `handshakes`: WebSocket handshakes per client address, before any credential.
 
+Reads are metered: a replica counts a client's reads locally and charges
+them to Redis at most every `METER_S` (100 ms) per client, in one hit of
+their summed cost, and refuses the client locally until the window frees
+it once Redis says it is over. A heavy client thus costs one round trip per
+100 ms, not one per read; a client can pass its limit by at most what it
+sends a replica in 100 ms.
+
 A limit spec is the library's notation ("100/second", "20/second;600/minute");
 empty turns that limit off. The limits guard the cluster, not correctness:
 when Redis is away or slow a check gives up within `timeout_s` and lets the
@@ -23,6 +30,7 @@ import math
 import time
 
 import redis.asyncio as aioredis
+from cachetools import TTLCache
 from limits import RateLimitItem, parse_many
 from limits.aio.storage import RedisStorage
 from limits.aio.strategies import SlidingWindowCounterRateLimiter
@@ -33,6 +41,8 @@ log = logging.getLogger(__name__)
 KINDS = ("unlocks", "reads", "player_reads", "handshakes")
 CHECK_TIMEOUT_S = 0.5  # a check slower than this lets the request through
 PAUSE_AFTER_ERROR_S = 1.0  # after a failed check, let everything through this long (no storm on a dead Redis)
+METER_S = 0.1  # a metered client's reads are charged to Redis at most this often per replica
+METERS_MAX = 20_000  # clients metered at once per replica (the idle ones age out)
 
 
 class RateLimited(Exception):
@@ -62,6 +72,30 @@ def credential_id(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()[:24]
 
 
+class Meter:
+    """One client's metered hits on this replica (pure: the caller does the Redis hit)."""
+
+    __slots__ = ("blocked_until", "charge_at", "pending")
+
+    def __init__(self) -> None:
+        self.pending = 0
+        self.charge_at = 0.0
+        self.blocked_until = 0.0
+
+    def hit(self, now: float, every_s: float) -> tuple[int | None, int]:
+        """(seconds to wait if refused here, cost to charge to Redis now: 0 for none)."""
+        if now < self.blocked_until:
+            return max(1, math.ceil(self.blocked_until - now)), 0
+        self.pending += 1
+        if now < self.charge_at:
+            return None, 0
+        cost, self.pending, self.charge_at = self.pending, 0, now + every_s
+        return None, cost
+
+    def refuse_for(self, now: float, wait_s: int) -> None:
+        self.blocked_until = now + wait_s
+
+
 class RateLimits:
     def __init__(self, redis_url: str, prefix: str, specs: dict[str, str], *,
                  timeout_s: float = CHECK_TIMEOUT_S, connections: int = 64) -> None:
@@ -74,13 +108,26 @@ class RateLimits:
         self._limiter = SlidingWindowCounterRateLimiter(storage)
         self._timeout_s = timeout_s
         self._open_until = 0.0
+        self._meters: TTLCache[tuple[str, str], Meter] = TTLCache(METERS_MAX, 10.0)
 
     def enabled(self, kind: str) -> bool:
         return kind in self._items
 
-    async def check(self, kind: str, who: str, cost: int = 1) -> None:
-        """Count `cost` against `who`'s `kind` limits; RateLimited past one of them."""
-        wait = await self.retry_after(kind, who, cost)
+    async def metered(self, kind: str, who: str) -> None:
+        """One read by `who`, metered (above); RateLimited when refused."""
+        if kind not in self._items:
+            return
+        meter = self._meters.get((kind, who))
+        if meter is None:
+            meter = self._meters[(kind, who)] = Meter()
+        now = time.monotonic()
+        wait, cost = meter.hit(now, METER_S)
+        if cost:
+            wait = await self.retry_after(kind, who, cost)
+            if wait is not None:
+                meter.refuse_for(now, wait)
+        elif wait is not None:
+            metrics.count("podium_rate_limited", kind=kind)
         if wait is not None:
             raise RateLimited(kind, wait)
 

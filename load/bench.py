@@ -540,7 +540,11 @@ def main() -> None:
     chosen = args.systems.split(",")
     variants = {"podium": Podium(),
                 # Serve's own switch: user code on the replica's main loop, buffered access logs, ...
-                "podium-throughput": Podium("podium-throughput", {"RAY_SERVE_THROUGHPUT_OPTIMIZED": "1"})}
+                "podium-throughput": Podium("podium-throughput", {"RAY_SERVE_THROUGHPUT_OPTIMIZED": "1"}),
+                # No rate limit checks at all: what the checks (a Redis round trip each) cost, side by side
+                "podium-nolimits": Podium("podium-nolimits", settings={
+                    "rate_limit_unlocks": "", "rate_limit_reads": "", "rate_limit_player_reads": "",
+                    "rate_limit_handshakes": "", "trusted_proxy_hops": 0})}
     systems: list[System] = [v for k, v in variants.items() if k in chosen] + [p for p in peers() if p.name in chosen]
     rows: list[Row] = []
     out = ROOT / "load" / "results"

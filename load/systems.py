@@ -102,8 +102,9 @@ class Podium(System):
                       top=lambda g: f"/v1/games/{g}/leaderboard?limit=50",
                       around=lambda g, p: f"/v1/games/{g}/players/{p}/around?k=5")
 
-    def __init__(self, name: str = "podium", env: dict[str, str] | None = None) -> None:
-        self.name, self.env = name, env or {}
+    def __init__(self, name: str = "podium", env: dict[str, str] | None = None,
+                 settings: dict[str, object] | None = None) -> None:
+        self.name, self.env, self.overrides = name, env or {}, {**BENCH_LIMITS, **(settings or {})}
 
     def start(self, infra: Infra) -> None:
         from gateway import launch
@@ -125,7 +126,7 @@ class Podium(System):
             # Every client here is one address and one key: the limits are set far above what the
             # bench offers, so each request still pays for its checks (Redis round trips) but none
             # is refused. Bench clients hold sockets without pinging: no idle closes.
-            **BENCH_LIMITS,
+            **self.overrides,  # type: ignore[arg-type]
         )
         self.base = f"http://127.0.0.1:{port}"
 

@@ -59,7 +59,7 @@ async def per_address(request: Request, rt: Runtime = Depends(runtime)) -> None:
     """A router dependency: every HTTP request counts against its address's `reads` limit."""
     address = client_address(request, rt.settings.trusted_proxy_hops)
     if address is not None:
-        await rt.limits.check("reads", address)
+        await rt.limits.metered("reads", address)
 
 
 async def server_or_player(rt: Runtime, conn: HTTPConnection, player_id: str) -> bool:
@@ -69,10 +69,10 @@ async def server_or_player(rt: Runtime, conn: HTTPConnection, player_id: str) ->
     key = api_key_of(conn)
     if key:
         await rt.keys.scope(key)
-        await rt.limits.check("player_reads", credential_id(key))
+        await rt.limits.metered("player_reads", credential_id(key))
         return True
     rt.tokens.verify(bearer_of(conn), player_id)
-    await rt.limits.check("player_reads", f"player:{player_id}")
+    await rt.limits.metered("player_reads", f"player:{player_id}")
     return False
 
 

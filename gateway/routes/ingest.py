@@ -14,14 +14,16 @@ from fastapi import APIRouter, Depends, Request, WebSocket, WebSocketDisconnect
 from fastapi.responses import Response
 
 from actors import metrics
+from actors.errors import ShardUnavailable
 from actors.messages import AckStatus, Reason, Unlock
 from actors.routing import shard_of
 from gateway import queries
+from gateway.admission import Refusal
 from gateway.auth import ANY_GAME, Unauthorized
 from gateway.frames import FrameError, item_ids, parse_frame
 from gateway.push_hub import IDLE, RESTARTING
 from gateway.rate_limits import RateLimited, credential_id
-from gateway.routes.deps import admitted, api_key_of, handshake_refused, runtime
+from gateway.routes.deps import admitted, api_key_of, handshake_refused, refuse, runtime
 from gateway.runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -120,6 +122,9 @@ async def ingest_socket(websocket: WebSocket) -> None:
     except Unauthorized as exc:
         await websocket.close(code=1008, reason=str(exc)[:120])  # before accept: the client sees HTTP 403
         return
+    except ShardUnavailable as exc:  # PostgreSQL away and the key not seen lately: 503, retry
+        await refuse(websocket, Refusal(ShardUnavailable.code, str(exc), 1))
+        return
     async with admitted(rt, websocket) as admit:
         if admit:
             await _serve(rt, websocket, key)
@@ -145,6 +150,8 @@ async def _serve(rt: Runtime, websocket: WebSocket, key: str | None) -> None:
             return orjson.dumps({"error": exc.code, "detail": exc.detail})
         except Unauthorized as exc:
             revoked.set()
+            return orjson.dumps({"error": exc.code, "detail": str(exc)})
+        except ShardUnavailable as exc:
             return orjson.dumps({"error": exc.code, "detail": str(exc)})
 
     async def send_in_order() -> None:

@@ -24,11 +24,11 @@ async def token(request: Request, player_id: str, rt: Runtime = Depends(runtime)
     key = api_key_of(request)
     if key:
         await rt.keys.scope(key)
-        await rt.limits.check("player_reads", credential_id(key))
+        await rt.limits.metered("player_reads", credential_id(key))
         minted = keys.mint(player_id)
     else:
         minted = keys.refresh(keys.verify(bearer_of(request), player_id))
-        await rt.limits.check("player_reads", f"player:{player_id}")
+        await rt.limits.metered("player_reads", f"player:{player_id}")
     claims = keys.verify(minted, player_id)
     return json_response({"player_id": player_id, "token": minted, "expires_at": claims["exp"],
                           "refresh_until": claims["auth_time"] + keys.refresh_max_s,

@@ -120,7 +120,19 @@ def summary(outcomes: Counter[str], latencies: list[float]) -> dict[str, Any]:
             "max_s": round(latencies[-1], 3) if latencies else None}
 
 
-async def run(settings: Settings, key: str, pg: Any, data_dir: Path) -> dict[str, Any]:
+async def probe(http: httpx.AsyncClient, fresh_key: str) -> dict[str, Any]:
+    """What reads that need PostgreSQL, and a key no replica has verified yet, get while it is away."""
+    answers = {
+        "post_with_an_unseen_key": await http.post("/v1/unlocks", headers={"X-API-Key": fresh_key},
+                                                   content=orjson.dumps([unlock(0)])),
+        "rarity": await http.get("/v1/games/arena/achievements"),
+        "player_achievements": await http.get("/v1/players/out-1/achievements"),
+    }
+    return {name: {"status": r.status_code, "problem": r.headers.get("content-type") == "application/problem+json",
+                   "retry_after": r.headers.get("retry-after")} for name, r in answers.items()}
+
+
+async def run(settings: Settings, key: str, fresh_key: str, pg: Any, data_dir: Path) -> dict[str, Any]:
     client = Client(f"http://127.0.0.1:{settings.port}", key)
     pushes: list[float] = []
     watcher = asyncio.ensure_future(watch(f"ws://127.0.0.1:{settings.port}",
@@ -131,7 +143,9 @@ async def run(settings: Settings, key: str, pg: Any, data_dir: Path) -> dict[str
 
     pg_down = time.monotonic()
     await asyncio.to_thread(pg.stop)  # pg_ctl stop (fast): every connection dropped
-    n = await stream(client, PHASE_S, n, tasks)
+    n = await stream(client, PHASE_S / 2, n, tasks)
+    probes = await probe(client.http, fresh_key)
+    n = await stream(client, PHASE_S / 2, n, tasks)
     pg_up = time.monotonic()
     await asyncio.to_thread(pg.start)
     assert pg.get_uri() == uri, (pg.get_uri(), uri)
@@ -165,7 +179,7 @@ async def run(settings: Settings, key: str, pg: Any, data_dir: Path) -> dict[str
         "pg_up": summary(*client.between(pg_up, redis_down)),
         "redis_down": summary(*client.between(redis_down, redis_up)),
         "redis_up": summary(*client.between(redis_up, time.monotonic())),
-        "presence_rebuilt_s": presence_back, "pushes_resumed_s": pushed_at,
+        "presence_rebuilt_s": presence_back, "pushes_resumed_s": pushed_at, "pg_down_probes": probes,
     }
 
 
@@ -246,19 +260,20 @@ def main() -> None:
                         ray_namespace=f"podium-out-{tag}", haproxy_stats_port=_free_port(),
                         haproxy_metrics_port=_free_port(), presence_resync_s=1.0, presence_ttl_s=3.0)
     try:
-        async def prepare() -> str:
+        async def prepare() -> tuple[str, str]:
             await launch.prepare_database(settings, demo_catalog=False)
             conn = await asyncpg.connect(settings.database_url)
             try:
                 await catalog_store.import_catalog(conn, TEST_CATALOG)
-                return await api_keys.create(conn, game_id=None, label="outages")
+                return (await api_keys.create(conn, game_id=None, label="outages"),
+                        await api_keys.create(conn, game_id=None, label="outages: first used while PG is away"))
             finally:
                 await conn.close()
 
-        key = asyncio.run(prepare())
+        key, fresh_key = asyncio.run(prepare())
         launch.start_ray(settings, num_cpus=2, dashboard=False)
         launch.deploy(settings)
-        print(orjson.dumps(asyncio.run(run(settings, key, pg, data_dir))).decode())
+        print(orjson.dumps(asyncio.run(run(settings, key, fresh_key, pg, data_dir))).decode())
     finally:
         from ray import serve
 

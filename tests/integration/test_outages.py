@@ -29,3 +29,7 @@ def test_postgresql_and_redis_restarts_mid_stream_lose_nothing_and_heal_by_thems
     assert redis_down.get("accepted/", 0) > 0 and set(redis_down) <= {"accepted/", "rejected/overloaded"}, report
     assert report["presence_rebuilt_s"] is not None and report["pushes_resumed_s"] is not None, report
     assert report["pushes_resumed_s"] < 30, report
+    probes = report["pg_down_probes"]  # reads that need PostgreSQL, a key not verified yet: 503, never 500
+    assert probes["post_with_an_unseen_key"]["status"] == 503, probes
+    assert all(p["status"] in (200, 503) and (p["status"] == 200 or (p["problem"] and p["retry_after"]))
+               for p in probes.values()), probes
