@@ -9,6 +9,7 @@ import time
 from typing import Any
 
 import asyncpg
+import orjson
 import redis.asyncio as aioredis
 
 from actors import directory, metrics
@@ -24,6 +25,7 @@ from actors.tasks import log_failure
 from gateway.admission import Admission
 from gateway.auth import KeyCache, token_keys
 from gateway.batcher import ShardBatcher
+from gateway.board_watch import BoardWatch, Key
 from gateway.limits import nofile_limit, sockets_per_replica
 from gateway.push_hub import PushHub, draining_key
 from gateway.rate_limits import RateLimits
@@ -64,6 +66,7 @@ class Runtime:
         self.tokens = token_keys(settings)
         self.admission = Admission(sockets_per_replica(settings, nofile_limit()), settings.max_sockets_per_player)
         self.draining = asyncio.Event()  # set once the replica is told to go: sockets close with 1012
+        self.boards = BoardWatch(self._top, settings.board_push_ms / 1000)
         self._catalog_rows: list[asyncpg.Record] = []
         self._catalog: Catalog = Catalog({})
         self._catalog_at = -CATALOG_TTL_S
@@ -97,7 +100,9 @@ class Runtime:
             replica = self.hub.replica
             try:
                 metrics.gauge("podium_sockets_open", self.hub.sockets, kind="player", replica=replica)
-                metrics.gauge("podium_sockets_open", self.admission.open - self.hub.sockets, kind="ingest",
+                boards = self.boards.watchers
+                metrics.gauge("podium_sockets_open", boards, kind="board", replica=replica)
+                metrics.gauge("podium_sockets_open", self.admission.open - self.hub.sockets - boards, kind="ingest",
                               replica=replica)
             except Exception:
                 log.warning("socket gauges not exported", exc_info=True)
@@ -126,6 +131,7 @@ class Runtime:
     async def stop(self) -> None:
         if self._started:
             self._metrics_task.cancel()
+            await self.boards.stop()
             await self.hub.stop()
             for channel in [*self.channels.values(), *self.ingest_channels.values()]:
                 await channel.close()
@@ -157,6 +163,12 @@ class Runtime:
                 name=f"leaderboard shard {shard}", connect_timeout_s=self.settings.actor_call_timeout_s,
                 key=self.channel_key)
         return await channel.send(reads)
+
+    async def _top(self, key: Key) -> Any:
+        """A watched board's top page (gateway/board_watch.py)."""
+        game_id, region, period, top = key
+        page = await self.board_read(game_id, "page", self.board(game_id, period, False), region, top, None)
+        return orjson.loads(orjson.dumps(page))  # the channel hands JSON over as an orjson.Fragment
 
     async def board_read(self, game_id: str, kind: str, *args: Any, alone: bool = False) -> Any:
         """A leaderboard read (actors/board_reads.py), batched with others bound for the same shard."""

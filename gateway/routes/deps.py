@@ -113,10 +113,15 @@ async def refuse(websocket: WebSocket, refusal: Refusal) -> None:
     without it gets a close before accept: the client sees HTTP 403."""
     response = problem(refusal.status, refusal.code, refusal.detail)
     response.headers["Retry-After"] = str(refusal.retry_after_s)
+    await deny(websocket, response, 1013)
+
+
+async def deny(websocket: WebSocket, response: Response, close_code: int = 1008) -> None:
+    """Answer a handshake with an HTTP response (a problem) instead of the upgrade."""
     try:
         await websocket.send_denial_response(response)
     except RuntimeError:
-        await websocket.close(code=1013, reason=refusal.detail[:120])
+        await websocket.close(code=close_code, reason=orjson.loads(bytes(response.body))["detail"][:120])
 
 
 @asynccontextmanager

@@ -61,17 +61,22 @@ async def test_a_key_past_its_unlock_limit_gets_rate_limited_acks_and_nothing_mo
 
 
 async def test_reads_past_an_address_limit_get_429_and_other_addresses_do_not(http) -> None:
-    # 3x the limit from 50 clients: a burst across a window boundary still passes it. What the client
-    # claims comes first; the address the trusted load balancer appended is the one counted.
+    # 50 clients read as fast as they can until refused (a slow box needs longer to pass the limit). What the
+    # client claims comes first; the address the trusted load balancer appended is the one counted.
     headers = {"X-Forwarded-For": f"198.51.100.7, {an_address()}"}
+    answers: list[httpx.Response] = []
+    deadline = time.monotonic() + 20
 
-    async def client(n: int) -> list[httpx.Response]:  # sequential: httpx's pool slows down with long queues
-        return [await http.get("/v1/games", headers=headers) for _ in range(n)]
+    async def client() -> None:  # sequential: httpx's pool slows down with long queues
+        while time.monotonic() < deadline and not any(r.status_code == 429 for r in answers[-50:]):
+            answers.append(await http.get("/v1/games", headers=headers))
 
-    answers = [r for rs in await asyncio.gather(*(client(3 * READS_PER_S // 50) for _ in range(50))) for r in rs]
+    began = time.monotonic()
+    await asyncio.gather(*(client() for _ in range(50)))
     refused = [r for r in answers if r.status_code == 429]
-    assert refused and all(r.status_code in (200, 429) for r in answers)
+    assert refused and all(r.status_code in (200, 429) for r in answers), (len(answers), time.monotonic() - began)
     assert_rate_limited(refused[0])
+    assert len(answers) - len(refused) >= READS_PER_S // 2  # the limit let its share through first
     assert (await http.get("/v1/games", headers={"X-Forwarded-For": an_address()})).status_code == 200
 
 
