@@ -62,6 +62,15 @@ class Cluster:
     servers: EmbeddedServers
 
 
+def drop_test_state(admin_url: str, database: str, redis_url: str, prefix: str) -> None:
+    """Drop a test's database and every Redis key under its prefix."""
+    asyncio.run(_admin(admin_url, f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)'))
+    client = redis.Redis.from_url(redis_url)
+    keys = list(client.scan_iter(match=f"{prefix}*"))
+    if keys:
+        client.delete(*keys)
+
+
 async def _admin(url: str, sql: str) -> None:
     conn = await asyncpg.connect(url)
     try:
@@ -110,11 +119,7 @@ def cluster() -> Iterator[Cluster]:
             serve.shutdown()
             ray.shutdown()
         finally:
-            asyncio.run(_admin(servers.database_url, f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)'))
-            client = redis.Redis.from_url(servers.redis_url)
-            keys = list(client.scan_iter(match=f"{settings.redis_prefix}*"))
-            if keys:
-                client.delete(*keys)
+            drop_test_state(servers.database_url, database, servers.redis_url, settings.redis_prefix)
             servers.stop()
             shutil.rmtree(data_dir, ignore_errors=True)
 

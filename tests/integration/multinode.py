@@ -28,7 +28,7 @@ from gateway import launch
 from gateway.runtime import Runtime
 from persistence import catalog_store
 from persistence.settings import Settings
-from tests.integration.conftest import TEST_CATALOG, _admin, _with_database
+from tests.integration.conftest import TEST_CATALOG, _admin, _with_database, drop_test_state
 
 RATE = 400  # unlocks/s, in frames of 20
 POINTS = {(g["game_id"], a["achievement_id"]): a["points"] for g in TEST_CATALOG for a in g["achievements"]}
@@ -178,13 +178,7 @@ def main() -> None:
     finally:
         ray.shutdown()
         cluster.shutdown()
-        asyncio.run(_admin(admin_url, f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)'))
-        import redis
-
-        client = redis.Redis.from_url(redis_url)
-        keys = list(client.scan_iter(match=f"{settings.redis_prefix}*"))
-        if keys:
-            client.delete(*keys)
+        drop_test_state(admin_url, database, redis_url, settings.redis_prefix)
 
 
 if __name__ == "__main__":

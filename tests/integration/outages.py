@@ -31,8 +31,8 @@ from persistence import api_keys, catalog_store
 from persistence.embedded import start_postgres, start_redis
 from persistence.settings import Settings
 from tests.integration.conftest import TEST_CATALOG, _free_port
+from tests.integration.resender import Resender, stream
 
-FRAMES_PER_S = 10  # of 20 unlocks: 200 unlocks/s
 POINTS = {(g["game_id"], a["achievement_id"]): a["points"] for g in TEST_CATALOG for a in g["achievements"]}
 PAIRS = sorted(POINTS)
 WATCHED = "out-watched"
@@ -42,64 +42,6 @@ PHASE_S = 6.0  # seconds PostgreSQL stays down, and up after it
 def unlock(n: int) -> dict[str, str]:
     game, achievement = PAIRS[n % len(PAIRS)]
     return {"player_id": f"out-{n // len(PAIRS)}", "game_id": game, "achievement_id": achievement}
-
-
-class Client:
-    """Sends frames, resending what is not acked `accepted`/`duplicate` until it is;
-    every attempt is logged: (sent at, answered after, {status/reason: n})."""
-
-    def __init__(self, base: str, key: str) -> None:
-        self.http = httpx.AsyncClient(base_url=base, timeout=60.0, headers={"X-API-Key": key})
-        self.acked: dict[int, str] = {}
-        self.attempts: list[tuple[float, float, dict[str, int]]] = []
-
-    async def frame(self, first: int, size: int) -> None:
-        todo = list(range(first, first + size))
-        pause = 0.2
-        while todo:
-            sent = time.monotonic()
-            try:
-                response = await self.http.post("/v1/unlocks", content=orjson.dumps([unlock(n) for n in todo]))
-                acks = response.json() if response.status_code == 200 else None
-                outcome = (Counter(f"{a['status']}/{a.get('reason', '')}" for a in acks) if acks is not None
-                           else Counter({f"http/{response.status_code}": len(todo)}))
-            except httpx.HTTPError as exc:
-                acks, outcome = None, Counter({f"error/{type(exc).__name__}": len(todo)})
-            self.attempts.append((sent, time.monotonic() - sent, dict(outcome)))
-            for n, ack in zip(todo, acks or [], strict=False):
-                if ack["status"] in ("accepted", "duplicate"):
-                    self.acked[n] = ack["status"]
-                elif ack.get("reason") not in ("unavailable", "overloaded"):
-                    raise AssertionError(f"unexpected ack {ack} for {unlock(n)}")
-            todo = [n for n in todo if n not in self.acked]
-            if todo:
-                await asyncio.sleep(pause)
-                pause = min(2.0, pause * 2)
-
-    def between(self, start: float, end: float) -> tuple[Counter[str], list[float]]:
-        """Outcomes and latencies of the attempts sent in [start, end)."""
-        outcomes: Counter[str] = Counter()
-        latencies = []
-        for sent, took, outcome in self.attempts:
-            if start <= sent < end:
-                outcomes.update(outcome)
-                latencies.append(took)
-        return outcomes, sorted(latencies)
-
-    def first_after(self, start: float, status: str) -> float | None:
-        """Seconds from `start` to the first answer carrying `status` to an attempt sent after it."""
-        times = [sent + took - start for sent, took, outcome in self.attempts
-                 if sent >= start and any(k.startswith(status) for k in outcome)]
-        return round(min(times), 2) if times else None
-
-
-async def stream(client: Client, seconds: float, start: int, tasks: list[asyncio.Task[None]]) -> int:
-    n, began = start, time.monotonic()
-    while time.monotonic() - began < seconds:
-        tasks.append(asyncio.ensure_future(client.frame(n, 20)))
-        n += 20
-        await asyncio.sleep(1 / FRAMES_PER_S)
-    return n
 
 
 async def watch(ws_url: str, token: str, pushes: list[float]) -> None:
@@ -133,7 +75,7 @@ async def probe(http: httpx.AsyncClient, fresh_key: str) -> dict[str, Any]:
 
 
 async def run(settings: Settings, key: str, fresh_key: str, pg: Any, data_dir: Path) -> dict[str, Any]:
-    client = Client(f"http://127.0.0.1:{settings.port}", key)
+    client = Resender(f"http://127.0.0.1:{settings.port}", key, unlock, timeout_s=60.0)
     pushes: list[float] = []
     watcher = asyncio.ensure_future(watch(f"ws://127.0.0.1:{settings.port}",
                                           mint_token(settings.resolved_token_secret(), WATCHED, 3600), pushes))
@@ -200,7 +142,7 @@ async def wait_online(settings: Settings, since: float) -> float | None:
     return None
 
 
-async def push_until_seen(client: Client, pushes: list[float], since: float) -> float | None:
+async def push_until_seen(client: Resender, pushes: list[float], since: float) -> float | None:
     """Unlock for WATCHED once a second until a push reaches its socket; seconds from `since`."""
     seen = len(pushes)
     for n in range(60):

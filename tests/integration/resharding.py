@@ -27,9 +27,9 @@ import ray
 from gateway import launch
 from persistence import api_keys, catalog_store
 from persistence.settings import Settings
-from tests.integration.conftest import TEST_CATALOG, _admin, _free_port, _with_database
+from tests.integration.conftest import TEST_CATALOG, _admin, _free_port, _with_database, drop_test_state
+from tests.integration.resender import Resender, stream
 
-FRAMES_PER_S = 10  # of 20 unlocks: 200 unlocks/s
 POINTS = {(g["game_id"], a["achievement_id"]): a["points"] for g in TEST_CATALOG for a in g["achievements"]}
 PAIRS = sorted(POINTS)
 
@@ -38,49 +38,6 @@ def unlock(n: int) -> dict[str, str]:
     game, achievement = PAIRS[n % len(PAIRS)]
     return {"player_id": f"rs-{n // len(PAIRS)}", "game_id": game, "achievement_id": achievement,
             "region": ("eu", "na")[n % 2]}
-
-
-class Client:
-    """Sends frames and resends every unlock not acked `accepted`/`duplicate` (HTTP
-    errors, 503s and `rejected: unavailable|overloaded` alike) until it is."""
-
-    def __init__(self, base: str, key: str) -> None:
-        self.http = httpx.AsyncClient(base_url=base, timeout=10.0, headers={"X-API-Key": key})
-        self.acked: dict[int, str] = {}
-        self.latency: dict[int, float] = {}  # first send -> final ack
-        self.resends = 0
-
-    async def frame(self, first: int, size: int) -> None:
-        todo = list(range(first, first + size))
-        began = time.monotonic()
-        pause = 0.2
-        while todo:
-            try:
-                response = await self.http.post("/v1/unlocks", content=orjson.dumps([unlock(n) for n in todo]))
-                acks = response.json() if response.status_code == 200 else None
-            except httpx.HTTPError:
-                acks = None
-            if acks is not None:
-                for n, ack in zip(todo, acks, strict=True):
-                    if ack["status"] in ("accepted", "duplicate"):
-                        self.acked[n] = ack["status"]
-                        self.latency[n] = time.monotonic() - began
-                    elif ack.get("reason") not in ("unavailable", "overloaded"):
-                        raise AssertionError(f"unexpected ack {ack} for {unlock(n)}")
-                todo = [n for n in todo if n not in self.acked]
-            if todo:  # as a client should: back off (Retry-After says 1 s)
-                self.resends += 1
-                await asyncio.sleep(pause)
-                pause = min(2.0, pause * 2)
-
-
-async def stream(client: Client, seconds: float, start: int, tasks: list[asyncio.Task[None]]) -> int:
-    n, began = start, time.monotonic()
-    while time.monotonic() - began < seconds:
-        tasks.append(asyncio.ensure_future(client.frame(n, 20)))
-        n += 20
-        await asyncio.sleep(1 / FRAMES_PER_S)
-    return n
 
 
 def scale_via_cli(settings: Settings, players: int) -> tuple[Settings, dict[str, Any]]:
@@ -108,7 +65,7 @@ def percentile(values: list[float], q: float) -> float:
 
 
 async def run(settings: Settings, key: str) -> dict[str, Any]:
-    client = Client(f"http://127.0.0.1:{settings.port}", key)
+    client = Resender(f"http://127.0.0.1:{settings.port}", key, unlock)
     tasks: list[asyncio.Task[None]] = []
     steps = []
     n = await stream(client, 4, 0, tasks)
@@ -196,13 +153,7 @@ def main() -> None:
 
         serve.shutdown()
         ray.shutdown()
-        asyncio.run(_admin(admin_url, f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)'))
-        import redis
-
-        client = redis.Redis.from_url(redis_url)
-        keys = list(client.scan_iter(match=f"{settings.redis_prefix}*"))
-        if keys:
-            client.delete(*keys)
+        drop_test_state(admin_url, database, redis_url, settings.redis_prefix)
 
 
 if __name__ == "__main__":
