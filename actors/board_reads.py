@@ -62,8 +62,15 @@ def friends(standings: Standings, board: str, region: str | None, player_id: str
             "around": [_entry(e) for e in near]}
 
 
+def regions(standings: Standings, board: str) -> dict[str, object]:
+    """A board's regions, largest first, and the size of its global board."""
+    held = standings.regions(board)
+    return {**describe(board), "total": len(standings.board(board) or ()), "regions": [
+        {"region": region, "total": total} for region, total in sorted(held.items(), key=lambda kv: (-kv[1], kv[0]))]}
+
+
 READS: dict[str, Callable[..., dict[str, object]]] = {"page": page, "rank": rank, "around": around, "among": among,
-                                                      "friends": friends}
+                                                      "friends": friends, "regions": regions}
 
 
 def answer_all(standings: Standings, reads: list[Read]) -> list[Answer]:

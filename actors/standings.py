@@ -60,6 +60,11 @@ class Standings:
     def board(self, board_id: str, scope: str = GLOBAL) -> Board | None:
         return self.boards.get((board_id, scope))
 
+    def regions(self, board_id: str) -> dict[str, int]:
+        """The non-empty regional boards of a board id, and how many players each holds."""
+        return {scope: len(held) for (held_id, scope), held in self.boards.items()
+                if held_id == board_id and scope != GLOBAL and len(held)}
+
     def _board(self, board_id: str, scope: str) -> Board:
         board = self.boards.get((board_id, scope))
         if board is None:

@@ -10,7 +10,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from actors import metrics
 from gateway import problems
-from gateway.routes import boards, friends, health, ingest, pushes, reads, tokens
+from gateway.routes import boards, friends, health, ingest, page, pushes, reads, tokens
 from gateway.routes.deps import install_runtime
 from gateway.runtime import Runtime
 from persistence.settings import Settings
@@ -49,7 +49,7 @@ class RequestMetrics:
 def build_app() -> FastAPI:
     app = FastAPI(title="Podium", version="0.1.0",
                   description="Real-time achievements, rankings and notifications")
-    for module in (ingest, reads, friends, tokens, pushes, boards, health):
+    for module in (ingest, reads, friends, tokens, pushes, boards, page, health):
         app.include_router(module.router)
     problems.install(app)
     app.add_middleware(RequestMetrics)

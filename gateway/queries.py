@@ -34,6 +34,11 @@ async def leaderboard_page(rt: Runtime, game_id: str, *, region: str | None = No
     return await rt.board_read(game_id, "page", board, region, min(limit, rt.settings.page_limit_max), cursor)
 
 
+async def regions(rt: Runtime, game_id: str, *, period: str = "all", previous: bool = False) -> Any:
+    board = await _board(rt, game_id, period, previous)
+    return await rt.board_read(game_id, "regions", board)
+
+
 async def player_rank(rt: Runtime, game_id: str, player_id: str, *, region: str | None = None, period: str = "all",
                       previous: bool = False) -> Any:
     board = await _board(rt, game_id, period, previous)

@@ -49,6 +49,14 @@ async def leaderboard(
                        rt.settings.public_cache_s)
 
 
+@router.get("/v1/games/{game_id}/regions", tags=["leaderboards"])
+async def regions(request: Request, game_id: str, period: queries.Period = PeriodParam, previous: bool = Previous,
+                  rt: Runtime = Depends(runtime)) -> Response:
+    """The board's regions that hold players, largest first (what a region picker offers)."""
+    return public_json(request, await queries.regions(rt, game_id, period=period, previous=previous),
+                       rt.settings.public_cache_s)
+
+
 @router.get("/v1/games/{game_id}/players/{player_id}/rank", tags=["leaderboards"])
 async def player_rank(request: Request, game_id: str, player_id: str, region: str | None = Region,
                       period: queries.Period = PeriodParam, previous: bool = Previous,

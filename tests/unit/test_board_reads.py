@@ -27,3 +27,14 @@ def test_a_batch_of_reads_is_answered_in_order_each_alone() -> None:
     assert [(e["rank"], e["player_id"]) for e in answers[3][1]["entries"]] == [(1, "p0"), (2, "p1")]
     assert [e["player_id"] for e in answers[4][1]["entries"]] == ["p2", "p1"]
     assert answers[5][0] is False and answers[5][1][0] == "invalid_request"
+
+
+def test_regions_lists_the_regional_boards_with_players_largest_first() -> None:
+    s = standings()
+    updates = ScoreUpdates()
+    updates.add("p3", "puzzle", "asia", 5, 200, 4)
+    s.apply(updates)
+    ok, body = answer_all(s, [("regions", ("arena",))])[0]
+    assert ok and body == {"game_id": "arena", "period": "all", "total": 3,
+                           "regions": [{"region": "eu", "total": 2}, {"region": "na", "total": 1}]}
+    assert answer_all(s, [("regions", ("nothing-here",))])[0][1]["regions"] == []

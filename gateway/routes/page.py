@@ -1,0 +1,68 @@
+"""The live board page (`GET /boards/{game}`) and its two assets, served by
+the gateway itself: plain HTML, CSS and an ES module (gateway/page/), no
+build step. The page reads the public API and the board socket like any
+client (docs/protocol.md "The board page")."""
+from __future__ import annotations
+
+from html import escape
+from pathlib import Path
+
+import xxhash
+from fastapi import APIRouter, Depends, Query
+from fastapi.responses import RedirectResponse, Response
+from starlette.exceptions import HTTPException
+
+from actors.errors import UnknownGame
+from actors.messages import ALL_GAMES
+from gateway.routes.deps import per_address, runtime
+from gateway.runtime import Runtime
+
+router = APIRouter(dependencies=[Depends(per_address)], include_in_schema=False)
+PAGE_DIR = Path(__file__).resolve().parent.parent / "page"
+ASSET_TYPES = {"board.css": "text/css; charset=utf-8", "board.js": "text/javascript; charset=utf-8"}
+ASSETS = {name: (PAGE_DIR / name).read_bytes() for name in ASSET_TYPES}
+VERSION = xxhash.xxh64_hexdigest(b"".join(ASSETS.values()))  # in the asset URLs: a new release is fetched anew
+TEMPLATE = (PAGE_DIR / "board.html").read_text()
+# The page loads only its own assets and talks only to its own origin (its socket included).
+PAGE_HEADERS = {
+    "Content-Security-Policy": "default-src 'self'; img-src 'self' data:; base-uri 'none'; form-action 'self'",
+    "X-Content-Type-Options": "nosniff", "Referrer-Policy": "no-referrer", "Cache-Control": "no-cache",
+}
+
+
+def render(game_id: str, game_name: str, top: int, ping_ms: int) -> str:
+    """The page of one game's board; the data itself arrives over the API."""
+    values = {"game": escape(game_id), "game_name": escape(game_name), "top": str(top), "ping_ms": str(ping_ms),
+              "version": VERSION}
+    html = TEMPLATE
+    for name, value in values.items():
+        html = html.replace("{{" + name + "}}", value)
+    return html
+
+
+@router.get("/boards")
+async def first_board(rt: Runtime = Depends(runtime)) -> Response:
+    """The first game's board (a start page for a newcomer)."""
+    _, rows = await rt.catalog()
+    if not rows:
+        raise UnknownGame("the catalog has no games yet")
+    return RedirectResponse(f"/boards/{rows[0]['game_id']}", status_code=307)
+
+
+@router.get("/boards/assets/{name}")
+async def asset(name: str) -> Response:
+    if name not in ASSETS:
+        raise HTTPException(404, f"no asset {name!r}")
+    return Response(ASSETS[name], media_type=ASSET_TYPES[name], headers={
+        "Cache-Control": "public, max-age=31536000, immutable", "X-Content-Type-Options": "nosniff"})
+
+
+@router.get("/boards/{game_id}")
+async def board_page(game_id: str, top: int = Query(10, ge=1, description="Rows shown (at most board_top_max)"),
+                     rt: Runtime = Depends(runtime)) -> Response:
+    await rt.require_game(game_id)
+    _, rows = await rt.catalog()
+    name = "All games" if game_id == ALL_GAMES else next(r["game_name"] for r in rows if r["game_id"] == game_id)
+    ping_ms = int(rt.settings.socket_idle_s * 1000 / 4)  # the socket's client pings every socket_idle_s / 4
+    html = render(game_id, name, min(top, rt.settings.board_top_max), ping_ms)
+    return Response(html, media_type="text/html; charset=utf-8", headers=PAGE_HEADERS)
