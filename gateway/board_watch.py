@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import re
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -18,6 +19,23 @@ import orjson
 
 log = logging.getLogger(__name__)
 Key = tuple[str, str | None, str, int]  # game, region (None: global), period, top N
+REGION_PATTERN = r"^[a-z0-9-]{1,16}$"  # every read's region parameter
+PERIODS = ("all", "day", "week")
+TOP_DEFAULT = 10
+
+
+def parse_key(game_id: str, params: dict[str, str], top_max: int) -> Key:
+    """The board a handshake asks for; ValueError says what is wrong."""
+    region = params.get("region") or None
+    if region is not None and not re.fullmatch(REGION_PATTERN, region):
+        raise ValueError(f"region must match {REGION_PATTERN}")
+    period = params.get("period", "all")
+    if period not in PERIODS:
+        raise ValueError(f"period must be one of {', '.join(PERIODS)}")
+    top = params.get("top", str(TOP_DEFAULT))
+    if not top.isdigit() or not 1 <= int(top) <= top_max:
+        raise ValueError(f"top must be 1..{top_max}")
+    return game_id, region, period, int(top)
 
 
 def changed_players(before: list[dict[str, Any]] | None, after: list[dict[str, Any]]) -> list[str]:

@@ -67,6 +67,7 @@ def up(port: Annotated[int | None, typer.Option(help="Gateway port")] = None, da
     typer.echo(f"""
 Podium is up.
   gateway     {url}   (docs: {url}/docs, health: {url}/v1/health)
+  live board  {url}/boards   (a page per game: top N, regions, periods, player search)
   dev API key {key}
   player token: .venv/bin/podium token PLAYER_ID
   data dir    {resolved.data_dir.resolve()}

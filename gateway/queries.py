@@ -13,12 +13,12 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, TypeAdapte
 from actors import metrics
 from actors.errors import Forbidden, PodiumError
 from gateway.auth import Unauthorized
+from gateway.board_watch import REGION_PATTERN
 from gateway.frames import FrameError, Ident
 from gateway.rate_limits import RateLimited
 from gateway.runtime import Runtime
 
 MAX_AMONG = 200  # players in one "ranked together" (friends) board
-REGION_PATTERN = r"^[a-z0-9-]{1,16}$"
 Period = Literal["all", "day", "week"]
 RegionIn = Annotated[str, StringConstraints(pattern=REGION_PATTERN)]
 

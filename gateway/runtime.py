@@ -66,7 +66,7 @@ class Runtime:
         self.tokens = token_keys(settings)
         self.admission = Admission(sockets_per_replica(settings, nofile_limit()), settings.max_sockets_per_player)
         self.draining = asyncio.Event()  # set once the replica is told to go: sockets close with 1012
-        self.boards = BoardWatch(self._top, settings.board_push_ms / 1000)
+        self.boards = BoardWatch(self.top_page, settings.board_push_ms / 1000)
         self._catalog_rows: list[asyncpg.Record] = []
         self._catalog: Catalog = Catalog({})
         self._catalog_at = -CATALOG_TTL_S
@@ -164,8 +164,8 @@ class Runtime:
                 key=self.channel_key)
         return await channel.send(reads)
 
-    async def _top(self, key: Key) -> Any:
-        """A watched board's top page (gateway/board_watch.py)."""
+    async def top_page(self, key: Key) -> Any:
+        """A board's top page as plain JSON values (for gateway/board_watch.py and the board page)."""
         game_id, region, period, top = key
         page = await self.board_read(game_id, "page", self.board(game_id, period, False), region, top, None)
         return orjson.loads(orjson.dumps(page))  # the channel hands JSON over as an orjson.Fragment

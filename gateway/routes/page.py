@@ -6,14 +6,16 @@ from __future__ import annotations
 
 from html import escape
 from pathlib import Path
+from typing import Any
 
 import xxhash
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import RedirectResponse, Response
 from starlette.exceptions import HTTPException
 
-from actors.errors import UnknownGame
+from actors.errors import InvalidRequest, UnknownGame
 from actors.messages import ALL_GAMES
+from gateway.board_watch import Key, parse_key
 from gateway.routes.deps import per_address, runtime
 from gateway.runtime import Runtime
 
@@ -30,14 +32,22 @@ PAGE_HEADERS = {
 }
 
 
-def render(game_id: str, game_name: str, top: int, ping_ms: int) -> str:
-    """The page of one game's board; the data itself arrives over the API."""
+def render(key: Key, game_name: str, ping_ms: int, board: dict[str, Any]) -> str:
+    """The page of one board, with the board's top N as it stands; the rest arrives over the API."""
+    game_id, _, _, top = key
     values = {"game": escape(game_id), "game_name": escape(game_name), "top": str(top), "ping_ms": str(ping_ms),
-              "version": VERSION}
+              "version": VERSION, "total": f"of {board['total']:,} players", "rows": rows_html(board["entries"])}
     html = TEMPLATE
     for name, value in values.items():
         html = html.replace("{{" + name + "}}", value)
     return html
+
+
+def rows_html(entries: list[dict[str, Any]]) -> str:
+    if not entries:
+        return '<tr class="empty"><td colspan="3">No scores on this board yet</td></tr>'
+    return "".join(f'<tr data-player="{escape(e["player_id"])}"><td class="rank">{e["rank"]}</td>'
+                   f'<td>{escape(e["player_id"])}</td><td class="points">{e["points"]:,}</td></tr>' for e in entries)
 
 
 @router.get("/boards")
@@ -58,11 +68,19 @@ async def asset(name: str) -> Response:
 
 
 @router.get("/boards/{game_id}")
-async def board_page(game_id: str, top: int = Query(10, ge=1, description="Rows shown (at most board_top_max)"),
-                     rt: Runtime = Depends(runtime)) -> Response:
+async def board_page(request: Request, game_id: str, rt: Runtime = Depends(runtime)) -> Response:
+    """The page, its board's top N already in it (drawn before the socket's first frame)."""
     await rt.require_game(game_id)
+    params = dict(request.query_params)
+    top_max = rt.settings.board_top_max
+    if params.get("top", "").isdigit() and int(params["top"]) > top_max:
+        params["top"] = str(top_max)  # a page asking for more rows shows as many as a socket may watch
+    try:
+        key = parse_key(game_id, params, top_max)
+    except ValueError as exc:
+        raise InvalidRequest(str(exc)) from None
     _, rows = await rt.catalog()
     name = "All games" if game_id == ALL_GAMES else next(r["game_name"] for r in rows if r["game_id"] == game_id)
     ping_ms = int(rt.settings.socket_idle_s * 1000 / 4)  # the socket's client pings every socket_idle_s / 4
-    html = render(game_id, name, min(top, rt.settings.board_top_max), ping_ms)
+    html = render(key, name, ping_ms, await rt.top_page(key))
     return Response(html, media_type="text/html; charset=utf-8", headers=PAGE_HEADERS)

@@ -152,7 +152,8 @@ async def test_the_page_and_its_assets_are_served_with_safe_headers(cluster, htt
     assert "immutable" in script.headers["cache-control"]
     assert (await http.get("/boards", follow_redirects=False)).headers["location"].startswith("/boards/")
     for path, status in (("/boards/no-such-game", 404), ("/boards/assets/secrets.txt", 404),
-                         ("/boards/arena?top=0", 422)):
+                         ("/boards/arena?top=0", 422), ("/boards/arena?period=year", 422),
+                         ("/boards/arena?region=NOT%20OK", 422)):
         refused = await http.get(path)
         assert refused.status_code == status and refused.headers["content-type"] == "application/problem+json"
 

@@ -2,8 +2,7 @@ import asyncio
 
 import orjson
 
-from gateway.board_watch import BoardWatch, Slot, changed_players
-from gateway.routes.boards import parse_key
+from gateway.board_watch import BoardWatch, Slot, changed_players, parse_key
 
 
 def entry(player: str, rank: int, points: int) -> dict:
