@@ -119,7 +119,7 @@ class Settings(BaseSettings):
     trusted_proxy_hops: int = Field(0, ge=0, le=10, description="Load balancers in front of Serve that append "
                                     "X-Forwarded-For; the address the outermost appended is the client's. 0: per-"
                                     "address limits (reads, handshakes) are off, as every client looks alike")
-    board_push_ms: float = Field(250.0, ge=50, description="A watched board (/v1/ws/boards) is re-read this often "
+    board_push_ms: float = Field(500.0, ge=50, description="A watched board (/v1/ws/boards) is re-read this often "
                                  "per replica; its watchers get a frame only when its top N changed")
     board_top_max: int = Field(100, ge=1, le=200, description="Largest top N a board socket may watch")
     socket_idle_s: float = Field(120.0, gt=0, description="A socket whose client sends nothing (no frame, no "

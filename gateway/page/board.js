@@ -78,7 +78,17 @@ function renderBoard(frame) {
   $("board-total").textContent = `of ${number.format(frame.total)} players`;
   shownRanks = ranks;
   document.body.dataset.seq = frame.seq;
-  if (state.player && changed.has(state.player)) showPlayer();
+  if (state.player && nearPlayer(frame.entries, changed)) showPlayer();
+}
+
+// Whether the searched player's rank or neighbours moved: they changed, or (when they are in
+// the top N) someone within AROUND ranks of them did. Below the top N only their own move is seen.
+const AROUND = 3;
+
+function nearPlayer(entries, changed) {
+  if (changed.has(state.player)) return true;
+  const mine = entries.find((e) => e.player_id === state.player);
+  return mine !== undefined && entries.some((e) => changed.has(e.player_id) && Math.abs(e.rank - mine.rank) <= AROUND);
 }
 
 let socket = null;
@@ -159,7 +169,7 @@ async function lookUp(player) {
   const base = `/v1/games/${enc(state.game)}/players/${enc(player)}`;
   try {
     const [rank, around] = await Promise.all([
-      getJSON(`${base}/rank?${boardQuery()}`), getJSON(`${base}/around?${boardQuery({ k: 3 })}`)]);
+      getJSON(`${base}/rank?${boardQuery()}`), getJSON(`${base}/around?${boardQuery({ k: AROUND })}`)]);
     if (player !== state.player) return;
     const where = `${state.region || "global"}, ${PERIODS[state.period]}`;
     $("player-rank").textContent = `${player}: #${number.format(rank.rank)} of ${number.format(rank.total)}`;

@@ -121,9 +121,9 @@ async def test_the_page_shows_the_board_live_switches_regions_and_finds_players(
     await page.wait_for_function("document.querySelector('[data-period=day]').getAttribute('aria-pressed') === 'true'")
     await until_first(page, dot)  # today's board of that region holds the same unlock
     assert "period=day" in page.url
+    await page.close()
     assert failed and all(f.startswith("404 ") and f"/players/{bea}/" in f for f in failed), failed
     failed.clear()
-    await page.close()
 
     # With the player's own token (in the fragment: never sent to a server) the page charts 30 days.
     token = (await server.post(f"/v1/players/{ace}/token")).json()["token"]
