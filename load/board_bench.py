@@ -24,23 +24,19 @@ import argparse
 import asyncio
 import os
 import random
-import shutil
 import statistics
-import tempfile
 import time
 import uuid
 from collections import Counter
-from pathlib import Path
 from typing import Any
 
 import orjson
 import websockets
 
 from load.clients import CpuMeter, Outcome, WsWriter, paced, percentiles, timed_send
-from load.systems import Infra, Podium
+from load.systems import Podium, keep_result, run_alone
 from load.workload import REGIONS, Workload, achievement_id, game_id
 
-ROOT = Path(__file__).resolve().parent.parent
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 
@@ -236,25 +232,9 @@ def main() -> None:
     a = ap.parse_args()
     if a.quick:
         a.seconds, a.page_loads, a.rounds = 10.0, 10, 2
-    from persistence.embedded import ensure_servers
-
-    data_dir = Path(tempfile.mkdtemp(prefix="podium-board-bench-"))
-    data_dir.chmod(0o755)
-    servers = ensure_servers(os.environ.get("PODIUM_DATABASE_URL"), os.environ.get("PODIUM_REDIS_URL"), data_dir)
-    assert servers.database_url and servers.redis_url
     system = Podium("podium-boards", settings={} if a.push_ms is None else {"board_push_ms": a.push_ms})
-    system.start(Infra(servers.database_url, servers.redis_url, data_dir, uuid.uuid4().hex[:8]))
-    try:
-        result = asyncio.run(run(system, a))
-    finally:
-        system.stop()
-        servers.stop()
-        shutil.rmtree(data_dir, ignore_errors=True)
-    text = report(result)
-    print(text)
-    out = ROOT / "load" / "results"
-    out.mkdir(exist_ok=True)
-    (out / f"boards{'-quick' if a.quick else ''}.md").write_text(text + "\n")
+    result = run_alone(system, lambda started: run(started, a), "board-bench")
+    keep_result(f"boards{'-quick' if a.quick else ''}", report(result))
 
 
 if __name__ == "__main__":

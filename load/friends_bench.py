@@ -14,14 +14,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import random
-import shutil
-import tempfile
 import time
-import uuid
 from collections import Counter
-from pathlib import Path
 from typing import Any
 
 import asyncpg
@@ -30,10 +25,8 @@ import redis
 import websockets
 
 from load.clients import CpuMeter, Outcome, closed_reads, http_session, paced, percentiles, timed_send
-from load.systems import Infra, Podium
+from load.systems import Podium, keep_result, run_alone
 from load.workload import Workload, first_game, player_id
-
-ROOT = Path(__file__).resolve().parent.parent
 
 
 def ring_pairs(players: int, friends: int) -> list[tuple[str, str]]:
@@ -254,26 +247,9 @@ def main() -> None:
     a = ap.parse_args()
     if a.quick:
         a.players, a.seconds, a.celebrity_friends, a.read_seconds = 10_000, 10.0, 5_000, 4.0
-    from persistence.embedded import ensure_servers
-
-    data_dir = Path(tempfile.mkdtemp(prefix="podium-friends-bench-"))
-    data_dir.chmod(0o755)
-    servers = ensure_servers(os.environ.get("PODIUM_DATABASE_URL"), os.environ.get("PODIUM_REDIS_URL"), data_dir)
-    assert servers.database_url and servers.redis_url
-    infra = Infra(servers.database_url, servers.redis_url, data_dir, uuid.uuid4().hex[:8])
     system = Podium("podium-friends", {"PODIUM_FRIENDS_MAX": str(max(1_000, a.celebrity_friends))})
-    system.start(infra)
-    try:
-        result = asyncio.run(run(system, a))
-    finally:
-        system.stop()
-        servers.stop()
-        shutil.rmtree(data_dir, ignore_errors=True)
-    text = report(result)
-    print(text)
-    out = ROOT / "load" / "results"
-    out.mkdir(exist_ok=True)
-    (out / f"friends{'-quick' if a.quick else ''}.md").write_text(text + "\n")
+    result = run_alone(system, lambda started: run(started, a), "friends-bench")
+    keep_result(f"friends{'-quick' if a.quick else ''}", report(result))
 
 
 if __name__ == "__main__":

@@ -13,10 +13,10 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
 import aiohttp
@@ -29,6 +29,7 @@ from load.peers.common import CATALOG_SCHEMA
 from load.workload import catalog, points
 
 ROOT = Path(__file__).resolve().parent.parent
+T = TypeVar("T")
 
 
 def free_port() -> int:
@@ -302,3 +303,34 @@ def peers() -> list[Peer]:
             Peer("reviewed", "reviewed", "/unlock")]
 
 
+
+
+def run_alone(system: Podium, run: Callable[[Podium], Coroutine[Any, Any, T]], label: str) -> T:
+    """`system` started on servers of its own (PODIUM_DATABASE_URL / PODIUM_REDIS_URL, or embedded ones
+    under a temporary data dir), `run` against it, then everything stopped and removed."""
+    import shutil
+    import tempfile
+
+    from persistence.embedded import ensure_servers
+
+    data_dir = Path(tempfile.mkdtemp(prefix=f"podium-{label}-"))
+    data_dir.chmod(0o755)
+    servers = ensure_servers(os.environ.get("PODIUM_DATABASE_URL"), os.environ.get("PODIUM_REDIS_URL"), data_dir)
+    assert servers.database_url and servers.redis_url
+    try:
+        system.start(Infra(servers.database_url, servers.redis_url, data_dir, uuid.uuid4().hex[:8]))
+        try:
+            return asyncio.run(run(system))
+        finally:
+            system.stop()
+    finally:
+        servers.stop()
+        shutil.rmtree(data_dir, ignore_errors=True)
+
+
+def keep_result(name: str, text: str) -> None:
+    """Print a report and keep it as load/results/NAME.md."""
+    print(text)
+    out = ROOT / "load" / "results"
+    out.mkdir(exist_ok=True)
+    (out / f"{name}.md").write_text(text + "\n")
