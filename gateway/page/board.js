@@ -32,7 +32,9 @@ function boardQuery(extra = {}) {
 }
 
 async function getJSON(path, headers = {}) {
-  const response = await fetch(path, { headers: { accept: "application/json", ...headers } });
+  // "no-cache": revalidate (the ETag makes an unchanged answer a bodiless 304) rather than reuse
+  // a public read the browser may keep for public_cache_s: a refresh after a move must see it.
+  const response = await fetch(path, { cache: "no-cache", headers: { accept: "application/json", ...headers } });
   const body = await response.json().catch(() => ({}));
   if (!response.ok) {
     throw Object.assign(new Error(body.detail || response.statusText), { status: response.status, code: body.code });

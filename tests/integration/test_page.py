@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 from playwright.async_api import Browser, Page, async_playwright
 
+from tests.integration.conftest import eventually
 from tests.integration.test_recovery import ingest
 
 CHROMIUM = os.environ.get("PODIUM_CHROMIUM", "/usr/bin/chromium")
@@ -57,10 +58,23 @@ async def rows(page: Page, table: str = "board-rows") -> list[str]:
     return await page.eval_on_selector_all(f"#{table} tr[data-player]", "rs => rs.map(r => r.dataset.player)")
 
 
+async def until_live(page: Page) -> None:
+    """Until the page drew its socket's first frame."""
+    await page.wait_for_function("() => document.body.dataset.seq !== undefined", timeout=10_000)
+
+
 async def until_first(page: Page, player: str) -> None:
     await page.wait_for_function(
         "p => document.querySelector('#board-rows tr[data-player]')?.dataset.player === p", arg=player,
         timeout=10_000, polling="raf")
+
+
+async def delivered(http, region: str, total: int) -> None:
+    """Until the region's board holds `total` players (ranks trail the journal's acks by a delivery)."""
+    async def held() -> bool:
+        return (await http.get("/v1/games/arena/leaderboard", params={"region": region})).json()["total"] == total
+
+    await eventually(held)
 
 
 def unlock(player: str, achievement: str, region: str) -> dict[str, str]:
@@ -75,10 +89,13 @@ async def test_the_page_shows_the_board_live_switches_regions_and_finds_players(
                                  unlock(bea, "a3", here),                           # 40
                                  unlock(cid, "a0", here),                           # 10
                                  unlock(dot, "a2", there)])                         # 30, elsewhere
+    await delivered(http, here, 3)
+    await delivered(http, there, 1)
     errors: list[str] = []  # script errors, CSP refusals
     failed: list[str] = []  # answers >= 400
     page = await open_page(browser, f"{cluster.base_url}/boards/arena?region={here}&top=5", errors, failed)
-    await page.wait_for_selector("#board-rows tr[data-player]")
+    assert await rows(page) == [bea, ace, cid]  # in the served HTML, before the socket's first frame
+    await until_live(page)
     assert await rows(page) == [bea, ace, cid]
     assert await page.text_content("#status") == "live"
     assert await page.text_content("#board-total") == "of 3 players"
@@ -108,6 +125,11 @@ async def test_the_page_shows_the_board_live_switches_regions_and_finds_players(
     assert await page.get_attribute(f"#around-rows tr[data-player='{bea}']", "class") == "me"
     assert "Private" in (await page.text_content("#history") or "")
     assert f"player={bea}" in page.url
+    # Someone landing within 3 ranks of the searched player refreshes the search as well.
+    await ingest(http, api_key, [unlock(eve := uid("eve"), "a1", here)])  # 20 points: 4th
+    await page.wait_for_selector(f"#around-rows tr[data-player='{eve}']", timeout=10_000)
+    assert await rows(page, "around-rows") == [ace, bea, cid, eve]
+    assert (await page.text_content("#player-rank") or "").startswith(f"{bea}: #2 of 4")
 
     # The region switch: the other board's rows, and the address says which board is shown. The search
     # follows the board: bea has no score in that region (the page's lookups are answered 404 unknown_player).
@@ -136,6 +158,12 @@ async def test_the_page_shows_the_board_live_switches_regions_and_finds_players(
     assert await phone.evaluate("document.documentElement.scrollWidth <= window.innerWidth")  # no sideways scroll
     await phone.screenshot(path=ARTIFACTS / "board-page-phone.png", full_page=True)
     await phone.close()
+    # ?overlay=1: the board alone, for a stream overlay or a lobby screen.
+    overlay = await open_page(browser, f"{cluster.base_url}/boards/arena?region={here}&overlay=1", errors, failed)
+    await until_live(overlay)
+    assert await overlay.is_visible("#board-rows") and await rows(overlay) == [ace, bea, cid, eve]
+    assert not any([await overlay.is_visible(s) for s in ("nav.controls", "section.search", "section.rarity")])
+    await overlay.close()
     assert errors == [] and failed == []
     (ARTIFACTS / "board-page.json").write_text(json.dumps(
         {"first_contentful_paint_ms": paint, "ack_to_row_moved_s": seen_after_ack}, indent=2))
@@ -161,6 +189,8 @@ async def test_the_page_and_its_assets_are_served_with_safe_headers(cluster, htt
 async def test_regions_lists_the_regional_boards_largest_first(cluster, http, api_key, uid) -> None:
     big, small = f"rb{uuid.uuid4().hex[:8]}", f"rs{uuid.uuid4().hex[:8]}"
     await ingest(http, api_key, [unlock(uid(f"p{i}"), "a0", big) for i in range(3)] + [unlock(uid("q"), "a0", small)])
+    await delivered(http, big, 3)
+    await delivered(http, small, 1)
     body = (await http.get("/v1/games/arena/regions")).json()
     mine = [r for r in body["regions"] if r["region"] in (big, small)]
     assert mine == [{"region": big, "total": 3}, {"region": small, "total": 1}]
