@@ -57,12 +57,55 @@ def _with_db(settings: Settings, work: Any) -> Any:
 
 @app.command()
 def up(port: Annotated[int | None, typer.Option(help="Gateway port")] = None, data_dir: DataDir = None) -> None:
-    """Start everything: servers, migrations, Ray, shard actors, the gateway."""
-    from gateway.launch import bring_up, tear_down
+    """Start everything: servers, migrations, Ray, shard actors, the gateway.
+    Ctrl-C, SIGTERM or SIGHUP stops it all within PODIUM_STOP_TIMEOUT_S."""
+    from gateway.supervisor import supervise
 
-    logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(levelname)s %(message)s")
+    _log_to_stderr()
     settings = _settings(data_dir, **({"port": port} if port else {}))
-    resolved, servers, key = bring_up(settings)
+    driver = [sys.executable, "-m", "gateway.cli", "run-cluster", "--data-dir", str(settings.data_dir)]
+    if port:
+        driver += ["--port", str(port)]
+    raise typer.Exit(supervise(settings, driver))
+
+
+def _log_to_stderr() -> None:
+    logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(levelname)s %(message)s")
+
+
+@app.command("run-cluster", hidden=True)
+def run_cluster(port: Annotated[int | None, typer.Option()] = None, data_dir: DataDir = None) -> None:
+    """The driver `podium up` runs (gateway/supervisor.py): bring the cluster up,
+    serve `podium scale` requests, and on SIGTERM drain and stop it."""
+    from gateway.launch import StartFailed, bring_up, serve_scale_requests, tear_down
+    from gateway.supervisor import failure_file
+
+    _log_to_stderr()
+    stop = False
+
+    def _interrupt(*_: object) -> None:
+        raise KeyboardInterrupt  # while starting: unwind, bring_up stops what it started
+
+    def _stop(*_: object) -> None:
+        nonlocal stop
+        stop = True
+
+    def _on_stop_signals(handler: Any) -> None:
+        for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+            signal.signal(signum, handler)
+
+    _on_stop_signals(_interrupt)
+    settings = _settings(data_dir, **({"port": port} if port else {}))
+    try:
+        resolved, servers, key = bring_up(settings)
+    except KeyboardInterrupt:
+        raise typer.Exit(0) from None
+    except StartFailed as exc:
+        logging.getLogger(__name__).error("podium up could not start", exc_info=exc.__cause__)
+        if (path := failure_file()) is not None:
+            path.write_text(str(exc))
+        raise typer.Exit(1) from exc
+    _on_stop_signals(_stop)  # again: ray.init made SIGTERM exit the process at once
     url = f"http://{resolved.host}:{resolved.port}"
     typer.echo(f"""
 Podium is up.
@@ -73,24 +116,12 @@ Podium is up.
   data dir    {resolved.data_dir.resolve()}
 Ctrl-C stops everything; state is kept in the data dir.
 """)
-    stop = False
-
-    def _stop(*_: object) -> None:
-        nonlocal stop
-        stop = True
-
-    signal.signal(signal.SIGTERM, _stop)
-    from gateway.launch import serve_scale_requests
-
-    try:
-        while not stop:
-            time.sleep(0.5)
-            try:
-                resolved = serve_scale_requests(resolved, resolved.redis_url or "")  # `podium scale`
-            except Exception:
-                logging.getLogger(__name__).exception("a scale request could not be read")
-    except KeyboardInterrupt:
-        pass
+    while not stop:
+        time.sleep(0.5)
+        try:
+            resolved = serve_scale_requests(resolved, resolved.redis_url or "")  # `podium scale`
+        except Exception:
+            logging.getLogger(__name__).exception("a scale request could not be read")
     typer.echo("stopping Podium...", err=True)
     tear_down(servers, resolved)
 

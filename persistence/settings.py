@@ -31,6 +31,15 @@ class Settings(BaseSettings):
     port: int = Field(8000, description="Gateway HTTP/WebSocket port")
     haproxy_stats_port: int = Field(8404, description="Serve's HAProxy stats page (one per machine)")
     haproxy_metrics_port: int = Field(9101, description="Serve's HAProxy Prometheus metrics (one per machine)")
+    haproxy_admin_host: str = Field("127.0.0.1", description="Address HAProxy's stats page and metrics bind "
+                                    "(0.0.0.0: every interface, for a scraper on another machine)")
+    serve_fallback_port: int = Field(8500, description="Serve's fallback proxy on the head node (HAProxy sends "
+                                     "it what no replica route matches); one per machine")
+    replica_ports: str = Field("30000-31000", pattern=r"^\d+-\d+$", description="Ports the gateway replicas "
+                               "listen on behind HAProxy (first-last); two clusters on one machine take "
+                               "ranges of their own")
+    stop_timeout_s: float = Field(15.0, gt=0, description="`podium up` stops within this: sockets drained, "
+                                  "Serve and Ray shut down, embedded servers stopped; what is left then is killed")
     ray_address: str | None = Field(None, description="Existing Ray cluster to join; unset starts a local one")
     metrics_port: int | None = Field(None, description="Port of the local Ray node's metrics agent (Prometheus "
                                      "text at /metrics) when Podium starts the cluster; unset: Ray picks one")
