@@ -122,6 +122,7 @@ class Podium(System):
         self.settings = Settings(
             database_url=with_database(infra.database_url, self.database), redis_url=infra.redis_url,
             redis_prefix=f"bench-{self.name}-{infra.tag}:", data_dir=infra.data_dir, port=port,
+            serve_fallback_port=free_port(),
             token_secret=f"bench-{uuid.uuid4().hex}", ray_namespace=f"bench-{self.name}-{infra.tag}",
             haproxy_stats_port=free_port(), haproxy_metrics_port=free_port(),
             # Every client here is one address and one key: the limits are set far above what the

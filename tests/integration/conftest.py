@@ -8,7 +8,6 @@ import asyncio
 import inspect
 import os
 import shutil
-import socket
 import tempfile
 import time
 import uuid
@@ -24,6 +23,7 @@ import pytest
 import redis
 
 from gateway import launch
+from gateway.processes import free_port, own_ports
 from persistence import api_keys, catalog_store
 from persistence.embedded import EmbeddedServers, ensure_servers
 from persistence.settings import Settings
@@ -39,12 +39,6 @@ TEST_CATALOG: list[dict[str, Any]] = [
 SOCKETS_PER_REPLICA = 64  # small, so a test can fill a replica
 UNLOCKS_PER_S, READS_PER_S, PLAYER_READS_PER_S, HANDSHAKES_PER_S = 5000, 150, 50, 100
 SOCKET_IDLE_S = 15.0
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _with_database(url: str, name: str) -> str:
@@ -92,12 +86,12 @@ def cluster() -> Iterator[Cluster]:
     asyncio.run(_admin(servers.database_url, f'CREATE DATABASE "{database}"'))
     settings = Settings(
         database_url=_with_database(servers.database_url, database), redis_url=servers.redis_url,
-        redis_prefix=f"podium-test-{tag}:", data_dir=data_dir, port=_free_port(), player_shards=2,
+        redis_prefix=f"podium-test-{tag}:", data_dir=data_dir, player_shards=2,
         leaderboard_shards=2, checkpoint_interval_s=1.0, token_secret=f"test-secret-{tag}-{uuid.uuid4().hex}",
         ray_namespace=f"podium-test-{tag}", call_deadline_s=20.0, actor_call_timeout_s=5.0,
         api_key_cache_s=2.0, presence_resync_s=1.0, presence_ttl_s=3.0,
         max_sockets_per_replica=SOCKETS_PER_REPLICA, max_sockets_per_player=3, socket_send_timeout_s=2.0,
-        haproxy_stats_port=_free_port(), haproxy_metrics_port=_free_port(), metrics_port=_free_port(),
+        metrics_port=free_port(), **own_ports(),
         # Limits no other test reaches; test_abuse.py passes them as clients of their own (a fresh key,
         # player or X-Forwarded-For address: one load balancer in front is trusted).
         rate_limit_unlocks=f"{UNLOCKS_PER_S}/second", rate_limit_reads=f"{READS_PER_S}/second",

@@ -25,6 +25,7 @@ from actors import directory
 from actors.messages import AckStatus, Unlock
 from actors.routing import shard_of
 from gateway import launch
+from gateway.processes import own_ports
 from gateway.runtime import Runtime
 from persistence import catalog_store
 from persistence.settings import Settings
@@ -156,7 +157,7 @@ def main() -> None:
                         redis_prefix=f"podium-mn-{tag}:", data_dir=data_dir, player_shards=3, leaderboard_shards=2,
                         checkpoint_interval_s=1.0, token_secret=f"mn-{uuid.uuid4().hex}",
                         ray_namespace=f"podium-mn-{tag}", call_deadline_s=30.0, actor_call_timeout_s=5.0,
-                        presence_resync_s=1.0)
+                        presence_resync_s=1.0, **own_ports())
     cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1})
     for _ in range(2):
         cluster.add_node(num_cpus=1)

@@ -27,10 +27,11 @@ import websockets
 from actors import directory
 from gateway import launch
 from gateway.auth import mint_token
+from gateway.processes import own_ports
 from persistence import api_keys, catalog_store
 from persistence.embedded import start_postgres, start_redis
 from persistence.settings import Settings
-from tests.integration.conftest import TEST_CATALOG, _free_port
+from tests.integration.conftest import TEST_CATALOG
 from tests.integration.resender import Resender, stream
 
 POINTS = {(g["game_id"], a["achievement_id"]): a["points"] for g in TEST_CATALOG for a in g["achievements"]}
@@ -197,10 +198,10 @@ def main() -> None:
     redis_holder.append(redis_server)
     tag = uuid.uuid4().hex[:8]
     settings = Settings(database_url=database_url, redis_url=redis_url, redis_prefix=f"podium-out-{tag}:",
-                        data_dir=data_dir, port=_free_port(), player_shards=2, leaderboard_shards=1,
+                        data_dir=data_dir, player_shards=2, leaderboard_shards=1,
                         checkpoint_interval_s=1.0, token_secret=f"out-{uuid.uuid4().hex}",
-                        ray_namespace=f"podium-out-{tag}", haproxy_stats_port=_free_port(),
-                        haproxy_metrics_port=_free_port(), presence_resync_s=1.0, presence_ttl_s=3.0)
+                        ray_namespace=f"podium-out-{tag}", **own_ports(),
+                        presence_resync_s=1.0, presence_ttl_s=3.0)
     try:
         async def prepare() -> tuple[str, str]:
             await launch.prepare_database(settings, demo_catalog=False)

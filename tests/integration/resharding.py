@@ -25,9 +25,10 @@ import orjson
 import ray
 
 from gateway import launch
+from gateway.processes import own_ports
 from persistence import api_keys, catalog_store
 from persistence.settings import Settings
-from tests.integration.conftest import TEST_CATALOG, _admin, _free_port, _with_database, drop_test_state
+from tests.integration.conftest import TEST_CATALOG, _admin, _with_database, drop_test_state
 from tests.integration.resender import Resender, stream
 
 POINTS = {(g["game_id"], a["achievement_id"]): a["points"] for g in TEST_CATALOG for a in g["achievements"]}
@@ -131,9 +132,9 @@ def main() -> None:
     asyncio.run(_admin(admin_url, f'CREATE DATABASE "{database}"'))
     settings = Settings(database_url=_with_database(admin_url, database), redis_url=redis_url,
                         redis_prefix=f"podium-rs-{tag}:", data_dir=Path(tempfile.mkdtemp(prefix="podium-rs-")),
-                        port=_free_port(), player_shards=2, leaderboard_shards=1, checkpoint_interval_s=1.0,
+                        player_shards=2, leaderboard_shards=1, checkpoint_interval_s=1.0,
                         token_secret=f"rs-{uuid.uuid4().hex}", ray_namespace=f"podium-rs-{tag}",
-                        haproxy_stats_port=_free_port(), haproxy_metrics_port=_free_port(), actor_call_timeout_s=5.0)
+                        actor_call_timeout_s=5.0, **own_ports())
     try:
         async def prepare() -> str:
             await launch.prepare_database(settings, demo_catalog=False)
