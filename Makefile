@@ -15,7 +15,12 @@ BENCH_LOCK := requirements/bench.lock
 COMPILE     = $(BIN)/uv pip compile pyproject.toml --universal --python-version 3.11 --custom-compile-command "make lock" \
               --quiet $(if $(UPGRADE),--upgrade)
 
-.PHONY: install browser up test test-unit test-integration lint clean bench bench-quick lock upgrade
+# The long randomized run (`make fuzz`): a fresh seed each run unless given, printed so a failure replays with
+# `make fuzz SEED=<n>` (drawn once per make, so the echo and the run agree); SCALE times each test's examples.
+SEED  := $(shell od -An -N4 -tu4 /dev/urandom | tr -d ' ')
+SCALE ?= 10
+
+.PHONY: install browser up test test-unit test-integration lint clean bench bench-quick lock upgrade fuzz
 
 # Debian's Chromium for the browser test (tests/integration/test_page.py): Playwright drives it and never
 # downloads a browser of its own. PODIUM_CHROMIUM=/path/to/chromium uses another one.
@@ -79,6 +84,12 @@ test-integration: install browser
 
 test: lint browser
 	$(BIN)/pytest -q tests/unit tests/integration
+
+# Not part of `make test`, which runs every property and fuzz test derandomized (tests/randomness.py).
+fuzz: install
+	@echo "make fuzz: seed $(SEED), $(SCALE)x the examples (replay: make fuzz SEED=$(SEED) SCALE=$(SCALE))"
+	PODIUM_HYPOTHESIS_PROFILE=fuzz PODIUM_FUZZ_SEED=$(SEED) PODIUM_FUZZ_SCALE=$(SCALE) \
+		$(BIN)/pytest -q tests/unit tests/integration/test_fuzz.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache
