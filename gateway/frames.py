@@ -12,7 +12,8 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, Validation
 from actors.messages import Reason, Unlock
 from actors.player_state import to_us
 
-Ident = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.:@-]{1,64}$")]
+IDENT_MAX_LENGTH = 64  # player, game and achievement ids; gateway/limits.py sizes HAProxy's buffer by it
+Ident = Annotated[str, StringConstraints(pattern=rf"^[A-Za-z0-9_.:@-]{{1,{IDENT_MAX_LENGTH}}}$")]
 Region = Annotated[str, StringConstraints(pattern=r"^[a-z0-9-]{1,16}$")]
 
 

@@ -60,6 +60,7 @@ def serve_env(settings: Settings) -> dict[str, str]:
             # hour): one that never finishes its request is gone before a replica sees it; a
             # socket is closed by the replica first, after socket_idle_s without a frame or ping.
             "RAY_SERVE_HAPROXY_TIMEOUT_CLIENT_S": str(math.ceil(settings.socket_idle_s) + 10),
+            "RAY_SERVE_HAPROXY_TUNE_BUFSIZE": "65536",  # = limits.HAPROXY_BUFSIZE: the largest legal request fits
             "RAY_SERVE_HAPROXY_STATS_PORT": str(settings.haproxy_stats_port),
             "RAY_SERVE_HAPROXY_METRICS_PORT": str(settings.haproxy_metrics_port),
             # A request whose replica refuses the connection is tried once more, on another replica

@@ -2,11 +2,14 @@
 file descriptors for both sides of every connection plus splice pipes, and
 cannot go past the node's hard `nofile` limit (it refuses to start instead).
 The replica's socket limit is cut to what HAProxy can carry, so a handshake
-past it is refused by the replica (503) rather than queued by HAProxy."""
+past it is refused by the replica (503) rather than queued by HAProxy.
+And how large a request HAProxy lets through, next to the largest one Podium
+documents (the two limits of that wire)."""
 from __future__ import annotations
 
 import resource
 
+from gateway.frames import IDENT_MAX_LENGTH
 from persistence.settings import Settings
 
 # HAProxy 2.8 as Serve configures it asked for 30,036 descriptors at maxconn
@@ -14,6 +17,23 @@ from persistence.settings import Settings
 # pipes, listeners). Two per connection plus 5,000 stays above both.
 FDS_PER_CONNECTION = 2
 RESERVED_FDS = 5000
+
+# Two limits of one wire, HAProxy's request buffer and Podium's largest legal request, kept in agreement (unit
+# test test_limits.py; the integration test test_fuzz.py sends that request). HAProxy refuses a request whose line
+# and headers outgrow tune.bufsize less its rewrite reserve (tune.maxrewrite, 1,024 bytes by default) with its own
+# HTML 400, before a replica sees it. The largest legal request is GET /v1/games/{game}/leaderboard/among with
+# MAX_AMONG ids of IDENT_MAX_LENGTH characters, every one percent-encoded (':' and '@' are legal in ids and
+# encoders escape them): 40,486 bytes of request line. Serve's default buffer, 16 KiB, held 200 plain ids of 60
+# characters but not that. 64 KiB leaves the headers 23 KiB, more than the whole request had before (15 KiB).
+# HAProxy takes buffers from a pool while data passes, two per connection at most.
+MAX_AMONG = 200  # players in one "ranked together" (friends) board: GET .../leaderboard/among, the "among" query
+HAPROXY_BUFSIZE = 64 * 1024  # RAY_SERVE_HAPROXY_TUNE_BUFSIZE, set in gateway/launch.serve_env
+HAPROXY_MAXREWRITE = 1024  # HAProxy's default tune.maxrewrite (Serve leaves it)
+REGION_MAX_LENGTH = 16  # gateway/board_watch.REGION_PATTERN
+LARGEST_REQUEST_LINE = (len("GET /v1/games/") + 3 * IDENT_MAX_LENGTH + len("/leaderboard/among?")
+                        + MAX_AMONG * len("players=&") + MAX_AMONG * 3 * IDENT_MAX_LENGTH
+                        + len("region=") + REGION_MAX_LENGTH + len("&period=week&previous=false HTTP/1.1\r\n"))
+HEADERS_ALLOWANCE = HAPROXY_BUFSIZE - HAPROXY_MAXREWRITE - LARGEST_REQUEST_LINE  # left to the request's headers
 
 
 def nofile_limit() -> int:

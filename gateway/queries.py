@@ -15,10 +15,10 @@ from actors.errors import Forbidden, PodiumError
 from gateway.auth import Unauthorized
 from gateway.board_watch import REGION_PATTERN
 from gateway.frames import FrameError, Ident
+from gateway.limits import MAX_AMONG
 from gateway.rate_limits import RateLimited
 from gateway.runtime import Runtime
 
-MAX_AMONG = 200  # players in one "ranked together" (friends) board
 Period = Literal["all", "day", "week"]
 RegionIn = Annotated[str, StringConstraints(pattern=REGION_PATTERN)]
 

@@ -24,6 +24,7 @@ from actors.messages import ScoreUpdates
 from actors.ranking import sort_key
 from actors.social_events import TopWatch, online_friends
 from actors.standings import Standings
+from tests.randomness import examples
 
 
 def run(changes: list[Change], edges: dict | None = None, cap: int = 10) -> tuple[dict, list[Outcome]]:
@@ -116,7 +117,7 @@ def test_passes_are_the_friends_between_the_old_and_new_place() -> None:
     assert passed(key("me", 30), key("me", 40, 2), mates) == []  # equal points, reached later: still behind
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=examples(200), deadline=None)
 @given(st.dictionaries(st.integers(0, 30).map(lambda i: f"p{i}"), st.tuples(st.integers(0, 50), st.integers(0, 5)),
                        min_size=1), st.integers(0, 30), st.integers(0, 4))
 def test_friends_board_ranks_equal_a_sort_of_the_friends_scores(scores, me_index, k) -> None:

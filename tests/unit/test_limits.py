@@ -1,7 +1,21 @@
-"""Socket limits cut to what the node's file descriptors allow (gateway/limits.py)."""
+"""Socket limits cut to what the node's file descriptors allow, and HAProxy's request buffer against the largest
+legal request (gateway/limits.py)."""
 from __future__ import annotations
 
-from gateway.limits import haproxy_maxconn, sockets_per_replica
+from urllib.parse import quote, urlencode
+
+from gateway import launch
+from gateway.frames import IDENT_MAX_LENGTH
+from gateway.limits import (
+    HAPROXY_BUFSIZE,
+    HAPROXY_MAXREWRITE,
+    HEADERS_ALLOWANCE,
+    LARGEST_REQUEST_LINE,
+    MAX_AMONG,
+    REGION_MAX_LENGTH,
+    haproxy_maxconn,
+    sockets_per_replica,
+)
 from persistence.settings import Settings
 
 
@@ -22,3 +36,20 @@ def test_a_small_nofile_limit_cuts_haproxy_and_the_replicas_share() -> None:
     assert sockets_per_replica(s, 20_000) == maxconn - 256 < 10_000
     two = settings(max_sockets_per_replica=10_000, max_http_in_flight=256, gateway_replicas=2)
     assert sockets_per_replica(two, 20_000) == maxconn // 2 - 256
+
+
+def test_the_largest_legal_request_line_is_what_an_encoder_writes() -> None:
+    """MAX_AMONG ids of IDENT_MAX_LENGTH legal characters that encoders escape (':' and '@'), as urlencode and a
+    browser's URLSearchParams write them, plus the longest region and period."""
+    ident = (":@" * IDENT_MAX_LENGTH)[:IDENT_MAX_LENGTH]
+    query = urlencode([("players", ident)] * MAX_AMONG + [("region", "r" * REGION_MAX_LENGTH), ("period", "week"),
+                                                          ("previous", "false")])
+    line = f"GET /v1/games/{quote(ident, safe='')}/leaderboard/among?{query} HTTP/1.1\r\n"
+    assert len(line) == LARGEST_REQUEST_LINE
+
+
+def test_haproxy_holds_the_largest_legal_request_with_room_for_headers() -> None:
+    assert LARGEST_REQUEST_LINE + HEADERS_ALLOWANCE == HAPROXY_BUFSIZE - HAPROXY_MAXREWRITE
+    assert HEADERS_ALLOWANCE >= 16 * 1024 - HAPROXY_MAXREWRITE  # what a whole request had with Serve's default
+    env = launch.serve_env(settings(max_sockets_per_replica=100))
+    assert env["RAY_SERVE_HAPROXY_TUNE_BUFSIZE"] == str(HAPROXY_BUFSIZE)

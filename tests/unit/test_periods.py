@@ -9,6 +9,7 @@ from actors.periods import DAY, DAY_US, HOUR_US, WEEK, PeriodClock, board_id, de
 from actors.player_state import PeriodStats, PlayerBook, to_us
 from actors.ranking import unpack
 from actors.standings import GLOBAL, Standings
+from tests.randomness import examples
 
 
 def us(*args: int) -> int:
@@ -95,7 +96,7 @@ events = st.lists(st.tuples(st.sampled_from("abcde"), st.sampled_from(["g1", "g2
                   min_size=1, max_size=60)
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=examples(150), deadline=None)
 @given(events, st.integers(min_value=0, max_value=23))
 def test_period_boards_agree_with_a_sort_after_any_updates_and_resets(rows: list, reset_hour: int) -> None:
     """Unlocks flow PlayerBook -> Standings as in the actors, with time moving

@@ -80,11 +80,13 @@ def test_the_board_answers_as_a_sorted_list_after_any_moves(big: int, monkeypatc
     from hypothesis import given, settings
     from hypothesis import strategies as st
 
+    from tests.randomness import examples
+
     monkeypatch.setattr(ranking, "_BIG", big)
     entry = st.tuples(st.sampled_from("abcdefgh"), st.sampled_from([0, 1, 5, 300, 70_000, 10**12]),
                       st.integers(0, 4))
 
-    @settings(max_examples=150, deadline=None)
+    @settings(max_examples=examples(150), deadline=None)
     @given(st.lists(st.tuples(entry, st.sampled_from(["add", "discard", "move"])), max_size=60),
            st.integers(1, 7), st.integers(0, 3))
     def check(moves: list[tuple[tuple[str, int, int], str]], limit: int, k: int) -> None:

@@ -9,11 +9,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from actors.score_counts import ScoreCounts
+from tests.randomness import examples
 
 scores = st.one_of(st.integers(0, 600), st.integers(0, 70_000), st.integers(0, 10**13))
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(300), deadline=None)
 @given(st.lists(st.tuples(scores, st.sampled_from(["add", "remove", "move"])), max_size=80),
        st.lists(scores, max_size=20))
 def test_counts_answer_as_a_plain_counter(moves: list[tuple[int, str]], probes: list[int]) -> None:

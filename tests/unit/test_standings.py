@@ -5,6 +5,7 @@ from hypothesis import strategies as st
 from actors.errors import UnknownPlayer
 from actors.messages import ScoreUpdates
 from actors.standings import GLOBAL, Standings
+from tests.randomness import examples
 
 
 def updates(*rows: tuple[str, str, str | None, int, int, int]) -> ScoreUpdates:
@@ -80,7 +81,7 @@ ops = st.lists(st.tuples(st.sampled_from("abcdefgh"), st.sampled_from([None, "eu
                          st.integers(0, 50), st.integers(0, 5)), max_size=60)
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=examples(200), deadline=None)
 @given(ops)
 def test_ranks_agree_with_a_sort_after_any_updates(seq: list[tuple[str, str | None, int, int]]) -> None:
     s, truth = Standings(), {}
