@@ -18,7 +18,6 @@ from typing import Any
 
 import ray
 import redis.asyncio as aioredis
-import xxhash
 from ray import serve
 
 from actors import directory
@@ -26,7 +25,8 @@ from actors.leaderboard_shard import LeaderboardShard
 from actors.player_shard import PlayerShard
 from actors.routing import leaderboard_shard_name, player_shard_name, shard_of
 from gateway.app import gateway_app
-from gateway.limits import haproxy_maxconn, nofile_limit
+from gateway.limits import HAPROXY_BUFSIZE, haproxy_maxconn, nofile_limit
+from gateway.processes import haproxy_dir
 from gateway.push_hub import drain_all, draining_key
 from persistence import api_keys, catalog_store, migrations
 from persistence.db import create_pool
@@ -60,7 +60,7 @@ def serve_env(settings: Settings) -> dict[str, str]:
             # hour): one that never finishes its request is gone before a replica sees it; a
             # socket is closed by the replica first, after socket_idle_s without a frame or ping.
             "RAY_SERVE_HAPROXY_TIMEOUT_CLIENT_S": str(math.ceil(settings.socket_idle_s) + 10),
-            "RAY_SERVE_HAPROXY_TUNE_BUFSIZE": "65536",  # = limits.HAPROXY_BUFSIZE: the largest legal request fits
+            "RAY_SERVE_HAPROXY_TUNE_BUFSIZE": str(HAPROXY_BUFSIZE),  # the largest legal request fits
             "RAY_SERVE_HAPROXY_STATS_PORT": str(settings.haproxy_stats_port),
             "RAY_SERVE_HAPROXY_METRICS_PORT": str(settings.haproxy_metrics_port),
             # A request whose replica refuses the connection is tried once more, on another replica
@@ -71,16 +71,6 @@ def serve_env(settings: Settings) -> dict[str, str]:
             "RAY_SERVE_DIRECT_INGRESS_MIN_HTTP_PORT": settings.replica_ports.split("-")[0],
             "RAY_SERVE_DIRECT_INGRESS_MAX_HTTP_PORT": settings.replica_ports.split("-")[1],
             **haproxy_env(settings)}
-
-
-def haproxy_dir(settings: Settings) -> Path:
-    """Where Serve keeps this cluster's HAProxy config, admin socket and state: one
-    directory per data dir (Serve's default, /tmp/haproxy-serve, is shared by every
-    cluster on the machine), short enough for a unix socket path, owner-only. Its
-    path in a HAProxy's argv tells whose it is (gateway/processes.py)."""
-    tag = xxhash.xxh64_hexdigest(str(settings.data_dir.resolve()).encode())[:8]
-    # HAProxy takes socket paths of at most 97 bytes, and Serve adds "/<56-hex node id>/metrics.sock".
-    return Path("/tmp") / f"podium-hap-{tag}"
 
 
 def haproxy_env(settings: Settings) -> dict[str, str]:

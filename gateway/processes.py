@@ -20,6 +20,9 @@ from pathlib import Path
 from typing import IO
 
 import psutil
+import xxhash
+
+from persistence.settings import Settings
 
 log = logging.getLogger(__name__)
 PR_SET_CHILD_SUBREAPER = 36
@@ -27,6 +30,16 @@ PR_SET_PDEATHSIG = 1
 LOCK_FILE = "podium-up.pid"
 # Servers `podium up` starts outside Ray's process tree, by their executable's name.
 STRAY_NAMES = ("haproxy", "redis-server", "postgres")
+
+
+def haproxy_dir(settings: Settings) -> Path:
+    """Where Serve keeps this cluster's HAProxy config, admin socket and state: one
+    directory per data dir (Serve's default, /tmp/haproxy-serve, is shared by every
+    cluster on the machine), short enough for a unix socket path, owner-only. Its
+    path in a HAProxy's argv tells whose it is (strays below)."""
+    tag = xxhash.xxh64_hexdigest(str(settings.data_dir.resolve()).encode())[:8]
+    # HAProxy takes socket paths of at most 97 bytes, and Serve adds "/<56-hex node id>/metrics.sock".
+    return Path("/tmp") / f"podium-hap-{tag}"
 
 
 class StartRefused(Exception):

@@ -18,7 +18,7 @@ from pathlib import Path
 from types import FrameType
 
 from gateway import processes
-from gateway.launch import haproxy_dir
+from gateway.processes import haproxy_dir
 from persistence.settings import Settings
 
 log = logging.getLogger(__name__)

@@ -27,8 +27,7 @@ import pytest
 import websockets
 
 from gateway.auth import mint_token
-from gateway.launch import haproxy_dir
-from gateway.processes import free_port
+from gateway.processes import free_port, haproxy_dir
 from persistence.settings import Settings
 
 pytestmark = pytest.mark.timeout(900)
