@@ -6,9 +6,10 @@ real binary with Serve's own argv (Serve finds its processes by that argv):
 - the stats page and Prometheus exporter bind PODIUM_HAPROXY_ADMIN_HOST
   (127.0.0.1 unless an operator asks otherwise), not every interface;
 - the admin socket is the owner's alone (0600, not 0666);
-- what HAProxy answers by itself is problem+json: 502/503/504 (no replica
-  reachable: a crashed or restarting one) become 503 with Retry-After, and
-  its own 400 (a request line or headers over its buffer) and 408 say so;
+- what HAProxy answers by itself past its HTTP parser is problem+json:
+  502/503/504 (no replica reachable: a crashed or restarting one) become 503
+  with Retry-After (what its parser refuses, a request line and headers over
+  its buffer, stays its own HTML 400: HAProxy 2.8 ignores `errorfile` there);
 - with no replica up, a request is answered that 503 at once: Serve's
   fallback proxy (a backup server) held it until a replica came back, up to
   ~10 s after a replica crash, then sometimes answered 500.
@@ -33,9 +34,6 @@ ADMIN_SECTIONS = ("listen stats", "frontend prometheus")  # Serve's names (ray/s
 
 # What HAProxy answers itself, by status: (title, code, detail). 502 and 504 are answered as 503.
 _ANSWERS: dict[int, tuple[str, str, str]] = {
-    400: ("Bad Request", "bad_request", "The request could not be read: its request line and headers must be "
-          "well-formed and fit in HAProxy's request buffer together (docs/operations.md, Request size)."),
-    408: ("Request Timeout", "request_timeout", "The request was not sent in time."),
     503: ("Service Unavailable", "unavailable", "No gateway replica can take the request right now (one is "
           "restarting); retry after the Retry-After delay."),
 }
@@ -68,13 +66,8 @@ def rewrite(config: str, admin_host: str, error_dir: str) -> str:
             line = re.sub(r"\bmode 666\b", "mode 600", line)
         elif re.match(r"\s*server SERVE_PROXY_ACTOR-fallback-\S+ .* backup\b", line):
             continue  # see the docstring: no replica answers 503 at once, not after a wait in Serve's proxy
-        elif re.match(r"\s*errorfile 40[08] ", line):
-            continue  # added again below: a config rewritten twice stays the same
         elif match := re.match(r"(\s*)errorfile (50[234]) ", line):
-            indent = match.group(1)
-            line = f"{indent}errorfile {match.group(2)} {error_dir}/podium-503.http"
-            if match.group(2) == "502":  # once per section that maps errors: add HAProxy's own 4xx
-                out += [f"{indent}errorfile {status} {error_dir}/podium-{status}.http" for status in (400, 408)]
+            line = f"{match.group(1)}errorfile {match.group(2)} {error_dir}/podium-503.http"
         out.append(line)
     return "\n".join(out) + "\n"
 
