@@ -1,7 +1,7 @@
 """A player shard's write pipeline without Ray: group commit of queued batches,
 reconciliation after an ambiguous journal write, coalesced delivery rounds to
 the leaderboards, and the watermarks that say what is safe to checkpoint.
-The shard passes its I/O in (journal, reconcile, deliver), so the watermark
+The shard passes its I/O in (journal, settle, reconcile, deliver), so the watermark
 reasoning is unit-tested without PostgreSQL or Ray.
 
 Invariants (seq = a journal row of this shard; one writer, so rows commit in
@@ -10,9 +10,10 @@ seq order):
   is in `to_deliver`, in `undelivered`, or has reached its leaderboard;
 - every row <= delivered_seq has reached its leaderboard; the checkpoint
   watermark never passes delivered_seq;
-- after a journal error nothing more is written until the rows that error
-  may have committed (seq > journaled_seq) are folded in: a retry of them is
-  then answered `duplicate` only because they really count."""
+- after a journal error nothing more is written until the failed transaction
+  has ended (`settle`: its COMMIT may still be landing) and the rows it may
+  have committed (seq > journaled_seq) are folded in: a retry of them is then
+  answered `duplicate` only because they really count."""
 from __future__ import annotations
 
 import asyncio
@@ -38,14 +39,16 @@ class Committed:
 
 
 Journal = Callable[[UnlockBatch], Awaitable[Committed]]
+Settle = Callable[[], Awaitable[None]]  # returns once no journal transaction of the shard is still open
 Reconcile = Callable[[int], Awaitable[tuple[set[Pair], int, int]]]  # after_seq -> (touched, newest seq, rows)
 Deliver = Callable[[set[Pair]], Awaitable[None]]
 
 
 class JournalPipeline:
-    def __init__(self, journal: Journal, reconcile: Reconcile, deliver: Deliver, *, backlog_max: int,
-                 deadline_s: float, redeliver_s: float = 1.0) -> None:
+    def __init__(self, journal: Journal, reconcile: Reconcile, deliver: Deliver, *, settle: Settle,
+                 backlog_max: int, deadline_s: float, redeliver_s: float = 1.0) -> None:
         self._journal = journal
+        self._settle = settle
         self._reconcile = reconcile
         self._deliver = deliver
         self._backlog_max = backlog_max
@@ -110,6 +113,9 @@ class JournalPipeline:
     async def write_round(self, work: list[tuple[UnlockBatch, asyncio.Future[AckBatch]]]) -> None:
         try:
             if self.suspect:
+                # The failed transaction's COMMIT may still be landing; a read before it
+                # ends could miss rows that then count for nothing (their retry: duplicate).
+                await self._settle()
                 touched, newest, rows = await self._reconcile(self.journaled_seq)
                 self.reconciled += rows
                 self._note(touched, newest)

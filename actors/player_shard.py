@@ -54,7 +54,8 @@ class PlayerShard(Social, ActorBase):
         self._catalog_at = 0.0
         self._catalog_version: object = None
         self.pipeline = JournalPipeline(
-            self._journal, self._reconcile, self._deliver, backlog_max=settings.delivery_backlog_max,
+            self._journal, self._reconcile, self._deliver, settle=self._settle,
+            backlog_max=settings.delivery_backlog_max,
             deadline_s=settings.actor_call_timeout_s, redeliver_s=REDELIVER_S)
         self.checkpointed_seq = 0
         self._to_leaderboards: dict[int, channel.Channel] = {}  # leaderboard shard -> its apply channel
@@ -71,23 +72,26 @@ class PlayerShard(Social, ActorBase):
     async def recover(self) -> None:
         self.book = PlayerBook(self.book.clock)  # from nothing, also after a failed attempt
         await self._reload_catalog()
-        async with connection(self.settings.database_url or "", timeout_s=self.settings.recovery_timeout_s) as conn, \
-                conn.transaction(isolation="repeatable_read", readonly=True):
-            await conn.execute("SET LOCAL work_mem = '256MB'")  # recovery sorts in memory, not on disk
-            layouts = await conn.fetch("SELECT DISTINCT shard_count FROM shard_watermarks WHERE kind = 'player'")
-            if any(r["shard_count"] != self.settings.player_shards for r in layouts):
-                raise LayoutMismatch(
-                    f"checkpoints were written by {[r['shard_count'] for r in layouts]} player shards, "
-                    f"this cluster runs {self.settings.player_shards}; resharding is offline"
+        async with connection(self.settings.database_url or "", timeout_s=self.settings.recovery_timeout_s) as conn:
+            # An append of this shard's previous life may still be landing: the snapshot
+            # must see it, or the rows after it would move the watermark past it.
+            await journal.settle(conn, shard=self.index, timeout_s=self.settings.db_timeout_s)
+            async with conn.transaction(isolation="repeatable_read", readonly=True):
+                await conn.execute("SET LOCAL work_mem = '256MB'")  # recovery sorts in memory, not on disk
+                layouts = await conn.fetch("SELECT DISTINCT shard_count FROM shard_watermarks WHERE kind = 'player'")
+                if any(r["shard_count"] != self.settings.player_shards for r in layouts):
+                    raise LayoutMismatch(
+                        f"checkpoints were written by {[r['shard_count'] for r in layouts]} player shards, "
+                        f"this cluster runs {self.settings.player_shards}; resharding is offline"
+                    )
+                watermark = (await checkpoints.read_watermarks(conn, "player", self.settings.player_shards)).get(
+                    self.index, 0
                 )
-            watermark = (await checkpoints.read_watermarks(conn, "player", self.settings.player_shards)).get(
-                self.index, 0
-            )
-            stats = await checkpoints.read_player_shard_stats(conn, self.index)
-            live = [(kind, from_us(start)) for kind, start in self.book.clock.live_starts(now_us())]
-            periods = await checkpoints.read_player_shard_periods(conn, self.index, live)
-            replay = await journal.replay(conn, shard=self.index, after_seq=watermark)
-            edges = await self.load_friends(conn)
+                stats = await checkpoints.read_player_shard_stats(conn, self.index)
+                live = [(kind, from_us(start)) for kind, start in self.book.clock.live_starts(now_us())]
+                periods = await checkpoints.read_player_shard_periods(conn, self.index, live)
+                replay = await journal.replay(conn, shard=self.index, after_seq=watermark)
+                edges = await self.load_friends(conn)
         for r in stats:
             self.book.load(r["player_id"], r["game_id"], GameStats(
                 r["points"], r["unlocked_count"], to_us(r["first_unlock_at"]), to_us(r["last_unlock_at"]),
@@ -180,6 +184,11 @@ class PlayerShard(Social, ActorBase):
                 name=f"leaderboard shard {shard}", connect_timeout_s=self.settings.actor_call_timeout_s,
                 key=self.channel_key)
         return to
+
+    async def _settle(self) -> None:
+        """Until no journal transaction of this shard is open (JournalPipeline: before reconciling)."""
+        async with self.pool.acquire() as conn:
+            await journal.settle(conn, shard=self.index, timeout_s=self.settings.db_timeout_s)
 
     async def _reconcile(self, after_seq: int) -> tuple[set[Pair], int, int]:
         """Fold in this shard's rows after `after_seq`: a journal write that failed

@@ -1,10 +1,13 @@
 """The player shard's write pipeline with its I/O passed in: a journal kept in
 a list (unique per unlock, seq-numbered, as PostgreSQL's is), folded into
 per-player counters. Faults are injected where the real ones strike: after
-COMMIT (the ambiguous commit), in delivery, and as calls that never return."""
+COMMIT (the ambiguous commit), during COMMIT (rows that land only after the
+error was seen), in delivery, and as calls that never return."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
+from collections.abc import AsyncIterator
 
 import pytest
 
@@ -17,10 +20,12 @@ class Shard:
     """The shard's side: a journal, the points it has folded in, what reached the leaderboard."""
 
     def __init__(self) -> None:
-        self.rows: list[tuple[int, str, str, str]] = []  # (seq, player, game, achievement)
+        self.rows: list[tuple[int, str, str, str]] = []  # (seq, player, game, achievement): committed, visible
+        self.landing: list[tuple[int, str, str, str]] = []  # a COMMIT still in flight: visible once it lands
         self.folded: dict[int, tuple[str, str]] = {}  # seq -> pair, each at most once
         self.leaderboard: set[Pair] = set()
         self.lose_reply_once = False  # the next commit succeeds but its caller sees an error
+        self.land_late_once = False  # the next commit's caller sees an error while its COMMIT is still landing
         self.deliveries_fail = False
         self.deliveries_hang = False
         self.journal_hangs = False
@@ -28,24 +33,36 @@ class Shard:
     async def journal(self, batch: UnlockBatch) -> Committed:
         if self.journal_hangs:
             await asyncio.Event().wait()
+        assert not self.landing, "a write while an earlier transaction of this shard is still open"
         statuses, touched, newest = [], set(), 0
         held = {(p, g, a) for _, p, g, a in self.rows}
+        ambiguous = self.lose_reply_once or self.land_late_once
+        written = self.landing if self.land_late_once else self.rows
         for key in zip(batch.player_ids, batch.game_ids, batch.achievement_ids, strict=True):
             if key in held:
                 statuses.append(AckStatus.DUPLICATE)
                 continue
-            seq = len(self.rows) + 1
-            self.rows.append((seq, *key))
+            seq = len(self.rows) + len(self.landing) + 1  # seq is drawn at INSERT, before COMMIT
+            written.append((seq, *key))
             held.add(key)
             statuses.append(AckStatus.ACCEPTED)
             newest = seq
-            if not self.lose_reply_once:
+            if not ambiguous:
                 self.fold(seq, key[0], key[1])
                 touched.add((key[0], key[1]))
-        if self.lose_reply_once:
-            self.lose_reply_once = False
-            raise ConnectionResetError("connection lost during COMMIT")
+        if ambiguous:
+            self.lose_reply_once = self.land_late_once = False
+            raise TimeoutError("command_timeout during COMMIT")
         return Committed(AckBatch(statuses, [None] * len(statuses)), touched, newest)
+
+    def land(self) -> None:
+        """The COMMIT in flight completes: its rows become visible."""
+        self.rows += self.landing
+        self.landing = []
+
+    async def settle(self) -> None:
+        """As journal.settle: returns once no transaction of the shard is open (a landing one lands)."""
+        self.land()
 
     def fold(self, seq: int, player: str, game: str) -> None:
         assert seq not in self.folded, f"seq {seq} folded in twice"
@@ -56,6 +73,7 @@ class Shard:
         for seq, player, game, _ in tail:
             if seq not in self.folded:
                 self.fold(seq, player, game)
+        self.land()  # the worst moment for a COMMIT still in flight to land: just after the read
         return {(p, g) for _, p, g, _ in tail}, max([after_seq] + [r[0] for r in tail]), len(tail)
 
     async def deliver(self, pairs: set[Pair]) -> None:
@@ -66,20 +84,31 @@ class Shard:
         self.leaderboard |= pairs
 
 
+def pipeline_of(shard: Shard, **options: object) -> JournalPipeline:
+    defaults: dict[str, object] = {"backlog_max": 1000, "deadline_s": 0.5, "redeliver_s": 0.01}
+    return JournalPipeline(shard.journal, shard.reconcile, shard.deliver, settle=shard.settle,
+                           **{**defaults, **options})  # type: ignore[arg-type]
+
+
+@contextlib.asynccontextmanager
+async def run(pipeline: JournalPipeline) -> AsyncIterator[JournalPipeline]:
+    tasks = [asyncio.ensure_future(pipeline.run_writer()), asyncio.ensure_future(pipeline.run_deliverer())]
+    try:
+        yield pipeline
+    finally:
+        for task in tasks:
+            task.cancel()
+
+
 def batch(*keys: str) -> UnlockBatch:
     return UnlockBatch.of([Unlock(f"p-{k}", "g", f"a-{k}") for k in keys])
 
 
 @pytest.fixture
-async def running() -> tuple[Shard, JournalPipeline]:
+async def running() -> AsyncIterator[tuple[Shard, JournalPipeline]]:
     shard = Shard()
-    pipeline = JournalPipeline(shard.journal, shard.reconcile, shard.deliver, backlog_max=1000, deadline_s=0.5,
-                               redeliver_s=0.01)
-    tasks = [asyncio.ensure_future(pipeline.run_writer()), asyncio.ensure_future(pipeline.run_deliverer())]
-    yield shard, pipeline
-    for task in tasks:
-        task.cancel()
-
+    async with run(pipeline_of(shard)) as pipeline:
+        yield shard, pipeline
 
 
 async def test_rows_of_an_ambiguous_commit_are_counted_once_before_the_next_write(running) -> None:
@@ -96,6 +125,39 @@ async def test_rows_of_an_ambiguous_commit_are_counted_once_before_the_next_writ
     assert pipeline.journaled_seq == 4 and pipeline.reconciled == 2 and not pipeline.suspect
     await until(lambda: pipeline.delivered_seq == 4)
     assert shard.leaderboard == {(f"p-{k}", "g") for k in "1234"}
+
+
+async def test_rows_of_a_commit_still_landing_after_its_error_are_counted_before_the_next_write(running) -> None:
+    """The COMMIT outlives its command_timeout: its rows become visible only
+    later. Reconciling before it has settled would miss them, the next write
+    would move journaled_seq past them, and the client's retry would be told
+    `duplicate` for unlocks that count nowhere."""
+    shard, pipeline = running
+    assert (await pipeline.submit(batch("1"))).statuses == [AckStatus.ACCEPTED]
+    shard.land_late_once = True
+    assert (await pipeline.submit(batch("2", "3"))).reasons == [Reason.UNAVAILABLE.value] * 2
+    retry = await pipeline.submit(batch("2", "3", "4"))
+    assert retry.statuses == [AckStatus.DUPLICATE, AckStatus.DUPLICATE, AckStatus.ACCEPTED]
+    assert sorted(shard.folded) == [1, 2, 3, 4], "a duplicate ack for rows that were never counted"
+    assert pipeline.reconciled == 2 and pipeline.journaled_seq == 4
+    await until(lambda: pipeline.delivered_seq == 4)
+    assert shard.leaderboard == {(f"p-{k}", "g") for k in "1234"}
+
+
+async def test_a_failed_settle_fails_the_round_and_nothing_is_written(running) -> None:
+    shard, pipeline = running
+    shard.land_late_once = True
+    assert (await pipeline.submit(batch("1"))).reasons == [Reason.UNAVAILABLE.value]
+
+    async def still_open() -> None:
+        raise TimeoutError("an append of this shard is still open")
+
+    pipeline._settle = still_open
+    assert (await pipeline.submit(batch("2"))).reasons == [Reason.UNAVAILABLE.value]
+    assert pipeline.suspect and not shard.rows, "nothing is read or written before the open commit ends"
+    pipeline._settle = shard.settle
+    assert (await pipeline.submit(batch("2"))).statuses == [AckStatus.ACCEPTED]
+    assert sorted(shard.folded) == [1, 2]
 
 
 async def test_a_failed_reconcile_fails_the_round_and_is_retried(running) -> None:
@@ -131,15 +193,10 @@ async def test_the_watermark_never_passes_a_failed_delivery(running) -> None:
 async def test_a_hanging_leaderboard_delays_commits_by_at_most_the_deadline() -> None:
     shard = Shard()
     shard.deliveries_hang = True
-    pipeline = JournalPipeline(shard.journal, shard.reconcile, shard.deliver, backlog_max=1, deadline_s=0.2)
-    tasks = [asyncio.ensure_future(pipeline.run_writer()), asyncio.ensure_future(pipeline.run_deliverer())]
-    try:
+    async with run(pipeline_of(shard, backlog_max=1, deadline_s=0.2)) as pipeline:
         await pipeline.submit(batch("1"))  # the backlog is full now: the writer waits for a round, bounded
         acks = await asyncio.wait_for(pipeline.submit(batch("2")), 2.0)
         assert acks.statuses == [AckStatus.ACCEPTED]
-    finally:
-        for task in tasks:
-            task.cancel()
 
 
 async def test_a_hanging_journal_answers_timeout_instead_of_waiting_forever(running) -> None:
