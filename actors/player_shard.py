@@ -14,7 +14,7 @@ from typing import Any
 
 import ray
 
-from actors import channel, directory, metrics, social_events
+from actors import channel, delivery, directory, metrics, social_events
 from actors.catalog import Catalog
 from actors.errors import LayoutMismatch, ShardUnavailable
 from actors.friendship import FriendBook
@@ -55,7 +55,7 @@ class PlayerShard(Social, ActorBase):
         self._catalog_version: object = None
         self.pipeline = JournalPipeline(
             self._journal, self._reconcile, self._deliver, settle=self._settle,
-            backlog_max=settings.delivery_backlog_max,
+            backlog_max=settings.delivery_backlog_max, chunk_pairs=settings.delivery_chunk_pairs,
             deadline_s=settings.actor_call_timeout_s, redeliver_s=REDELIVER_S)
         self.checkpointed_seq = 0
         self._to_leaderboards: dict[int, channel.Channel] = {}  # leaderboard shard -> its apply channel
@@ -272,7 +272,8 @@ class PlayerShard(Social, ActorBase):
         return Committed(AckBatch(statuses, reasons), touched, max((a[0] for a in applied), default=0))  # type: ignore[arg-type]
 
     async def _deliver(self, touched: set[Pair]) -> None:
-        """Send absolute scores to each leaderboard shard concerned, and wait."""
+        """Send absolute scores of one chunk of pairs to each leaderboard shard
+        concerned (in parts under delivery.CHUNK_BYTES), and wait."""
         by_shard: dict[int, set[Pair]] = defaultdict(set)
         for pair in touched:
             by_shard[shard_of(pair[1], self.settings.leaderboard_shards)].add(pair)
@@ -281,9 +282,8 @@ class PlayerShard(Social, ActorBase):
         batches = {shard: self.book.score_updates(pairs, at_us, delivered) for shard, pairs in by_shard.items()}
         totals_shard = shard_of(ALL_GAMES, self.settings.leaderboard_shards)
         batches.setdefault(totals_shard, ScoreUpdates()).extend(self.book.total_updates({p for p, _ in touched}))
-        calls = [self._leaderboard(shard).call("apply", [updates.player_ids, updates.game_ids, updates.regions,
-                                                         updates.points, updates.reached_us, updates.versions])
-                 for shard, updates in batches.items()]
+        calls = [self._leaderboard(shard).call("apply", delivery.columns(part))
+                 for shard, updates in batches.items() for part in delivery.fit(updates)]
         results: list[Any] = await asyncio.wait_for(asyncio.gather(*calls, return_exceptions=True),
                                                     self.settings.actor_call_timeout_s)
         failures = [r for r in results if isinstance(r, Exception)]
@@ -314,7 +314,7 @@ class PlayerShard(Social, ActorBase):
     async def export_metrics(self) -> None:
         """The shard's gauges (actors/metrics.py), every METRICS_S."""
         shard = self._tag
-        metrics.gauge("podium_delivery_backlog_pairs", len(self.pipeline.to_deliver), shard=shard)
+        metrics.gauge("podium_delivery_backlog_pairs", self.pipeline.backlog, shard=shard)
         metrics.gauge("podium_delivery_lag_rows", self.pipeline.journaled_seq - self.pipeline.delivered_seq,
                       shard=shard)
         metrics.gauge("podium_checkpoint_age_seconds", time.monotonic() - self._checkpointed_at, shard=shard)

@@ -24,6 +24,7 @@ class Shard:
         self.landing: list[tuple[int, str, str, str]] = []  # a COMMIT still in flight: visible once it lands
         self.folded: dict[int, tuple[str, str]] = {}  # seq -> pair, each at most once
         self.leaderboard: set[Pair] = set()
+        self.calls: list[int] = []  # pairs per delivery call
         self.lose_reply_once = False  # the next commit succeeds but its caller sees an error
         self.land_late_once = False  # the next commit's caller sees an error while its COMMIT is still landing
         self.deliveries_fail = False
@@ -81,6 +82,7 @@ class Shard:
             await asyncio.Event().wait()
         if self.deliveries_fail:
             raise ConnectionError("leaderboard restarting")
+        self.calls.append(len(pairs))
         self.leaderboard |= pairs
 
 
@@ -190,13 +192,63 @@ async def test_the_watermark_never_passes_a_failed_delivery(running) -> None:
     assert shard.leaderboard == {("p-1", "g"), ("p-2", "g")} and not pipeline.undelivered
 
 
-async def test_a_hanging_leaderboard_delays_commits_by_at_most_the_deadline() -> None:
+async def test_a_hanging_leaderboard_never_holds_a_commit() -> None:
     shard = Shard()
     shard.deliveries_hang = True
-    async with run(pipeline_of(shard, backlog_max=1, deadline_s=0.2)) as pipeline:
-        await pipeline.submit(batch("1"))  # the backlog is full now: the writer waits for a round, bounded
-        acks = await asyncio.wait_for(pipeline.submit(batch("2")), 2.0)
-        assert acks.statuses == [AckStatus.ACCEPTED]
+    async with run(pipeline_of(shard, backlog_max=1, deadline_s=5.0)) as pipeline:
+        assert (await pipeline.submit(batch("1"))).statuses == [AckStatus.ACCEPTED]  # the backlog is full now
+        acks = await asyncio.wait_for(pipeline.submit(batch("2")), 0.1)  # answered at once, not held
+        assert acks == AckBatch([AckStatus.REJECTED], [Reason.OVERLOADED.value])
+
+
+async def test_a_full_backlog_answers_overloaded_at_once_and_drains_when_the_leaderboard_is_back() -> None:
+    """A leaderboard down under heavy ingest: what waits for it is bounded
+    (`backlog_max` plus one batch), ingest is told `overloaded` meanwhile, and
+    every accepted unlock reaches the leaderboard once it answers again."""
+    shard = Shard()
+    shard.deliveries_fail = True
+    async with run(pipeline_of(shard, backlog_max=50, chunk_pairs=8)) as pipeline:
+        accepted: set[Pair] = set()
+        answers: list[str | None] = []
+        for n in range(40):
+            keys = [f"{n}-{i}" for i in range(7)]
+            acks = await asyncio.wait_for(pipeline.submit(batch(*keys)), 0.2)
+            answers += acks.reasons
+            accepted |= {(f"p-{k}", "g") for k, s in zip(keys, acks.statuses, strict=True)
+                         if s == AckStatus.ACCEPTED}
+            assert pipeline.backlog <= 50 + 7
+        assert answers.count(Reason.OVERLOADED.value) >= 200 and len(accepted) == 56
+        assert len(shard.rows) == 56, "an overloaded unlock is not journaled"
+        assert pipeline.overloaded == answers.count(Reason.OVERLOADED.value)
+        shard.deliveries_fail = False
+        await until(lambda: pipeline.settled)
+        assert shard.leaderboard == accepted and pipeline.delivered_seq == 56
+        assert max(shard.calls) <= 8
+        assert (await pipeline.submit(batch("after"))).statuses == [AckStatus.ACCEPTED]
+
+
+async def test_a_backlog_is_delivered_in_chunks_and_a_failed_chunk_keeps_only_what_did_not_land() -> None:
+    shard = Shard()
+    pipeline = pipeline_of(shard, chunk_pairs=10)
+    for n in range(3):  # 25 pairs journaled while the deliverer is not running
+        await pipeline.write_round([(batch(*[f"{n}-{i}" for i in range(10 if n < 2 else 5)]),
+                                     asyncio.get_running_loop().create_future())])
+    assert pipeline.backlog == 25 and pipeline.journaled_seq == 25
+    real = shard.deliver
+
+    async def second_call_fails(pairs: set[Pair]) -> None:
+        if shard.calls:
+            raise ConnectionError("leaderboard went away")
+        await real(pairs)
+
+    pipeline._deliver = second_call_fails
+    assert not await pipeline.deliver_once()
+    assert shard.calls == [10] and pipeline.backlog == 15 and pipeline.delivered_seq == 0
+    assert not pipeline.in_flight and len(pipeline.undelivered) == 15
+    pipeline._deliver = real
+    assert await pipeline.deliver_once()
+    assert shard.calls == [10, 10, 5] and pipeline.backlog == 0 and pipeline.delivered_seq == 25
+    assert len(shard.leaderboard) == 25
 
 
 async def test_a_hanging_journal_answers_timeout_instead_of_waiting_forever(running) -> None:
