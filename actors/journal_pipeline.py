@@ -1,18 +1,21 @@
 """A player shard's write pipeline without Ray: group commit of queued batches,
 reconciliation after an ambiguous journal write, coalesced delivery rounds to
-the leaderboards, and the watermarks that say what is safe to checkpoint.
-The shard passes its I/O in (journal, reconcile, deliver), so the watermark
-reasoning is unit-tested without PostgreSQL or Ray.
+the leaderboards (in chunks, with a bounded backlog: actors/delivery.py), and
+the watermarks that say what is safe to checkpoint. The shard passes its I/O
+in (journal, settle, reconcile, deliver), so the watermark reasoning is
+unit-tested without PostgreSQL or Ray.
 
 Invariants (seq = a journal row of this shard; one writer, so rows commit in
 seq order):
 - every row <= journaled_seq is folded into the shard's state, and its pair
-  is in `to_deliver`, in `undelivered`, or has reached its leaderboard;
+  is in `to_deliver`, `undelivered` or `in_flight`, or has reached its
+  leaderboard; those three hold at most `backlog_max` pairs plus one batch;
 - every row <= delivered_seq has reached its leaderboard; the checkpoint
   watermark never passes delivered_seq;
-- after a journal error nothing more is written until the rows that error
-  may have committed (seq > journaled_seq) are folded in: a retry of them is
-  then answered `duplicate` only because they really count."""
+- after a journal error nothing more is written until the failed transaction
+  has ended (`settle`: its COMMIT may still be landing) and the rows it may
+  have committed (seq > journaled_seq) are folded in: a retry of them is then
+  answered `duplicate` only because they really count."""
 from __future__ import annotations
 
 import asyncio
@@ -21,6 +24,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
+from actors.delivery import CHUNK_PAIRS, admit, chunks
 from actors.messages import AckBatch, AckStatus, Reason, UnlockBatch
 
 log = logging.getLogger(__name__)
@@ -38,30 +42,34 @@ class Committed:
 
 
 Journal = Callable[[UnlockBatch], Awaitable[Committed]]
+Settle = Callable[[], Awaitable[None]]  # returns once no journal transaction of the shard is still open
 Reconcile = Callable[[int], Awaitable[tuple[set[Pair], int, int]]]  # after_seq -> (touched, newest seq, rows)
 Deliver = Callable[[set[Pair]], Awaitable[None]]
 
 
 class JournalPipeline:
-    def __init__(self, journal: Journal, reconcile: Reconcile, deliver: Deliver, *, backlog_max: int,
-                 deadline_s: float, redeliver_s: float = 1.0) -> None:
+    def __init__(self, journal: Journal, reconcile: Reconcile, deliver: Deliver, *, settle: Settle,
+                 backlog_max: int, deadline_s: float, redeliver_s: float = 1.0,
+                 chunk_pairs: int = CHUNK_PAIRS) -> None:
         self._journal = journal
+        self._settle = settle
         self._reconcile = reconcile
         self._deliver = deliver
         self._backlog_max = backlog_max
+        self._chunk_pairs = min(chunk_pairs, CHUNK_PAIRS)
         self._deadline_s = deadline_s
-        self._backlog_wait_s = deadline_s / 4  # well inside a queued batch's deadline
         self._redeliver_s = redeliver_s
         self._pending: list[tuple[UnlockBatch, asyncio.Future[AckBatch]]] = []
         self._wake = asyncio.Event()
         self._deliver_wake = asyncio.Event()
-        self._round_done = asyncio.Event()
         self.journaled_seq = 0  # newest journal row of this shard folded into the state
         self.delivered_seq = 0  # every journal row of this shard <= this reached its leaderboard
         self.to_deliver: set[Pair] = set()  # journaled since the deliverer last took them (coalesced)
         self.undelivered: set[Pair] = set()  # the last delivery of these failed: resent with the next one
+        self.in_flight: set[Pair] = set()  # taken by the running round, not yet acknowledged by their leaderboard
         self.suspect = False  # a journal write failed: rows after journaled_seq may have committed unseen
         self.reconciled = 0  # rows folded in by reconciliation (they had committed while the write failed)
+        self.overloaded = 0  # unlocks answered `overloaded` because the backlog was full
         self._writing = False  # a write round (journal transaction) is running
 
     def resume(self, watermark: int, journaled_seq: int, touched: set[Pair]) -> None:
@@ -87,15 +95,20 @@ class JournalPipeline:
         return len(self._pending)
 
     @property
+    def backlog(self) -> int:
+        """Pairs journaled and not yet on their leaderboard (a pair may count twice: an upper bound)."""
+        return len(self.to_deliver) + len(self.undelivered) + len(self.in_flight)
+
+    @property
     def settled(self) -> bool:
         """Nothing queued, no transaction running, every journaled row delivered."""
         return (not self._pending and not self._writing and self.journaled_seq == self.delivered_seq
-                and not self.to_deliver and not self.undelivered)
+                and not self.backlog)
 
     async def run_writer(self) -> None:
         """Group commit: every batch queued while the previous commit ran goes
-        into the next transaction. It never waits for the leaderboards, except
-        (bounded) when the delivery backlog is over its limit."""
+        into the next transaction. It never waits for the leaderboards: while
+        the delivery backlog is full, batches are answered `overloaded`."""
         while True:
             await self._wake.wait()
             self._wake.clear()
@@ -108,8 +121,19 @@ class JournalPipeline:
                     self._writing = False
 
     async def write_round(self, work: list[tuple[UnlockBatch, asyncio.Future[AckBatch]]]) -> None:
+        taken = admit(self.backlog, self._backlog_max, [len(batch) for batch, _ in work])
+        if taken < len(work):
+            # The leaderboards are down or far behind: holding more for them would grow
+            # without bound (and every commit would wait on them). The client retries.
+            refused, work = work[taken:], work[:taken]
+            self.overloaded += _answer(refused, Reason.OVERLOADED)
+            if not work:
+                return
         try:
             if self.suspect:
+                # The failed transaction's COMMIT may still be landing; a read before it
+                # ends could miss rows that then count for nothing (their retry: duplicate).
+                await self._settle()
                 touched, newest, rows = await self._reconcile(self.journaled_seq)
                 self.reconciled += rows
                 self._note(touched, newest)
@@ -124,7 +148,7 @@ class JournalPipeline:
                 raise
             log.warning("journal write failed for %d batches (%r); reconciling before the next",
                         len(work), exc)
-            _unavailable(work)
+            _answer(work, Reason.UNAVAILABLE)
             return
         start = 0
         for batch, future in work:
@@ -133,14 +157,6 @@ class JournalPipeline:
                 future.set_result(AckBatch(committed.acks.statuses[start:end], committed.acks.reasons[start:end]))
             start = end
         self._note(committed.touched, committed.max_seq)
-        if len(self.to_deliver) >= self._backlog_max and not self.undelivered:
-            # The leaderboards answer but lag: let their round finish before the next
-            # commit, so ranks trail by about two rounds, not without bound. The wait
-            # is bounded (a quarter of the deadline), so a hanging leaderboard slows
-            # commits but never stops them; if they fail, commits go on at once.
-            self._round_done.clear()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._round_done.wait(), self._backlog_wait_s)
 
     def _note(self, touched: set[Pair], newest: int) -> None:
         # No await between these: keeps the first invariant.
@@ -157,43 +173,50 @@ class JournalPipeline:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._deliver_wake.wait(), self._redeliver_s if self.undelivered else None)
             self._deliver_wake.clear()
-            try:
-                await self.deliver_once()
-            finally:
-                self._round_done.set()  # a writer waiting on the backlog goes on, whatever happened
+            await self.deliver_once()
 
     async def deliver_once(self) -> bool:
-        """One round; True if every row journaled before it began has reached
-        its leaderboard. A failure keeps the pairs for the next round."""
+        """One round, one call per chunk of at most `chunk_pairs` pairs, in turn;
+        True if every row journaled before it began has reached its leaderboard.
+        A failed chunk ends the round: it and the chunks not sent are kept for
+        the next round (a leaderboard that hangs costs one deadline per round)."""
         upto = self.journaled_seq
-        pending, self.to_deliver = self.to_deliver | self.undelivered, set()
-        if pending:
-            try:
-                await self._deliver(pending)
-            except Exception as exc:
-                # Scores are absolute and versioned: resending current values later is exact.
-                log.warning("leaderboard delivery of %d pairs failed (%r); resending", len(pending), exc)
-                self.undelivered = pending
-                return False
-            self.undelivered = set()
+        self.in_flight, self.to_deliver, self.undelivered = self.to_deliver | self.undelivered, set(), set()
+        try:
+            for chunk in chunks(list(self.in_flight), self._chunk_pairs):
+                try:
+                    await self._deliver(chunk)
+                except Exception as exc:
+                    # Scores are absolute and versioned: resending current values later is exact.
+                    log.warning("leaderboard delivery of %d pairs failed (%r); resending %d pairs", len(chunk),
+                                exc, len(self.in_flight))
+                    return False
+                self.in_flight -= chunk  # on its leaderboard: the backlog shrinks chunk by chunk
+        finally:
+            self.undelivered |= self.in_flight
+            self.in_flight = set()
         self.delivered_seq = max(self.delivered_seq, upto)
         return True
 
     def status(self) -> dict[str, object]:
         return {"pending_batches": len(self._pending), "journaled_seq": self.journaled_seq,
                 "delivered_seq": self.delivered_seq, "to_deliver": len(self.to_deliver),
-                "undelivered": len(self.undelivered), "suspect": self.suspect, "reconciled": self.reconciled}
+                "undelivered": len(self.undelivered), "backlog": self.backlog, "overloaded": self.overloaded,
+                "suspect": self.suspect, "reconciled": self.reconciled}
 
 
-def _unavailable(work: list[tuple[UnlockBatch, asyncio.Future[AckBatch]]]) -> None:
-    """PostgreSQL failed the write (down, restarting, past its deadline): every
-    item is answered `rejected`/`unavailable` at once, for the client to retry
-    after a back-off, rather than held while the gateway retries for
-    call_deadline_s. An item whose commit did land comes back `duplicate` on
-    the retry; nothing is acked `accepted` without a commit."""
+def _answer(work: list[tuple[UnlockBatch, asyncio.Future[AckBatch]]], reason: Reason) -> int:
+    """Every item `rejected` for `reason`, at once, for the client to retry after
+    a back-off: `unavailable` when PostgreSQL failed the write (down, restarting,
+    past its deadline; an item whose commit did land comes back `duplicate` on
+    the retry), `overloaded` when the delivery backlog is full (nothing was
+    written). Nothing is acked `accepted` without a commit. Returns the items."""
+    items = 0
     for batch, future in work:
+        items += len(batch)
         if not future.done():
-            future.set_result(AckBatch([AckStatus.REJECTED] * len(batch), [Reason.UNAVAILABLE.value] * len(batch)))
+            future.set_result(AckBatch([AckStatus.REJECTED] * len(batch), [reason.value] * len(batch)))
+    return items
 
 
 def _fail(work: list[tuple[UnlockBatch, asyncio.Future[AckBatch]]], exc: BaseException) -> None:

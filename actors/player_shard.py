@@ -14,7 +14,7 @@ from typing import Any
 
 import ray
 
-from actors import channel, directory, metrics, social_events
+from actors import channel, delivery, directory, metrics, social_events
 from actors.catalog import Catalog
 from actors.errors import LayoutMismatch, ShardUnavailable
 from actors.friendship import FriendBook
@@ -54,7 +54,8 @@ class PlayerShard(Social, ActorBase):
         self._catalog_at = 0.0
         self._catalog_version: object = None
         self.pipeline = JournalPipeline(
-            self._journal, self._reconcile, self._deliver, backlog_max=settings.delivery_backlog_max,
+            self._journal, self._reconcile, self._deliver, settle=self._settle,
+            backlog_max=settings.delivery_backlog_max, chunk_pairs=settings.delivery_chunk_pairs,
             deadline_s=settings.actor_call_timeout_s, redeliver_s=REDELIVER_S)
         self.checkpointed_seq = 0
         self._to_leaderboards: dict[int, channel.Channel] = {}  # leaderboard shard -> its apply channel
@@ -71,23 +72,26 @@ class PlayerShard(Social, ActorBase):
     async def recover(self) -> None:
         self.book = PlayerBook(self.book.clock)  # from nothing, also after a failed attempt
         await self._reload_catalog()
-        async with connection(self.settings.database_url or "", timeout_s=self.settings.recovery_timeout_s) as conn, \
-                conn.transaction(isolation="repeatable_read", readonly=True):
-            await conn.execute("SET LOCAL work_mem = '256MB'")  # recovery sorts in memory, not on disk
-            layouts = await conn.fetch("SELECT DISTINCT shard_count FROM shard_watermarks WHERE kind = 'player'")
-            if any(r["shard_count"] != self.settings.player_shards for r in layouts):
-                raise LayoutMismatch(
-                    f"checkpoints were written by {[r['shard_count'] for r in layouts]} player shards, "
-                    f"this cluster runs {self.settings.player_shards}; resharding is offline"
+        async with connection(self.settings.database_url or "", timeout_s=self.settings.recovery_timeout_s) as conn:
+            # An append of this shard's previous life may still be landing: the snapshot
+            # must see it, or the rows after it would move the watermark past it.
+            await journal.settle(conn, shard=self.index, timeout_s=self.settings.db_timeout_s)
+            async with conn.transaction(isolation="repeatable_read", readonly=True):
+                await conn.execute("SET LOCAL work_mem = '256MB'")  # recovery sorts in memory, not on disk
+                layouts = await conn.fetch("SELECT DISTINCT shard_count FROM shard_watermarks WHERE kind = 'player'")
+                if any(r["shard_count"] != self.settings.player_shards for r in layouts):
+                    raise LayoutMismatch(
+                        f"checkpoints were written by {[r['shard_count'] for r in layouts]} player shards, "
+                        f"this cluster runs {self.settings.player_shards}; resharding is offline"
+                    )
+                watermark = (await checkpoints.read_watermarks(conn, "player", self.settings.player_shards)).get(
+                    self.index, 0
                 )
-            watermark = (await checkpoints.read_watermarks(conn, "player", self.settings.player_shards)).get(
-                self.index, 0
-            )
-            stats = await checkpoints.read_player_shard_stats(conn, self.index)
-            live = [(kind, from_us(start)) for kind, start in self.book.clock.live_starts(now_us())]
-            periods = await checkpoints.read_player_shard_periods(conn, self.index, live)
-            replay = await journal.replay(conn, shard=self.index, after_seq=watermark)
-            edges = await self.load_friends(conn)
+                stats = await checkpoints.read_player_shard_stats(conn, self.index)
+                live = [(kind, from_us(start)) for kind, start in self.book.clock.live_starts(now_us())]
+                periods = await checkpoints.read_player_shard_periods(conn, self.index, live)
+                replay = await journal.replay(conn, shard=self.index, after_seq=watermark)
+                edges = await self.load_friends(conn)
         for r in stats:
             self.book.load(r["player_id"], r["game_id"], GameStats(
                 r["points"], r["unlocked_count"], to_us(r["first_unlock_at"]), to_us(r["last_unlock_at"]),
@@ -181,6 +185,11 @@ class PlayerShard(Social, ActorBase):
                 key=self.channel_key)
         return to
 
+    async def _settle(self) -> None:
+        """Until no journal transaction of this shard is open (JournalPipeline: before reconciling)."""
+        async with self.pool.acquire() as conn:
+            await journal.settle(conn, shard=self.index, timeout_s=self.settings.db_timeout_s)
+
     async def _reconcile(self, after_seq: int) -> tuple[set[Pair], int, int]:
         """Fold in this shard's rows after `after_seq`: a journal write that failed
         may still have committed (connection lost during COMMIT)."""
@@ -263,7 +272,8 @@ class PlayerShard(Social, ActorBase):
         return Committed(AckBatch(statuses, reasons), touched, max((a[0] for a in applied), default=0))  # type: ignore[arg-type]
 
     async def _deliver(self, touched: set[Pair]) -> None:
-        """Send absolute scores to each leaderboard shard concerned, and wait."""
+        """Send absolute scores of one chunk of pairs to each leaderboard shard
+        concerned (in parts under delivery.CHUNK_BYTES), and wait."""
         by_shard: dict[int, set[Pair]] = defaultdict(set)
         for pair in touched:
             by_shard[shard_of(pair[1], self.settings.leaderboard_shards)].add(pair)
@@ -272,9 +282,8 @@ class PlayerShard(Social, ActorBase):
         batches = {shard: self.book.score_updates(pairs, at_us, delivered) for shard, pairs in by_shard.items()}
         totals_shard = shard_of(ALL_GAMES, self.settings.leaderboard_shards)
         batches.setdefault(totals_shard, ScoreUpdates()).extend(self.book.total_updates({p for p, _ in touched}))
-        calls = [self._leaderboard(shard).call("apply", [updates.player_ids, updates.game_ids, updates.regions,
-                                                         updates.points, updates.reached_us, updates.versions])
-                 for shard, updates in batches.items()]
+        calls = [self._leaderboard(shard).call("apply", delivery.columns(part))
+                 for shard, updates in batches.items() for part in delivery.fit(updates)]
         results: list[Any] = await asyncio.wait_for(asyncio.gather(*calls, return_exceptions=True),
                                                     self.settings.actor_call_timeout_s)
         failures = [r for r in results if isinstance(r, Exception)]
@@ -305,7 +314,7 @@ class PlayerShard(Social, ActorBase):
     async def export_metrics(self) -> None:
         """The shard's gauges (actors/metrics.py), every METRICS_S."""
         shard = self._tag
-        metrics.gauge("podium_delivery_backlog_pairs", len(self.pipeline.to_deliver), shard=shard)
+        metrics.gauge("podium_delivery_backlog_pairs", self.pipeline.backlog, shard=shard)
         metrics.gauge("podium_delivery_lag_rows", self.pipeline.journaled_seq - self.pipeline.delivered_seq,
                       shard=shard)
         metrics.gauge("podium_checkpoint_age_seconds", time.monotonic() - self._checkpointed_at, shard=shard)

@@ -19,6 +19,7 @@ from ray.exceptions import ActorUnavailableError, RayActorError
 
 from actors import directory, presence
 from actors.errors import ShardUnavailable
+from actors.recovery import Recovery
 from actors.tasks import log_failure, supervise
 from persistence.db import create_pool
 from persistence.settings import Settings
@@ -34,9 +35,12 @@ class ActorBase:
     calls it). Ray refuses a call to an actor it still counts as restarting -
     which it does while __init__ runs - so a thread keeps submitting that call
     until the actor takes it; and any call that finds the actor not started
-    also starts recovery in-process (one recovery at a time). Writes await
-    `ready`; reads call `serving`, which answers ShardUnavailable (HTTP 503) at
-    once while recovery runs."""
+    also starts the recovery loop if none runs (actors/recovery.py: one attempt
+    at a time, a growing pause after each failure). Writes await `ready`, which
+    waits for the attempt under way (at most actor_call_timeout_s) and answers
+    ShardUnavailable at once while recovery pauses after a failure; reads call
+    `serving`, which answers ShardUnavailable (HTTP 503) at once while
+    recovery runs."""
 
     def __init__(self, index: int, settings: Settings) -> None:
         assert settings.database_url and settings.redis_url, "the driver resolves URLs before starting actors"
@@ -46,10 +50,8 @@ class ActorBase:
         self.redis: aioredis.Redis
         self.recovered_in_s: float | None = None
         self.presence = presence.PresenceView()
-        self._start_lock = asyncio.Lock()
-        self._started = False
+        self._recovery = self._new_recovery()
         self._tasks: set[asyncio.Task[None]] = set()
-        self._start_task: asyncio.Future[None] | None = None
         self._servers: dict[str, asyncio.Future[asyncio.Server]] = {}
         self._follower_started = False
         self.channel_key = settings.channel_key()  # what callers present on this actor's channels
@@ -57,31 +59,37 @@ class ActorBase:
                                                          f"{type(self).__name__} {index}"),
                          name="start-when-alive", daemon=True).start()
 
+    def _new_recovery(self) -> Recovery:
+        return Recovery(self._recover_once, name=f"{type(self).__name__} {self.index}")
+
+    @property
+    def _started(self) -> bool:
+        return self._recovery.ready
+
     async def ready(self) -> None:
-        if self._started:
-            return
-        async with self._start_lock:
-            if self._started:
-                return
-            t0 = time.perf_counter()
-            s = self.settings
-            if not hasattr(self, "redis"):
-                self.redis = aioredis.from_url(s.redis_url or "", client_name=f"{s.redis_prefix}actor",
-                                               socket_timeout=s.redis_timeout_s,
-                                               socket_connect_timeout=s.redis_timeout_s)
-            if not self._follower_started:
-                self._follower_started = True
-                self.supervise("presence follower", lambda: presence.follow(
-                    self.presence, self.redis, s.redis_prefix, resync_s=s.presence_resync_s, ttl_s=s.presence_ttl_s))
-            if not hasattr(self, "pool"):  # kept across a failed attempt
-                self.pool = await create_pool(self.settings.database_url or "", max_size=self.settings.db_pool_max,
-                                              timeout_s=self.settings.db_timeout_s)
-            await self.recover()
-            settle_gc()
-            self.every(SETTLE_GC_S, _settle_gc_async, "gc settle")
-            self.recovered_in_s = time.perf_counter() - t0
-            self._started = True
-            log.info("%s %d ready in %.2fs", type(self).__name__, self.index, self.recovered_in_s)
+        """Return once recovered; never starts an attempt of its own (see the class docstring)."""
+        await self._recovery.wait(self.settings.actor_call_timeout_s)
+
+    async def _recover_once(self) -> None:
+        """One recovery attempt (the Recovery loop runs one at a time)."""
+        t0 = time.perf_counter()
+        s = self.settings
+        if not hasattr(self, "redis"):
+            self.redis = aioredis.from_url(s.redis_url or "", client_name=f"{s.redis_prefix}actor",
+                                           socket_timeout=s.redis_timeout_s,
+                                           socket_connect_timeout=s.redis_timeout_s)
+        if not self._follower_started:
+            self._follower_started = True
+            self.supervise("presence follower", lambda: presence.follow(
+                self.presence, self.redis, s.redis_prefix, resync_s=s.presence_resync_s, ttl_s=s.presence_ttl_s))
+        if not hasattr(self, "pool"):  # kept across a failed attempt
+            self.pool = await create_pool(self.settings.database_url or "", max_size=self.settings.db_pool_max,
+                                          timeout_s=self.settings.db_timeout_s)
+        await self.recover()
+        settle_gc()
+        self.every(SETTLE_GC_S, _settle_gc_async, "gc settle")
+        self.recovered_in_s = time.perf_counter() - t0
+        log.info("%s %d ready in %.2fs", type(self).__name__, self.index, self.recovered_in_s)
 
     def serving(self) -> None:
         """Reads do not wait for a recovery that may take seconds: the gateway answers 503 + Retry-After."""
@@ -90,25 +98,12 @@ class ActorBase:
             raise ShardUnavailable(f"{type(self).__name__} {self.index} is recovering; retry shortly")
 
     def _kick(self) -> asyncio.Future[None]:
-        """The one recovery task, started if none runs."""
-        if self._start_task is None or self._start_task.done():
-            self._start_task = asyncio.ensure_future(self._recover_until_ready())
-        return self._start_task
+        """The recovery loop, started if none runs."""
+        return self._recovery.kick()
 
     async def start(self) -> None:
         """Recover now (called by the start thread, see __init__); returns once recovered."""
         await asyncio.shield(self._kick())
-
-    async def _recover_until_ready(self) -> None:
-        """Recover, retrying until it works (PostgreSQL may be briefly away)."""
-        delay = 0.5
-        while not self._started:
-            try:
-                await self.ready()
-            except Exception:
-                log.exception("%s %d: recovery failed; retrying in %.1fs", type(self).__name__, self.index, delay)
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 10.0)
 
     async def recover(self) -> None:  # pragma: no cover - overridden
         raise NotImplementedError
@@ -127,7 +122,7 @@ class ActorBase:
         await asyncio.gather(*tasks, return_exceptions=True)
         self._tasks.clear()
         self.settings = settings
-        self._started = False
+        self._recovery = self._new_recovery()
         self._follower_started = False
         directory.forget()  # shards of the old layout may be gone
         self._fresh_state()

@@ -1,5 +1,7 @@
 """The unlock journal (table `unlocks`): batched appends and replay reads.
-Callers pass columns; one INSERT ... SELECT FROM unnest(...) per batch."""
+Callers pass columns; one INSERT ... SELECT FROM unnest(...) per batch. Each
+append holds its shard's writer lock until it ends, so `settle` can tell when
+no append of a shard is still open (a COMMIT whose reply was lost)."""
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -21,6 +23,16 @@ INSERT INTO players (player_id, region)
 SELECT * FROM unnest($1::text[], $2::text[])
 ON CONFLICT (player_id) DO UPDATE SET region = EXCLUDED.region, updated_at = now()
 WHERE players.region IS DISTINCT FROM EXCLUDED.region
+"""
+
+# A transaction-scoped advisory lock per player shard, (class, shard): held by every append
+# until it commits or aborts; `settle` takes it, so it returns only once none is open.
+_WRITER_LOCK_CLASS = 0x706F6431  # "pod1"
+_LOCK = "SELECT pg_advisory_xact_lock($1::int4, $2::int4)"
+_TERMINATE_HOLDERS = """
+SELECT count(pg_terminate_backend(pid)) FROM pg_locks
+WHERE locktype = 'advisory' AND classid = $1::int4::oid AND objid = $2::int4::oid AND objsubid = 2
+  AND granted AND pid <> pg_backend_pid()
 """
 
 _REPLAY = """
@@ -50,6 +62,7 @@ async def append(
     new region is recorded only with a new row of theirs, so every region change
     has a journal seq (it versions the move on the leaderboards)."""
     async with conn.transaction():
+        await conn.execute(_LOCK, _WRITER_LOCK_CLASS, shard)  # uncontended: one writer per shard
         rows = await conn.fetch(
             _APPEND,
             player_ids, game_ids, achievement_ids, points, regions, unlocked_at, client_at, shard,
@@ -58,6 +71,23 @@ async def append(
         if moved:
             await conn.execute(_UPSERT_REGIONS, list(moved), [region_updates[p] for p in moved])
         return rows
+
+
+async def settle(conn: asyncpg.Connection, *, shard: int, timeout_s: float) -> None:
+    """Return once no append of `shard` is open on any connection: each has
+    committed or rolled back, and what it committed is visible to reads that
+    start after this. An append whose reply was lost (a command_timeout during
+    COMMIT, a dropped connection) may run on in its server process for a while;
+    one still open after `timeout_s` is terminated (its client gave up on it;
+    its outcome is then decided either way) and TimeoutError is raised, for
+    the caller to settle again before it reads."""
+    try:
+        async with conn.transaction():
+            await conn.execute(_LOCK, _WRITER_LOCK_CLASS, shard, timeout=timeout_s)
+    except TimeoutError:
+        ended = await conn.fetchval(_TERMINATE_HOLDERS, _WRITER_LOCK_CLASS, shard)
+        raise TimeoutError(f"an append of player shard {shard} was still open after {timeout_s:g}s; "
+                           f"{ended} terminated") from None
 
 
 _PLAYER_UNLOCKS = """

@@ -12,6 +12,7 @@ from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 _PLACEHOLDER_SECRETS = {"", "changeme", "secret", "dev"}
+DELIVERY_CHUNK_PAIRS_MAX = 4096  # actors/delivery.py keeps it next to the byte limit of a delivery call
 
 
 class Settings(BaseSettings):
@@ -98,8 +99,12 @@ class Settings(BaseSettings):
     channel_host: str | None = Field(None, description="Address the shards' channels (reads, ingest, deliveries) "
                                      "bind; their callers connect to it. Unset: the node's IP as Ray knows it")
     max_socket_queries: int = Field(64, ge=1, description="Query frames in flight per socket; more wait in TCP")
-    delivery_backlog_max: int = Field(20_000, ge=1, description="Pairs awaiting leaderboard delivery before "
-                                      "commits wait (rank staleness vs ingest throughput)")
+    delivery_backlog_max: int = Field(20_000, ge=1, description="(player, game) pairs a player shard holds for "
+                                      "the leaderboards (journaled, not yet delivered); past it its new unlocks "
+                                      "are answered `overloaded` at once (bounds memory and rank staleness)")
+    delivery_chunk_pairs: int = Field(DELIVERY_CHUNK_PAIRS_MAX, ge=1, le=DELIVERY_CHUNK_PAIRS_MAX,
+                                      description="(player, game) pairs per delivery call to a leaderboard shard; "
+                                      "a larger backlog is sent in several calls")
     checkpoint_interval_s: float = Field(2.0, gt=0, description="Seconds between actor checkpoints")
     period_reset_hour: int = Field(0, ge=0, le=23, description="UTC hour at which daily and weekly boards reset")
     public_cache_s: int = Field(1, ge=0, description="Cache-Control max-age of public reads (boards, ranks, the "

@@ -1,0 +1,67 @@
+"""A delivery call's two limits (pairs and encoded bytes) against the
+leaderboard's frame cap, and the backlog's admission rule."""
+from __future__ import annotations
+
+from actors import channel
+from actors.delivery import CHUNK_BYTES, CHUNK_PAIRS, admit, chunks, columns, encoded_size, fit
+from actors.messages import ScoreUpdates
+from actors.periods import DAY_US, PeriodClock
+from actors.player_state import PlayerBook, now_us
+from persistence.settings import Settings
+
+LONGEST_ID = 64  # gateway/frames.py: ids are [A-Za-z0-9_.:@-]{1,64}; regions [a-z0-9-]{1,16}
+
+
+def test_the_largest_legal_chunk_is_one_frame_well_under_the_receivers_cap() -> None:
+    """CHUNK_PAIRS pairs, every id as long as the gateway lets through, each
+    pair on every board a delivery can carry (all-time, the current and the
+    previous day and week, none delivered yet), their totals too, all bound
+    for one leaderboard shard: one part, under CHUNK_BYTES, its frame under MAX_CALL."""
+    assert Settings.model_fields["delivery_chunk_pairs"].default == CHUNK_PAIRS
+    assert 4 * CHUNK_BYTES <= channel.MAX_CALL
+    book = PlayerBook(PeriodClock(0))
+    now = now_us()
+    pairs = set()
+    for n in range(CHUNK_PAIRS):
+        player = f"{n:0{LONGEST_ID}d}"
+        game = f"g{n % 50:0{LONGEST_ID - 1}d}"
+        book.region_change(player, "r" * 16, 1)
+        for seq, at in enumerate((now - 7 * DAY_US, now - DAY_US, now), start=2):
+            book.apply(seq * 1_000_000 + n, player, game, 2_000_000_000, at)
+        pairs.add((player, game))
+    updates = book.score_updates(pairs, now, 0)
+    assert len(updates) >= 5 * CHUNK_PAIRS  # all-time + 2 days + 2 weeks
+    updates.extend(book.total_updates({p for p, _ in pairs}))
+    parts = fit(updates)
+    assert parts == [updates], "the pair limit alone keeps the largest chunk in one part"
+    size = len(channel.encode_call(2**53, "apply", columns(updates)))
+    assert size == encoded_size(updates) + len(b'[9007199254740992,"apply",]') + 4
+    assert size <= CHUNK_BYTES <= channel.MAX_CALL // 4, size
+
+
+def test_an_oversized_part_is_halved_until_each_fits() -> None:
+    updates = ScoreUpdates()
+    for n in range(1000):
+        updates.add(f"player-{n}", "arena", "eu", n, n * 7, n)
+    limit = encoded_size(updates) // 5
+    parts = fit(updates, limit)
+    assert len(parts) > 1 and all(encoded_size(p) <= limit for p in parts)
+    joined = ScoreUpdates()
+    for part in parts:
+        joined.extend(part)
+    assert joined == updates  # every update, once, in order
+
+
+def test_pairs_go_in_chunks_of_at_most_the_limit() -> None:
+    pairs = [(f"p{n}", "g") for n in range(25)]
+    out = chunks(pairs, 10)
+    assert [len(c) for c in out] == [10, 10, 5]
+    assert set().union(*out) == set(pairs)
+    assert chunks([], 10) == []
+
+
+def test_batches_are_admitted_while_the_backlog_is_under_its_limit() -> None:
+    assert admit(0, 100, [60, 60, 60]) == 2  # the second starts at 60 < 100; the third at 120
+    assert admit(99, 100, [5000]) == 1  # a batch larger than the limit is not refused for ever
+    assert admit(100, 100, [1]) == 0
+    assert admit(0, 100, []) == 0
