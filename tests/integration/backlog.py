@@ -29,9 +29,10 @@ from actors import directory
 from actors.messages import ALL_GAMES
 from actors.routing import shard_of
 from gateway import launch
+from gateway.processes import own_ports
 from persistence import api_keys, catalog_store
 from persistence.settings import Settings
-from tests.integration.conftest import TEST_CATALOG, _admin, _free_port, _with_database, drop_test_state
+from tests.integration.conftest import TEST_CATALOG, _admin, _with_database, drop_test_state
 from tests.integration.resender import Resender, stream
 
 BACKLOG_MAX, CHUNK_PAIRS, BATCH_MAX = 400, 50, 200
@@ -133,14 +134,12 @@ def main() -> None:
     database = f"podium_backlog_{tag}"
     asyncio.run(_admin(admin_url, f'CREATE DATABASE "{database}"'))
     small: dict[str, Any] = {"delivery_backlog_max": BACKLOG_MAX, "max_batch_items": BATCH_MAX}
-    if "delivery_chunk_pairs" in Settings.model_fields:
-        small["delivery_chunk_pairs"] = CHUNK_PAIRS
+    small["delivery_chunk_pairs"] = CHUNK_PAIRS
     settings = Settings(database_url=_with_database(admin_url, database), redis_url=redis_url,
                         redis_prefix=f"podium-bl-{tag}:", data_dir=Path(tempfile.mkdtemp(prefix="podium-bl-")),
-                        port=_free_port(), player_shards=1, leaderboard_shards=1, checkpoint_interval_s=1.0,
+                        player_shards=1, leaderboard_shards=1, checkpoint_interval_s=1.0,
                         token_secret=f"bl-{uuid.uuid4().hex}", ray_namespace=f"podium-bl-{tag}",
-                        haproxy_stats_port=_free_port(), haproxy_metrics_port=_free_port(), actor_call_timeout_s=2.0,
-                        **small)
+                        actor_call_timeout_s=2.0, **own_ports(), **small)
     try:
         async def prepare() -> str:
             await launch.prepare_database(settings, demo_catalog=False)
