@@ -29,10 +29,29 @@ WHERE players.region IS DISTINCT FROM EXCLUDED.region
 # until it commits or aborts; `settle` takes it, so it returns only once none is open.
 _WRITER_LOCK_CLASS = 0x706F6431  # "pod1"
 _LOCK = "SELECT pg_advisory_xact_lock($1::int4, $2::int4)"
-_TERMINATE_HOLDERS = """
-SELECT count(pg_terminate_backend(pid)) FROM pg_locks
-WHERE locktype = 'advisory' AND classid = $1::int4::oid AND objid = $2::int4::oid AND objsubid = 2
-  AND granted AND pid <> pg_backend_pid()
+# Advisory locks are server-wide, keyed by (database, classid, objid, objsubid): without the database
+# another Podium database on the same server (a test, staging) holds "the same" lock of its shard N.
+_HOLDS = """
+    l.locktype = 'advisory' AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
+    AND l.classid = $1::int4::oid AND l.objid = $2::int4::oid AND l.objsubid = 2 AND l.granted
+    AND l.pid <> pg_backend_pid()
+"""
+# Who holds the lock, and in which transaction: a backend (pid, backend_start) and its transaction's
+# start. Read outside any transaction (pg_stat_activity is a per-transaction snapshot).
+_HOLDERS = f"""
+SELECT a.pid, a.backend_start, a.xact_start
+FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
+WHERE {_HOLDS} AND a.xact_start IS NOT NULL
+"""
+# Terminates a holder only if, in this one statement, it still holds the lock in the very transaction
+# seen before the wait: one that committed meanwhile, its connection reused by another transaction
+# (a pooled connection's next append, or any other work), is left alone.
+_TERMINATE_HOLDERS = f"""
+SELECT count(pg_terminate_backend(a.pid))
+FROM pg_stat_activity a
+JOIN unnest($3::int4[], $4::timestamptz[], $5::timestamptz[]) AS seen(pid, backend_start, xact_start)
+  ON a.pid = seen.pid AND a.backend_start = seen.backend_start AND a.xact_start = seen.xact_start
+WHERE EXISTS (SELECT 1 FROM pg_locks l WHERE l.pid = a.pid AND {_HOLDS})
 """
 
 _REPLAY = """
@@ -78,14 +97,18 @@ async def settle(conn: asyncpg.Connection, *, shard: int, timeout_s: float) -> N
     committed or rolled back, and what it committed is visible to reads that
     start after this. An append whose reply was lost (a command_timeout during
     COMMIT, a dropped connection) may run on in its server process for a while;
-    one still open after `timeout_s` is terminated (its client gave up on it;
-    its outcome is then decided either way) and TimeoutError is raised, for
-    the caller to settle again before it reads."""
+    one that was open when the settle began and is still open, in that same
+    transaction, after `timeout_s` is terminated (its client gave up on it; its
+    outcome is then decided either way) and TimeoutError is raised, for the
+    caller to settle again before it reads. Only this database's appends count.
+    `conn` must not be inside a transaction."""
+    seen = await conn.fetch(_HOLDERS, _WRITER_LOCK_CLASS, shard)
     try:
         async with conn.transaction():
             await conn.execute(_LOCK, _WRITER_LOCK_CLASS, shard, timeout=timeout_s)
     except TimeoutError:
-        ended = await conn.fetchval(_TERMINATE_HOLDERS, _WRITER_LOCK_CLASS, shard)
+        ended = await conn.fetchval(_TERMINATE_HOLDERS, _WRITER_LOCK_CLASS, shard, [r["pid"] for r in seen],
+                                    [r["backend_start"] for r in seen], [r["xact_start"] for r in seen])
         raise TimeoutError(f"an append of player shard {shard} was still open after {timeout_s:g}s; "
                            f"{ended} terminated") from None
 
