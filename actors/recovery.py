@@ -57,6 +57,15 @@ class Recovery:
             current.set_result(None)
             return
 
+    async def close(self) -> None:
+        """Stop the loop (an attempt under way or the pause after a failure) and
+        wait until it has ended: a loop left running would recover the actor again
+        beside whatever replaces it. Callers waiting on it are answered."""
+        task = self._loop_task
+        if task is not None and not task.done():
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+
     async def wait(self, timeout_s: float) -> None:
         """Return once recovered. While an attempt runs, wait for it, at most
         `timeout_s`; ShardUnavailable if it fails, runs longer, or recovery is

@@ -116,6 +116,9 @@ class ActorBase:
         again under `settings` (another shard count) in this same process, so a
         reshard starts new processes only for shards that are added. Channel
         servers keep their ports; callers reconnect anyway (their layout changed)."""
+        # First the recovery loop: an attempt under way would start loops after the cancel below,
+        # and one pausing after a failure would recover this actor again beside the new one.
+        await self._recovery.close()
         tasks = list(self._tasks)
         for task in tasks:
             task.cancel()

@@ -137,3 +137,44 @@ async def test_an_actor_whose_recovery_fails_answers_waiting_calls_without_a_rec
         recovery = getattr(actor, "_recovery", None)
         if recovery is not None and recovery._loop_task is not None:
             recovery._loop_task.cancel()
+
+
+class ReconfiguredActor(FailingActor):
+    def _new_recovery(self) -> Recovery:
+        return Recovery(self._recover_once, name="reconfigured", first_pause_s=0.1)
+
+
+async def test_reconfigure_stops_the_old_recovery_loop(monkeypatch) -> None:
+    """Resharding reconfigures an actor whose recovery is pausing after a
+    failure: the old loop used to run on beside the new one, its next attempt
+    recovering the actor a second time (a second writer, deliverer, ...)."""
+    monkeypatch.setattr(shell.threading, "Thread", lambda **_: SimpleNamespace(start=lambda: None))
+    monkeypatch.setattr(shell.ray, "get_runtime_context", lambda: SimpleNamespace(current_actor=None))
+    monkeypatch.setattr(shell.directory, "forget", lambda: None)
+
+    async def pool(*_: object, **__: object) -> object:
+        return object()
+
+    async def no_presence(*_: object, **__: object) -> None:
+        await asyncio.Event().wait()
+
+    monkeypatch.setattr(shell, "create_pool", pool)
+    monkeypatch.setattr(shell.presence, "follow", no_presence)
+    attempts = Attempts()
+    actor = ReconfiguredActor(attempts)
+    old = actor._recovery
+    try:
+        with pytest.raises(ShardUnavailable):
+            await actor.ready()  # the first attempt failed: the old loop pauses 0.1 s
+        attempts.down = False
+        await asyncio.wait_for(actor.reconfigure(actor.settings), 1.0)
+        assert actor._recovery is not old and actor._recovery.ready
+        await asyncio.sleep(0.3)  # past the old loop's pause
+        assert attempts.count == 2, f"{attempts.count} attempts: the old recovery loop ran on"
+        assert old._loop_task is not None and old._loop_task.done()
+    finally:
+        for task in list(actor._tasks):
+            task.cancel()
+        for recovery in (old, actor._recovery):
+            if recovery._loop_task is not None:
+                recovery._loop_task.cancel()
