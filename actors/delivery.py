@@ -1,25 +1,33 @@
 """What a player shard may hold for the leaderboards, and what one delivery
-call may carry. Ray-free; used by actors/journal_pipeline.py (the backlog and
-the pair chunks) and the player shard's `_deliver` (the byte limit).
+call may carry. Ray-free; used by actors/journal_pipeline.py (routing, the
+per-leaderboard backlog and the pair chunks) and the player shard's
+`_deliver` (the byte limit).
 
-- The backlog (pairs journaled and not yet on their leaderboard) is bounded:
-  once `delivery_backlog_max` pairs wait, new unlocks are answered
-  `overloaded` instead of being journaled. Without that bound a leaderboard
-  that is down lets it grow with every commit.
-- A delivery call carries one chunk: at most CHUNK_PAIRS pairs, and at most
+- Every touched (player, game) pair goes to two places: its game's
+  leaderboard shard, and the player's cross-game total (the item (player,
+  ALL_GAMES)) to the shard of ALL_GAMES. Each leaderboard shard is a lane of
+  its own: delivered in order, independently of the others.
+- The backlog is bounded per leaderboard shard: once `delivery_backlog_max`
+  items wait for one shard, new unlocks that would add to it are answered
+  `overloaded` instead of being journaled; unlocks for games on the other
+  shards go on. Without that bound a leaderboard that is down lets it grow with
+  every commit. The totals shard is in every unlock's path, so while it is
+  full every unlock is refused.
+- A delivery call carries one chunk: at most CHUNK_PAIRS items, and at most
   CHUNK_BYTES of encoded updates. The leaderboard closes a connection that
   sends a frame over channel.MAX_CALL, so a frame past it can never land."""
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 
 import orjson
 
 from actors.channel import MAX_CALL
-from actors.messages import ScoreUpdates
+from actors.messages import ALL_GAMES, ScoreUpdates
+from actors.routing import shard_of
 from persistence.settings import DELIVERY_CHUNK_PAIRS_MAX
 
-Pair = tuple[str, str]  # (player_id, game_id)
+Pair = tuple[str, str]  # (player_id, game_id); (player_id, ALL_GAMES) is the player's total
 
 # The two limits of one delivery call, which the receiver's frame cap (MAX_CALL, 64 MiB) must hold:
 CHUNK_PAIRS = DELIVERY_CHUNK_PAIRS_MAX  # pairs per call (Settings.delivery_chunk_pairs, at most this): ~6 updates each
@@ -28,18 +36,30 @@ CHUNK_BYTES = MAX_CALL // 4  # encoded updates per leaderboard per call; a part 
 # (tests/unit/test_delivery.py builds it): the byte limit is a guard, not the usual cut.
 
 
-def admit(backlog: int, limit: int, sizes: Sequence[int]) -> int:
-    """How many of the queued batches (in order) may be journaled now: each
-    whose turn comes while fewer than `limit` pairs await delivery. A batch of
-    n unlocks adds at most n pairs, so the backlog stays under limit plus one
-    batch; the batches not taken are answered `overloaded` at once."""
-    taken = 0
-    for size in sizes:
-        if backlog >= limit:
-            break
-        backlog += size
-        taken += 1
-    return taken
+def destinations(pair: Pair, leaderboard_shards: int) -> tuple[tuple[int, Pair], tuple[int, Pair]]:
+    """Where a touched pair is delivered: (leaderboard shard, item) for its
+    game's boards and for the player's total."""
+    player_id, game_id = pair
+    return ((shard_of(game_id, leaderboard_shards), pair),
+            (shard_of(ALL_GAMES, leaderboard_shards), (player_id, ALL_GAMES)))
+
+
+def admit(held: Mapping[int, int], limit: int, rows: Sequence[Iterable[int]]) -> list[bool]:
+    """Which unlocks (in order; each as the leaderboard shards it adds an item
+    to) may be journaled now: each whose shards all hold fewer than `limit`
+    items when its turn comes, counting the ones admitted before it. So a shard
+    holds at most `limit` plus one unlock's items; the others are answered
+    `overloaded`, and a full shard refuses only the unlocks bound for it."""
+    charged = dict(held)
+    out: list[bool] = []
+    for shards in rows:
+        shards = list(shards)
+        ok = all(charged.get(s, 0) < limit for s in shards)
+        if ok:
+            for s in shards:
+                charged[s] = charged.get(s, 0) + 1
+        out.append(ok)
+    return out
 
 
 def chunks(pairs: Iterable[Pair], size: int) -> list[set[Pair]]:

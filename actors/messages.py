@@ -66,6 +66,12 @@ class UnlockBatch:
             [c for b in batches for c in b.client_at_us],
         )
 
+    def take(self, indices: list[int]) -> UnlockBatch:
+        """The unlocks at these indices, in that order."""
+        return UnlockBatch([self.player_ids[i] for i in indices], [self.game_ids[i] for i in indices],
+                           [self.achievement_ids[i] for i in indices], [self.regions[i] for i in indices],
+                           [self.client_at_us[i] for i in indices])
+
     def __len__(self) -> int:
         return len(self.player_ids)
 

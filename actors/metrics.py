@@ -20,7 +20,7 @@ SPEC: dict[str, tuple[str, str, tuple[str, ...], list[float] | None]] = {
     "podium_journal_batch_unlocks": ("histogram", "Unlocks per group commit (player shard)", ("shard",), SIZES),
     "podium_journal_commit_seconds": ("histogram", "Journal transaction time per group commit", ("shard",),
                                       LATENCY_S),
-    "podium_delivery_backlog_pairs": ("gauge", "(player, game) pairs waiting for the leaderboards", ("shard",), None),
+    "podium_delivery_backlog_pairs": ("gauge", "scores waiting for the fullest leaderboard shard", ("shard",), None),
     "podium_delivery_lag_rows": ("gauge", "Journal rows committed but not yet on the leaderboards (staleness)",
                                  ("shard",), None),
     "podium_checkpoint_age_seconds": ("gauge", "Seconds since the shard's last checkpoint", ("shard",), None),

@@ -9,7 +9,6 @@ import asyncio
 import gc
 import logging
 import time
-from collections import defaultdict
 from typing import Any
 
 import ray
@@ -21,11 +20,10 @@ from actors.friendship import FriendBook
 from actors.history import day_series
 from actors.intake import plan_intake
 from actors.journal_pipeline import Committed, JournalPipeline
-from actors.messages import ALL_GAMES, AckBatch, AckStatus, ScoreUpdates, UnlockBatch
+from actors.messages import ALL_GAMES, AckBatch, AckStatus, UnlockBatch
 from actors.periods import DAY_US, PeriodClock
 from actors.player_state import GameStats, Pair, PeriodStats, PlayerBook, from_us, now_us, to_us
 from actors.pushes import publish
-from actors.routing import shard_of
 from actors.shell import ActorBase
 from actors.social import Move, Social
 from persistence import catalog_store, checkpoints, journal
@@ -53,10 +51,14 @@ class PlayerShard(Social, ActorBase):
         self.catalog = Catalog({})
         self._catalog_at = 0.0
         self._catalog_version: object = None
+        leaderboards = settings.leaderboard_shards
         self.pipeline = JournalPipeline(
-            self._journal, self._reconcile, self._deliver, settle=self._settle,
+            self._journal, self._reconcile, self._deliver, settle=self._settle, journaled=self._journaled,
+            plan=lambda batch: plan_intake(batch, self.catalog).journal_rows,
+            route=lambda pair: delivery.destinations(pair, leaderboards),
             backlog_max=settings.delivery_backlog_max, chunk_pairs=settings.delivery_chunk_pairs,
-            deadline_s=settings.actor_call_timeout_s, redeliver_s=REDELIVER_S)
+            pending_max=settings.pending_unlocks_max, deadline_s=settings.actor_call_timeout_s,
+            redeliver_s=REDELIVER_S)
         self.checkpointed_seq = 0
         self._to_leaderboards: dict[int, channel.Channel] = {}  # leaderboard shard -> its apply channel
         self.friend_book = FriendBook()
@@ -187,18 +189,24 @@ class PlayerShard(Social, ActorBase):
 
     async def _settle(self) -> None:
         """Until no journal transaction of this shard is open (JournalPipeline: before reconciling)."""
-        async with self.pool.acquire() as conn:
+        async with self.pool.acquire(timeout=self.settings.db_timeout_s) as conn:
             await journal.settle(conn, shard=self.index, timeout_s=self.settings.db_timeout_s)
 
     async def _reconcile(self, after_seq: int) -> tuple[set[Pair], int, int]:
         """Fold in this shard's rows after `after_seq`: a journal write that failed
         may still have committed (connection lost during COMMIT)."""
-        async with self.pool.acquire() as conn:
+        async with self.pool.acquire(timeout=self.settings.db_timeout_s) as conn:
             rows = await journal.replay(conn, shard=self.index, after_seq=after_seq)
         if rows:
             log.warning("player shard %d: %d rows committed by a write that reported an error; folded in",
                         self.index, len(rows))
         return self.book.replay(rows), max([after_seq] + [r["seq"] for r in rows]), len(rows)
+
+    async def _journaled(self, batch: UnlockBatch) -> list[bool]:
+        """Which of these unlocks the journal holds (JournalPipeline: an unlock refused
+        for a full backlog that was journaled already is answered `duplicate`)."""
+        async with self.pool.acquire(timeout=self.settings.db_timeout_s) as conn:
+            return await journal.journaled(conn, batch.player_ids, batch.game_ids, batch.achievement_ids)
 
     async def _journal(self, batch: UnlockBatch) -> Committed:
         """Journal the batch in one transaction and fold what was new into the
@@ -220,7 +228,7 @@ class PlayerShard(Social, ActorBase):
             if (region := batch.regions[i]) and self.book.regions.get(batch.player_ids[i]) != region
         }
         t0 = time.perf_counter()
-        async with self.pool.acquire() as conn:
+        async with self.pool.acquire(timeout=self.settings.db_timeout_s) as conn:
             rows = await journal.append(
                 conn, shard=self.index, player_ids=players,
                 game_ids=[batch.game_ids[i] for i in idx],
@@ -271,19 +279,17 @@ class PlayerShard(Social, ActorBase):
             self.queue_passes(moves)
         return Committed(AckBatch(statuses, reasons), touched, max((a[0] for a in applied), default=0))  # type: ignore[arg-type]
 
-    async def _deliver(self, touched: set[Pair]) -> None:
-        """Send absolute scores of one chunk of pairs to each leaderboard shard
-        concerned (in parts under delivery.CHUNK_BYTES), and wait."""
-        by_shard: dict[int, set[Pair]] = defaultdict(set)
-        for pair in touched:
-            by_shard[shard_of(pair[1], self.settings.leaderboard_shards)].add(pair)
-        at_us = now_us()
-        delivered = self.pipeline.delivered_seq  # every row up to it reached its leaderboard
-        batches = {shard: self.book.score_updates(pairs, at_us, delivered) for shard, pairs in by_shard.items()}
-        totals_shard = shard_of(ALL_GAMES, self.settings.leaderboard_shards)
-        batches.setdefault(totals_shard, ScoreUpdates()).extend(self.book.total_updates({p for p, _ in touched}))
-        calls = [self._leaderboard(shard).call("apply", delivery.columns(part))
-                 for shard, updates in batches.items() for part in delivery.fit(updates)]
+    async def _deliver(self, shard: int, items: set[Pair]) -> None:
+        """Send absolute scores of one chunk of items to leaderboard shard `shard`
+        (in parts under delivery.CHUNK_BYTES), and wait: a pair's scores on its
+        game's boards, or (player, ALL_GAMES) for the player's total."""
+        players = {p for p, g in items if g == ALL_GAMES}
+        pairs = {pair for pair in items if pair[1] != ALL_GAMES}
+        # Period scores at or below what this shard has are on it already.
+        updates = self.book.score_updates(pairs, now_us(), self.pipeline.delivered_to(shard))
+        updates.extend(self.book.total_updates(players))
+        to = self._leaderboard(shard)
+        calls = [to.call("apply", delivery.columns(part)) for part in delivery.fit(updates)]
         results: list[Any] = await asyncio.wait_for(asyncio.gather(*calls, return_exceptions=True),
                                                     self.settings.actor_call_timeout_s)
         failures = [r for r in results if isinstance(r, Exception)]

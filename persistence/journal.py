@@ -113,6 +113,19 @@ async def settle(conn: asyncpg.Connection, *, shard: int, timeout_s: float) -> N
                            f"{ended} terminated") from None
 
 
+_JOURNALED = """
+SELECT EXISTS (SELECT 1 FROM unlocks u WHERE u.player_id = t.p AND u.game_id = t.g AND u.achievement_id = t.a)
+FROM unnest($1::text[], $2::text[], $3::text[]) WITH ORDINALITY AS t(p, g, a, n)
+ORDER BY t.n
+"""
+
+
+async def journaled(conn: asyncpg.Connection, player_ids: Sequence[str], game_ids: Sequence[str],
+                    achievement_ids: Sequence[str]) -> list[bool]:
+    """Whether each unlock is in the journal (its unique index answers each)."""
+    return [r[0] for r in await conn.fetch(_JOURNALED, player_ids, game_ids, achievement_ids)]
+
+
 _PLAYER_UNLOCKS = """
 SELECT game_id, achievement_id, points, unlocked_at FROM unlocks
 WHERE player_id = $1 AND ($2::text IS NULL OR game_id = $2)

@@ -13,6 +13,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 _PLACEHOLDER_SECRETS = {"", "changeme", "secret", "dev"}
 DELIVERY_CHUNK_PAIRS_MAX = 4096  # actors/delivery.py keeps it next to the byte limit of a delivery call
+PENDING_UNLOCKS_MAX = 50_000  # default of pending_unlocks_max (actors/journal_pipeline.py)
 
 
 class Settings(BaseSettings):
@@ -99,9 +100,13 @@ class Settings(BaseSettings):
     channel_host: str | None = Field(None, description="Address the shards' channels (reads, ingest, deliveries) "
                                      "bind; their callers connect to it. Unset: the node's IP as Ray knows it")
     max_socket_queries: int = Field(64, ge=1, description="Query frames in flight per socket; more wait in TCP")
-    delivery_backlog_max: int = Field(20_000, ge=1, description="(player, game) pairs a player shard holds for "
-                                      "the leaderboards (journaled, not yet delivered); past it its new unlocks "
-                                      "are answered `overloaded` at once (bounds memory and rank staleness)")
+    delivery_backlog_max: int = Field(20_000, ge=1, description="Scores a player shard holds for one leaderboard "
+                                      "shard (journaled, not yet delivered); past it its new unlocks bound for "
+                                      "that shard are answered `overloaded` at once (bounds memory and rank "
+                                      "staleness); unlocks for games on other shards go on")
+    pending_unlocks_max: int = Field(PENDING_UNLOCKS_MAX, ge=1, description="Unlocks a player shard queues for "
+                                     "its next journal write; past it a batch is answered `overloaded` at once (a slow "
+                                     "write or settle would otherwise queue every resend again)")
     delivery_chunk_pairs: int = Field(DELIVERY_CHUNK_PAIRS_MAX, ge=1, le=DELIVERY_CHUNK_PAIRS_MAX,
                                       description="(player, game) pairs per delivery call to a leaderboard shard; "
                                       "a larger backlog is sent in several calls")

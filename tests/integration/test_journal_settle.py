@@ -113,3 +113,23 @@ async def test_a_settle_never_terminates_a_transaction_begun_after_the_one_it_sa
     finally:
         await holder.close()
         await settler.close()
+
+
+async def test_journaled_tells_which_unlocks_the_journal_holds(two_databases) -> None:
+    """The check that answers a refused retry `duplicate` (actors/journal_pipeline.py)."""
+    from datetime import UTC, datetime
+
+    from persistence import migrations
+
+    url_a, _ = two_databases
+    conn = await asyncpg.connect(url_a)
+    try:
+        await migrations.apply(conn)
+        await journal.append(conn, shard=SHARD, player_ids=["p1", "p2"], game_ids=["g", "g"],
+                             achievement_ids=["a", "b"], points=[1, 2], regions=[None, None],
+                             unlocked_at=datetime.now(UTC), client_at=[None, None], region_updates={})
+        held = await journal.journaled(conn, ["p2", "p1", "p1", "p2"], ["g", "g", "g", "h"], ["b", "b", "a", "b"])
+        assert held == [True, False, True, False]
+        assert await journal.journaled(conn, [], [], []) == []
+    finally:
+        await conn.close()

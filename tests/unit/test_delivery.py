@@ -1,12 +1,14 @@
 """A delivery call's two limits (pairs and encoded bytes) against the
-leaderboard's frame cap, and the backlog's admission rule."""
+leaderboard's frame cap, where a pair is delivered, and the per-shard
+backlog's admission rule."""
 from __future__ import annotations
 
 from actors import channel
-from actors.delivery import CHUNK_BYTES, CHUNK_PAIRS, admit, chunks, columns, encoded_size, fit
-from actors.messages import ScoreUpdates
+from actors.delivery import CHUNK_BYTES, CHUNK_PAIRS, admit, chunks, columns, destinations, encoded_size, fit
+from actors.messages import ALL_GAMES, ScoreUpdates
 from actors.periods import DAY_US, PeriodClock
 from actors.player_state import PlayerBook, now_us
+from actors.routing import shard_of
 from persistence.settings import Settings
 
 LONGEST_ID = 64  # gateway/frames.py: ids are [A-Za-z0-9_.:@-]{1,64}; regions [a-z0-9-]{1,16}
@@ -60,8 +62,15 @@ def test_pairs_go_in_chunks_of_at_most_the_limit() -> None:
     assert chunks([], 10) == []
 
 
-def test_batches_are_admitted_while_the_backlog_is_under_its_limit() -> None:
-    assert admit(0, 100, [60, 60, 60]) == 2  # the second starts at 60 < 100; the third at 120
-    assert admit(99, 100, [5000]) == 1  # a batch larger than the limit is not refused for ever
-    assert admit(100, 100, [1]) == 0
-    assert admit(0, 100, []) == 0
+def test_unlocks_are_admitted_while_each_of_their_shards_is_under_its_limit() -> None:
+    # shard 0 full, shard 1 has room for two, shard 2 (totals) plenty
+    assert admit({0: 5, 1: 3}, 5, [[0, 2], [1, 2], [1, 2], [1, 2], [2]]) == [False, True, True, False, True]
+    assert admit({}, 1, [[0, 0]]) == [True], "an unlock is never refused by its own items"
+    assert admit({0: 1}, 1, []) == []
+
+
+def test_a_pair_goes_to_its_games_shard_and_the_players_total_to_the_totals_shard() -> None:
+    for n in (1, 2, 7):
+        game, total = destinations(("p", "arena"), n)
+        assert game == (shard_of("arena", n), ("p", "arena"))
+        assert total == (shard_of(ALL_GAMES, n), ("p", ALL_GAMES))

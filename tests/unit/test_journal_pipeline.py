@@ -12,34 +12,66 @@ from collections.abc import AsyncIterator
 import pytest
 
 from actors.journal_pipeline import Committed, JournalPipeline, Pair
-from actors.messages import AckBatch, AckStatus, Reason, Unlock, UnlockBatch
+from actors.messages import ALL_GAMES, AckBatch, AckStatus, Reason, Unlock, UnlockBatch
 from tests.unit.polling import until
+
+TOTALS = 2  # the leaderboard shard of every player's total
+SHARD_OF_GAME = {"g": 0, "g-a": 0, "g-b": 1}
+
+
+def route(pair: Pair) -> list[tuple[int, Pair]]:
+    """As delivery.destinations: the pair to its game's shard, the player's total to TOTALS."""
+    return [(SHARD_OF_GAME[pair[1]], pair), (TOTALS, (pair[0], ALL_GAMES))]
+
+
+def plan(batch: UnlockBatch) -> list[int]:
+    """As plan_intake: a `bad-*` achievement is unknown; a repeat within the batch is not inserted."""
+    seen: set[tuple[str, str, str]] = set()
+    rows = []
+    for i, key in enumerate(zip(batch.player_ids, batch.game_ids, batch.achievement_ids, strict=True)):
+        if key[2].startswith("bad") or key in seen:
+            continue
+        seen.add(key)
+        rows.append(i)
+    return rows
 
 
 class Shard:
-    """The shard's side: a journal, the points it has folded in, what reached the leaderboard."""
+    """The shard's side: a journal, the points it has folded in, what reached each leaderboard shard."""
 
     def __init__(self) -> None:
         self.rows: list[tuple[int, str, str, str]] = []  # (seq, player, game, achievement): committed, visible
         self.landing: list[tuple[int, str, str, str]] = []  # a COMMIT still in flight: visible once it lands
         self.folded: dict[int, tuple[str, str]] = {}  # seq -> pair, each at most once
-        self.leaderboard: set[Pair] = set()
-        self.calls: list[int] = []  # pairs per delivery call
+        self.boards: dict[int, set[Pair]] = {}  # leaderboard shard -> items that landed there
+        self.calls: list[int] = []  # items per delivery call
         self.lose_reply_once = False  # the next commit succeeds but its caller sees an error
         self.land_late_once = False  # the next commit's caller sees an error while its COMMIT is still landing
         self.deliveries_fail = False
         self.deliveries_hang = False
+        self.failing: set[int] = set()  # leaderboard shards that refuse deliveries
+        self.hung: set[int] = set()  # leaderboard shards whose calls answer nothing until their deadline
         self.journal_hangs = False
+
+    @property
+    def leaderboard(self) -> set[Pair]:
+        """The game pairs that landed, on whichever shard."""
+        return {pair for shard, items in self.boards.items() if shard != TOTALS for pair in items}
 
     async def journal(self, batch: UnlockBatch) -> Committed:
         if self.journal_hangs:
             await asyncio.Event().wait()
         assert not self.landing, "a write while an earlier transaction of this shard is still open"
-        statuses, touched, newest = [], set(), 0
+        statuses, reasons, touched, newest = [], [], set(), 0
         held = {(p, g, a) for _, p, g, a in self.rows}
         ambiguous = self.lose_reply_once or self.land_late_once
         written = self.landing if self.land_late_once else self.rows
         for key in zip(batch.player_ids, batch.game_ids, batch.achievement_ids, strict=True):
+            if key[2].startswith("bad"):
+                statuses.append(AckStatus.REJECTED)
+                reasons.append("unknown_achievement")
+                continue
+            reasons.append(None)
             if key in held:
                 statuses.append(AckStatus.DUPLICATE)
                 continue
@@ -54,7 +86,11 @@ class Shard:
         if ambiguous:
             self.lose_reply_once = self.land_late_once = False
             raise TimeoutError("command_timeout during COMMIT")
-        return Committed(AckBatch(statuses, [None] * len(statuses)), touched, newest)
+        return Committed(AckBatch(statuses, reasons), touched, newest)
+
+    async def journaled(self, batch: UnlockBatch) -> list[bool]:
+        held = {(p, g, a) for _, p, g, a in self.rows}
+        return [key in held for key in zip(batch.player_ids, batch.game_ids, batch.achievement_ids, strict=True)]
 
     def land(self) -> None:
         """The COMMIT in flight completes: its rows become visible."""
@@ -77,19 +113,27 @@ class Shard:
         self.land()  # the worst moment for a COMMIT still in flight to land: just after the read
         return {(p, g) for _, p, g, _ in tail}, max([after_seq] + [r[0] for r in tail]), len(tail)
 
-    async def deliver(self, pairs: set[Pair]) -> None:
+    async def deliver(self, shard: int, items: set[Pair]) -> None:
         if self.deliveries_hang:
             await asyncio.Event().wait()
-        if self.deliveries_fail:
-            raise ConnectionError("leaderboard restarting")
-        self.calls.append(len(pairs))
-        self.leaderboard |= pairs
+        if shard in self.hung:  # until the call's deadline (the player shard's _deliver has one)
+            await asyncio.sleep(0.2)
+            raise TimeoutError(f"leaderboard shard {shard} did not answer")
+        if self.deliveries_fail or shard in self.failing:
+            raise ConnectionError(f"leaderboard shard {shard} restarting")
+        self.calls.append(len(items))
+        self.boards.setdefault(shard, set()).update(items)
+
+    def landed(self, seq: int) -> bool:
+        """Every item of journal row `seq` is on its leaderboard shard."""
+        player, game = self.folded[seq]
+        return all(item in self.boards.get(shard, set()) for shard, item in route((player, game)))
 
 
 def pipeline_of(shard: Shard, **options: object) -> JournalPipeline:
     defaults: dict[str, object] = {"backlog_max": 1000, "deadline_s": 0.5, "redeliver_s": 0.01}
-    return JournalPipeline(shard.journal, shard.reconcile, shard.deliver, settle=shard.settle,
-                           **{**defaults, **options})  # type: ignore[arg-type]
+    return JournalPipeline(shard.journal, shard.reconcile, shard.deliver, settle=shard.settle, plan=plan,
+                           route=route, journaled=shard.journaled, **{**defaults, **options})  # type: ignore[arg-type]
 
 
 @contextlib.asynccontextmanager
@@ -102,8 +146,13 @@ async def run(pipeline: JournalPipeline) -> AsyncIterator[JournalPipeline]:
             task.cancel()
 
 
-def batch(*keys: str) -> UnlockBatch:
-    return UnlockBatch.of([Unlock(f"p-{k}", "g", f"a-{k}") for k in keys])
+def batch(*keys: str, game: str = "g") -> UnlockBatch:
+    return UnlockBatch.of([Unlock(f"p-{k}", game, f"a-{k}") for k in keys])
+
+
+def undelivered(pipeline: JournalPipeline) -> int:
+    """Items held for leaderboard shards whose last delivery failed."""
+    return int(pipeline.status()["undelivered"])  # type: ignore[call-overload]
 
 
 @pytest.fixture
@@ -183,13 +232,13 @@ async def test_the_watermark_never_passes_a_failed_delivery(running) -> None:
     shard, pipeline = running
     shard.deliveries_fail = True
     await pipeline.submit(batch("1", "2"))
-    await until(lambda: pipeline.undelivered)
+    await until(lambda: undelivered(pipeline))
     assert pipeline.delivered_seq == 0
     await asyncio.sleep(0.05)  # several redelivery rounds fail meanwhile
     assert pipeline.delivered_seq == 0
     shard.deliveries_fail = False
     await until(lambda: pipeline.delivered_seq == 2)
-    assert shard.leaderboard == {("p-1", "g"), ("p-2", "g")} and not pipeline.undelivered
+    assert shard.leaderboard == {("p-1", "g"), ("p-2", "g")} and not undelivered(pipeline)
 
 
 async def test_a_hanging_leaderboard_never_holds_a_commit() -> None:
@@ -202,8 +251,8 @@ async def test_a_hanging_leaderboard_never_holds_a_commit() -> None:
 
 
 async def test_a_full_backlog_answers_overloaded_at_once_and_drains_when_the_leaderboard_is_back() -> None:
-    """A leaderboard down under heavy ingest: what waits for it is bounded
-    (`backlog_max` plus one batch), ingest is told `overloaded` meanwhile, and
+    """Leaderboards down under heavy ingest: what waits for each is bounded
+    (`backlog_max` plus one unlock), ingest is told `overloaded` meanwhile, and
     every accepted unlock reaches the leaderboard once it answers again."""
     shard = Shard()
     shard.deliveries_fail = True
@@ -216,13 +265,13 @@ async def test_a_full_backlog_answers_overloaded_at_once_and_drains_when_the_lea
             answers += acks.reasons
             accepted |= {(f"p-{k}", "g") for k, s in zip(keys, acks.statuses, strict=True)
                          if s == AckStatus.ACCEPTED}
-            assert pipeline.backlog <= 50 + 7
-        assert answers.count(Reason.OVERLOADED.value) >= 200 and len(accepted) == 56
-        assert len(shard.rows) == 56, "an overloaded unlock is not journaled"
+            assert pipeline.backlog <= 50 + 1
+        assert answers.count(Reason.OVERLOADED.value) >= 200 and len(accepted) == 50
+        assert len(shard.rows) == 50, "an overloaded unlock is not journaled"
         assert pipeline.overloaded == answers.count(Reason.OVERLOADED.value)
         shard.deliveries_fail = False
         await until(lambda: pipeline.settled)
-        assert shard.leaderboard == accepted and pipeline.delivered_seq == 56
+        assert shard.leaderboard == accepted and pipeline.delivered_seq == 50
         assert max(shard.calls) <= 8
         assert (await pipeline.submit(batch("after"))).statuses == [AckStatus.ACCEPTED]
 
@@ -235,20 +284,24 @@ async def test_a_backlog_is_delivered_in_chunks_and_a_failed_chunk_keeps_only_wh
                                      asyncio.get_running_loop().create_future())])
     assert pipeline.backlog == 25 and pipeline.journaled_seq == 25
     real = shard.deliver
+    sent: list[int] = []
 
-    async def second_call_fails(pairs: set[Pair]) -> None:
-        if shard.calls:
-            raise ConnectionError("leaderboard went away")
-        await real(pairs)
+    async def second_call_fails(to: int, items: set[Pair]) -> None:
+        if to == 0:
+            sent.append(len(items))
+            if len(sent) == 2:
+                raise ConnectionError("leaderboard went away")
+        await real(to, items)
 
     pipeline._deliver = second_call_fails
     assert not await pipeline.deliver_once()
-    assert shard.calls == [10] and pipeline.backlog == 15 and pipeline.delivered_seq == 0
-    assert not pipeline.in_flight and len(pipeline.undelivered) == 15
+    assert sent == [10, 10] and pipeline.backlog == 15 and pipeline.delivered_seq == 0
+    assert pipeline.lanes[0].size == 15 and not pipeline.lanes[0].in_flight and undelivered(pipeline) == 15
+    assert pipeline.lanes[TOTALS].idle, "the totals shard took its own chunks"
     pipeline._deliver = real
     assert await pipeline.deliver_once()
-    assert shard.calls == [10, 10, 5] and pipeline.backlog == 0 and pipeline.delivered_seq == 25
-    assert len(shard.leaderboard) == 25
+    assert pipeline.backlog == 0 and pipeline.delivered_seq == 25
+    assert len(shard.leaderboard) == 25 and len(shard.boards[TOTALS]) == 25
 
 
 async def test_a_hanging_journal_answers_timeout_instead_of_waiting_forever(running) -> None:
@@ -262,8 +315,84 @@ async def test_recovery_resends_the_tail_and_holds_the_watermark_until_it_lands(
     shard, pipeline = running
     shard.deliveries_fail = True
     pipeline.resume(watermark=10, journaled_seq=12, touched={("p-x", "g")})
-    await until(lambda: pipeline.undelivered)
+    await until(lambda: undelivered(pipeline))
     assert (pipeline.journaled_seq, pipeline.delivered_seq) == (12, 10)
     shard.deliveries_fail = False
     await until(lambda: pipeline.delivered_seq == 12)
     assert ("p-x", "g") in shard.leaderboard
+
+
+async def test_a_hung_leaderboard_stalls_neither_the_healthy_ones_nor_their_unlocks() -> None:
+    """Leaderboard shard 0 (game g-a) hangs; shard 1 (g-b) and the totals shard
+    answer. Shard 1 gets every g-b score and the totals shard every total while
+    shard 0 hangs; its lane alone fills and refuses g-a unlocks, g-b unlocks go
+    on being accepted; the watermark stays below the first undelivered g-a row
+    and every row at or below it is on all its boards, at every moment."""
+    shard = Shard()
+    shard.hung = {0}
+    async with run(pipeline_of(shard, backlog_max=5, deadline_s=5.0)) as pipeline:
+        answers: dict[str, list[AckStatus]] = {"g-a": [], "g-b": []}
+        for n in range(10):
+            for game in ("g-a", "g-b"):
+                acks = await asyncio.wait_for(pipeline.submit(batch(f"{game}-{n}", game=game)), 0.2)
+                answers[game] += acks.statuses
+                assert all(shard.landed(seq) for seq in shard.folded if seq <= pipeline.delivered_seq)
+        assert answers["g-b"] == [AckStatus.ACCEPTED] * 10, "a hung shard refused unlocks for a healthy one"
+        assert answers["g-a"].count(AckStatus.ACCEPTED) == 5 and pipeline.lanes[0].size <= 5 + 1
+        accepted_b = {(f"p-g-b-{n}", "g-b") for n in range(10)}
+        await until(lambda: shard.boards.get(1) == accepted_b)  # delivered while shard 0 hangs
+        await until(lambda: len(shard.boards.get(TOTALS, ())) == 15)
+        first_a = min(seq for seq, (_, game) in shard.folded.items() if game == "g-a")
+        assert pipeline.delivered_seq < first_a <= pipeline.journaled_seq
+        assert all(shard.landed(seq) for seq in shard.folded if seq <= pipeline.delivered_seq)
+        shard.hung = set()
+        await until(lambda: pipeline.delivered_seq == pipeline.journaled_seq == 15, timeout=10)
+        assert all(shard.landed(seq) for seq in shard.folded) and pipeline.settled
+
+
+async def test_a_failing_totals_shard_holds_only_the_totals_and_the_watermark() -> None:
+    shard = Shard()
+    shard.failing = {TOTALS}
+    async with run(pipeline_of(shard)) as pipeline:
+        for n in range(4):
+            assert (await pipeline.submit(batch(str(n), game=("g-a", "g-b")[n % 2]))).statuses == [AckStatus.ACCEPTED]
+        await until(lambda: len(shard.leaderboard) == 4)  # every game board has its scores
+        assert pipeline.delivered_seq == 0 and pipeline.status()["failing_leaderboards"] == [TOTALS]
+        assert pipeline.lanes[TOTALS].size == 4 and pipeline.lanes[0].idle and pipeline.lanes[1].idle
+        shard.failing = set()
+        await until(lambda: pipeline.delivered_seq == 4)
+        assert all(shard.landed(seq) for seq in shard.folded)
+
+
+async def test_a_full_backlog_still_answers_duplicates_and_invalid_items() -> None:
+    """With the backlog full, only the unlocks that would be journaled are
+    refused: a retry of one already journaled is `duplicate`, an unknown
+    achievement `rejected` for what it is, and nothing else is charged."""
+    shard = Shard()
+    shard.hung = {0}
+    async with run(pipeline_of(shard, backlog_max=1, deadline_s=5.0)) as pipeline:
+        assert (await pipeline.submit(batch("1"))).statuses == [AckStatus.ACCEPTED]  # the backlog is full now
+        retry = UnlockBatch.of([Unlock("p-1", "g", "a-1"), Unlock("p-2", "g", "bad-2"), Unlock("p-3", "g", "a-3"),
+                                Unlock("p-3", "g", "a-3")])
+        acks = await asyncio.wait_for(pipeline.submit(retry), 0.2)
+        assert acks.statuses == [AckStatus.DUPLICATE, AckStatus.REJECTED, AckStatus.REJECTED, AckStatus.REJECTED]
+        assert acks.reasons == [None, "unknown_achievement", Reason.OVERLOADED.value, Reason.OVERLOADED.value]
+        assert pipeline.overloaded == 2 and [r[0] for r in shard.rows] == [1]
+
+
+async def test_a_slow_write_round_answers_overloaded_past_the_queue_cap_at_once() -> None:
+    """PostgreSQL slow: while one round waits, resends queue up to
+    `pending_max` unlocks; past that a batch is refused at once, not held
+    until its deadline."""
+    shard = Shard()
+    shard.journal_hangs = True
+    async with run(pipeline_of(shard, pending_max=10, deadline_s=5.0)) as pipeline:
+        stuck = asyncio.ensure_future(pipeline.submit(batch("0")))  # the round that hangs
+        await until(lambda: pipeline._writing)
+        queued = [asyncio.ensure_future(pipeline.submit(batch(*[f"{n}-{i}" for i in range(4)]))) for n in range(2)]
+        await until(lambda: pipeline.pending_batches == 2)
+        acks = await asyncio.wait_for(pipeline.submit(batch("late-1", "late-2", "late-3")), 0.2)
+        assert acks == AckBatch([AckStatus.REJECTED] * 3, [Reason.OVERLOADED.value] * 3)
+        assert pipeline.pending_batches == 2 and pipeline.overloaded == 3
+        for task in (stuck, *queued):
+            task.cancel()
