@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -102,6 +103,8 @@ def supervise(settings: Settings, driver: list[str]) -> int:
     if code is None:
         child.wait()
     processes.reap_zombies()
+    if not processes.strays([f"{haproxy_dir(settings)}/"]):
+        shutil.rmtree(haproxy_dir(settings), ignore_errors=True)  # config, sockets and logs of the run that ended
     lock.close()
     if signals.first_at is not None:
         log.info("Podium stopped in %.1f s", time.monotonic() - signals.first_at)

@@ -312,6 +312,7 @@ def test_sigint_inherited_as_ignored_still_stops_everything(clusters: dict[str, 
     assert b.proc.returncode == 0, b.output()[-2000:]
     assert took < STOP_TARGET_S
     assert not marked(b)
+    assert not haproxy_dir(Settings(data_dir=b.data_dir)).exists()  # its config, sockets and logs went with it
     assert httpx.get(f"{clusters['a'].base}/v1/games", timeout=10).status_code == 200  # A did not notice
 
 
