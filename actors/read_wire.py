@@ -19,12 +19,24 @@ from actors.board_reads import Encoded, Read
 from actors.channel import WireError, drain, frame, listen, read_frame
 
 MAX_ANSWER = 64 * 1024 * 1024  # a batch of 512 pages of 200 entries is ~10 MB; past this a peer is broken
-MAX_REQUEST = 1024 * 1024  # 512 reads of ~100 bytes; the shard reads no more from anyone who connects
+# What a shard reads of one request, from anyone who connects (past it the
+# connection closes, failing every read in flight on it); the gateway's
+# ReadBatcher fills a request by count and by bytes up to MAX_READS_BYTES (the
+# reads' read_size), so no batch of legal reads crosses it.
+MAX_REQUEST = 1024 * 1024
+_ENVELOPE = len(b"[,[]]") + 20  # a request's bytes besides its reads: brackets, an id of up to 20 digits
+MAX_READS_BYTES = MAX_REQUEST - _ENVELOPE
 _LEN = 4
 
 Handler = Callable[[list[Read]], Awaitable[list[Encoded]]]
-__all__ = ["MAX_ANSWER", "MAX_REQUEST", "WireError", "decode_answers", "decode_request", "encode_answers",
-           "encode_request", "frame", "serve"]
+__all__ = ["MAX_ANSWER", "MAX_READS_BYTES", "MAX_REQUEST", "WireError", "decode_answers", "decode_request",
+           "encode_answers", "encode_request", "frame", "read_size", "serve"]
+
+
+def read_size(read: Read) -> int:
+    """The bytes a read adds to a request (encode_request): its JSON and a comma."""
+    kind, args = read
+    return len(orjson.dumps([kind, list(args)])) + 1
 
 
 def encode_request(request_id: int, reads: list[Read]) -> bytes:

@@ -83,7 +83,8 @@ class Settings(BaseSettings):
                                   "players count as offline")
     read_batch_window_ms: float = Field(1.0, ge=0, description="Gateway gathers leaderboard reads for one shard "
                                        "this long into one actor call")
-    max_read_batch: int = Field(512, ge=1, description="Reads per leaderboard actor call (flushes early)")
+    max_read_batch: int = Field(512, ge=1, description="Reads per leaderboard actor call (flushes early; also "
+                                "before the reads' bytes would pass the shard's request cap, read_wire.MAX_REQUEST)")
     max_pending_reads: int = Field(10_000, ge=1, description="Reads waiting per leaderboard shard per replica "
                                    "before `overloaded` (429)")
     channel_host: str | None = Field(None, description="Address the shards' channels (reads, ingest, deliveries) "

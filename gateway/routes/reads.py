@@ -10,6 +10,7 @@ from actors import cursors
 from actors.errors import InvalidRequest
 from actors.messages import ALL_GAMES
 from gateway import queries
+from gateway.frames import Ident
 from gateway.routes.deps import json_response, per_address, public_json, runtime, server_or_player
 from gateway.runtime import Runtime
 from persistence import journal
@@ -76,7 +77,7 @@ async def around_player(request: Request, game_id: str, player_id: str, region: 
 
 @router.get("/v1/games/{game_id}/leaderboard/among", tags=["leaderboards"])
 async def among(request: Request, game_id: str,
-                players: list[str] = Query(..., min_length=1, max_length=queries.MAX_AMONG,
+                players: list[Ident] = Query(..., min_length=1, max_length=queries.MAX_AMONG,
                                            description="Repeat: ?players=a&players=b"),
                 region: str | None = Region, period: queries.Period = PeriodParam, previous: bool = Previous,
                 rt: Runtime = Depends(runtime)) -> Response:
