@@ -66,8 +66,9 @@ class Settings(BaseSettings):
                                    "new unlocks for it are acked `overloaded` at once (bounds ack latency)")
     max_batch_items: int = Field(5000, ge=1, description="Unlocks per actor call")
     call_deadline_s: float = Field(30.0, gt=0, description="How long the gateway retries a shard that is restarting")
-    actor_call_timeout_s: float = Field(10.0, gt=0, description="Deadline of one actor call (gateway -> actor reads, "
-                                        "each ingest attempt, player -> leaderboard delivery)")
+    actor_call_timeout_s: float = Field(10.0, gt=0, description="Deadline of one actor call (gateway -> actor reads "
+                                        "and friend lists, each ingest attempt, player -> leaderboard delivery and "
+                                        "pass detection)")
     db_timeout_s: float = Field(10.0, gt=0, description="Deadline of one PostgreSQL statement (asyncpg "
                                 "command_timeout), outside recovery")
     redis_timeout_s: float = Field(5.0, gt=0, description="Deadline of one Redis command (socket timeout of "
