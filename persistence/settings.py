@@ -57,7 +57,8 @@ class Settings(BaseSettings):
     push_backlog_max: int = Field(1000, ge=1, description="Pushes waiting (merged) for one socket before it is "
                                   "closed as a slow consumer (1013)")
     socket_send_timeout_s: float = Field(10.0, gt=0, description="A frame the client does not take within this "
-                                         "closes the socket as a slow consumer")
+                                         "(a push, a board frame, an ingest ack) closes the socket as a slow "
+                                         "consumer (1013)")
     batch_window_ms: float = Field(2.0, ge=0, description="Gateway micro-batch window per player shard")
     max_frame_items: int = Field(1000, ge=1, description="Unlocks per frame or POST body; more is refused whole")
     max_frame_bytes: int = Field(1_048_576, ge=1024, description="Bytes per frame or POST body; more is refused whole")
