@@ -94,10 +94,17 @@ def keep_alive(writer: asyncio.StreamWriter) -> None:
             sock.setsockopt(socket.IPPROTO_TCP, getattr(socket, option), value)
 
 
+class PeerStuck(TimeoutError):
+    """The peer took no frame for SEND_TIMEOUT_S."""
+
+
 async def drain(writer: asyncio.StreamWriter) -> None:
-    """Wait until the peer takes what was written; TimeoutError past SEND_TIMEOUT_S."""
-    async with asyncio.timeout(SEND_TIMEOUT_S):
-        await writer.drain()
+    """Wait until the peer takes what was written; PeerStuck past SEND_TIMEOUT_S."""
+    try:
+        async with asyncio.timeout(SEND_TIMEOUT_S):
+            await writer.drain()
+    except TimeoutError as exc:
+        raise PeerStuck(f"the peer took no frame for {SEND_TIMEOUT_S:g} s") from exc
 
 
 Session = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
@@ -126,7 +133,7 @@ async def listen(host: str, port: int, key: bytes, session: Session, what: str) 
             pass  # the caller went away
         except WireError as exc:
             log.warning("%s: closing a connection that sent garbage (%s)", what, exc)
-        except TimeoutError:
+        except PeerStuck:
             stuck = True
             log.warning("%s: the caller took no answer for %g s; dropping its connection", what, SEND_TIMEOUT_S)
         finally:
@@ -179,7 +186,7 @@ async def serve_calls(host: str, port: int, methods: dict[str, Method], key: byt
                 await drain(writer)
             except ConnectionError:
                 pass  # the caller went away; the session ends on its own
-            except TimeoutError:
+            except PeerStuck:
                 log.warning("channel: the caller took no answer for %g s; dropping its connection", SEND_TIMEOUT_S)
                 writer.transport.abort()
 
@@ -248,7 +255,7 @@ class _Stream:
         self.writer.write(data)
         try:
             await drain(self.writer)
-        except TimeoutError:
+        except PeerStuck:
             self.close(ShardUnavailable(f"{self.name} took no frame for {SEND_TIMEOUT_S:g} s; reconnecting"),
                        abort=True)
         except ConnectionError:

@@ -10,12 +10,14 @@ import socket
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+import orjson
 import pytest
 
 from actors import channel as channel_module
 from actors import read_wire
 from actors.channel import Channel, serve_calls
 from actors.errors import ShardUnavailable, UnknownGame
+from tests.unit.polling import until
 
 KEY = b"k" * 32
 
@@ -258,7 +260,7 @@ async def _echo_calls(host: str) -> asyncio.Server:
 
 async def _reads(host: str) -> asyncio.Server:
     async def handle(reads: list[Any]) -> list[Any]:
-        return [(True, b"{}") for _ in reads]
+        return [(True, orjson.dumps("x" * args[0]) if args else b"{}") for _, args in reads]  # args: a body size
 
     return await read_wire.serve(host, 0, handle, KEY)
 
@@ -314,3 +316,26 @@ def _probe(serve: Callable[[str], Awaitable[asyncio.Server]], request_id: int) -
     if serve is _reads:
         return read_wire.encode_request(request_id, [])
     return channel_module.encode_call(request_id, "echo", None)
+
+
+@pytest.mark.parametrize("serve", SERVERS, ids=["calls", "reads"])
+async def test_a_caller_that_takes_no_answers_is_cut_off(serve: Callable[[str], Awaitable[asyncio.Server]],
+                                                         monkeypatch: pytest.MonkeyPatch,
+                                                         caplog: pytest.LogCaptureFixture) -> None:
+    """The server's end: answers never pile up for a caller that stopped reading."""
+    monkeypatch.setattr(channel_module, "SEND_TIMEOUT_S", 0.3, raising=False)
+    server = await serve("127.0.0.1")
+    _, writer = await asyncio.open_connection(*address(server))
+    try:
+        writer.write(channel_module.frame(KEY))
+        big = "x" * (4 * 1024 * 1024)
+        for i in range(1, 5):  # ~16 MB of answers (echoed, or as many bodies), more than loopback buffers hold
+            if serve is _reads:
+                writer.write(read_wire.encode_request(i, [("rank", (len(big),))]))
+            else:
+                writer.write(channel_module.encode_call(i, "echo", big))
+        with caplog.at_level("WARNING", logger="actors.channel"):
+            await until(lambda: "took no answer" in caplog.text, 5.0)
+    finally:
+        writer.transport.abort()
+        server.close()
