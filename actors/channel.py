@@ -11,7 +11,14 @@ address through a Ray call, and the caller asks again after any failure
   answer `[id, 1, result]` or `[id, 0, code, detail]`; each request runs in a
   task of its own, so one slow call does not hold the others (a player
   shard's group commit takes every batch that waits). The reads protocol
-  (actors/read_wire.py) shares the framing and the client."""
+  (actors/read_wire.py) shares the framing, the server's guard (`listen`)
+  and the client.
+- Dead peers: a node that vanishes sends no FIN or RST, so a stream is also
+  dropped (and the address asked again) when TCP keepalive probes go
+  unanswered, when sent data stays unacknowledged for USER_TIMEOUT_S, when
+  MAX_UNANSWERED calls in a row are given up by their callers with no answer
+  from the peer meanwhile, or when the peer takes no frame for SEND_TIMEOUT_S
+  (so retries never pile up in a write buffer)."""
 from __future__ import annotations
 
 import asyncio
@@ -19,6 +26,7 @@ import contextlib
 import hmac
 import itertools
 import logging
+import socket
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -32,6 +40,12 @@ _LEN = 4
 MAX_CALL = 64 * 1024 * 1024  # a delivery round of 20,000 pairs on 5 boards is ~6 MB
 MAX_IN_FLIGHT = 1024  # calls one connection may have running; past it the server stops reading it
 _MAX_KEY = 256
+HANDSHAKE_TIMEOUT_S = 5.0  # a connection that has not presented the key within this is closed
+MAX_CONNECTIONS = 4096  # per channel server; its callers hold one each (replicas; player shards: at most 1,024)
+SEND_TIMEOUT_S = 10.0  # a frame the peer does not take within this (its TCP window stays shut) drops the stream
+MAX_UNANSWERED = 3  # calls given up in a row with no answer from the peer meanwhile: the stream is dropped
+KEEPALIVE_IDLE_S, KEEPALIVE_INTERVAL_S, KEEPALIVE_PROBES = 10, 5, 3  # an idle stream to a vanished node: ~25 s
+USER_TIMEOUT_S = 30  # data the peer has not acknowledged within this fails the stream (Linux TCP_USER_TIMEOUT)
 
 Resolve = Callable[[], Awaitable[tuple[str, int]]]
 Decode = Callable[[bytes], tuple[int, Any]]  # an answer frame's payload -> (request id, result or exception)
@@ -56,9 +70,82 @@ async def read_frame(reader: asyncio.StreamReader, limit: int) -> bytes:
 
 async def admit(reader: asyncio.StreamReader, key: bytes) -> None:
     """A connection's first frame must be the cluster's channel key (Settings.
-    channel_key): a port on the node is reachable by more than the cluster."""
-    if not hmac.compare_digest(await read_frame(reader, _MAX_KEY), key):
+    channel_key), within HANDSHAKE_TIMEOUT_S: a port on the node is reachable
+    by more than the cluster."""
+    try:
+        async with asyncio.timeout(HANDSHAKE_TIMEOUT_S):
+            presented = await read_frame(reader, _MAX_KEY)
+    except TimeoutError as exc:
+        raise WireError(f"the connection sent no channel key within {HANDSHAKE_TIMEOUT_S:g} s") from exc
+    if not hmac.compare_digest(presented, key):
         raise WireError("the connection did not present the channel key")
+
+
+def keep_alive(writer: asyncio.StreamWriter) -> None:
+    """Have the kernel probe an idle stream and give up on unacknowledged data,
+    so a peer whose node vanished fails the stream in seconds, not ~15 min."""
+    sock = writer.get_extra_info("socket")
+    if sock is None:
+        return
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
+    for option, value in (("TCP_KEEPIDLE", KEEPALIVE_IDLE_S), ("TCP_KEEPINTVL", KEEPALIVE_INTERVAL_S),
+                          ("TCP_KEEPCNT", KEEPALIVE_PROBES), ("TCP_USER_TIMEOUT", USER_TIMEOUT_S * 1000)):
+        if hasattr(socket, option):  # Linux has them all; elsewhere the system defaults stand
+            sock.setsockopt(socket.IPPROTO_TCP, getattr(socket, option), value)
+
+
+class PeerStuck(TimeoutError):
+    """The peer took no frame for SEND_TIMEOUT_S."""
+
+
+async def drain(writer: asyncio.StreamWriter) -> None:
+    """Wait until the peer takes what was written; PeerStuck past SEND_TIMEOUT_S."""
+    try:
+        async with asyncio.timeout(SEND_TIMEOUT_S):
+            await writer.drain()
+    except TimeoutError as exc:
+        raise PeerStuck(f"the peer took no frame for {SEND_TIMEOUT_S:g} s") from exc
+
+
+Session = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
+
+
+async def listen(host: str, port: int, key: bytes, session: Session, what: str) -> asyncio.Server:
+    """A channel server: at most MAX_CONNECTIONS connections, each with
+    keepalive, admitted by its key, then served by `session` until either side
+    goes. A peer that takes no frame for SEND_TIMEOUT_S is cut off (abort: its
+    unsent answers are dropped, not held until the kernel gives up)."""
+    open_now = 0
+
+    async def connection(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        nonlocal open_now
+        if open_now >= MAX_CONNECTIONS:
+            log.warning("%s: %d connections open, the most allowed; closing a new one", what, open_now)
+            writer.close()
+            return
+        open_now += 1
+        stuck = False
+        try:
+            keep_alive(writer)
+            await admit(reader, key)
+            await session(reader, writer)
+        except (asyncio.IncompleteReadError, ConnectionError):
+            pass  # the caller went away
+        except WireError as exc:
+            log.warning("%s: closing a connection that sent garbage (%s)", what, exc)
+        except PeerStuck:
+            stuck = True
+            log.warning("%s: the caller took no answer for %g s; dropping its connection", what, SEND_TIMEOUT_S)
+        finally:
+            open_now -= 1
+            if stuck:
+                writer.transport.abort()
+            else:
+                writer.close()
+            with contextlib.suppress(Exception):
+                await writer.wait_closed()
+
+    return await asyncio.start_server(connection, host, port)
 
 
 # ---- calls -------------------------------------------------------------------------
@@ -80,7 +167,7 @@ def decode_call_answer(payload: bytes) -> tuple[int, Any]:
 async def serve_calls(host: str, port: int, methods: dict[str, Method], key: bytes) -> asyncio.Server:
     """Listen for callers; each request runs `methods[name](payload)` in its own
     task on the caller's event loop (the actor's), answered when it is done."""
-    async def connection(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    async def session(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         running: set[asyncio.Task[None]] = set()
         room = asyncio.Semaphore(MAX_IN_FLIGHT)
 
@@ -95,9 +182,15 @@ async def serve_calls(host: str, port: int, methods: dict[str, Method], key: byt
             finally:
                 room.release()
             writer.write(frame(orjson.dumps(answer)))
+            try:
+                await drain(writer)
+            except ConnectionError:
+                pass  # the caller went away; the session ends on its own
+            except PeerStuck:
+                log.warning("channel: the caller took no answer for %g s; dropping its connection", SEND_TIMEOUT_S)
+                writer.transport.abort()
 
         try:
-            await admit(reader, key)
             while True:
                 try:
                     request_id, name, payload = orjson.loads(await read_frame(reader, MAX_CALL))
@@ -108,18 +201,11 @@ async def serve_calls(host: str, port: int, methods: dict[str, Method], key: byt
                 task = asyncio.ensure_future(run(int(request_id), method, payload))
                 running.add(task)
                 task.add_done_callback(running.discard)
-        except (asyncio.IncompleteReadError, ConnectionError):
-            pass  # the caller went away; calls already running finish (their effects stand)
-        except WireError as exc:
-            log.warning("channel: closing a connection that sent garbage (%s)", exc)
-        finally:
+        finally:  # a caller that goes away: calls already running finish (their effects stand)
             if running:
                 await asyncio.gather(*running, return_exceptions=True)
-            writer.close()
-            with contextlib.suppress(Exception):
-                await writer.wait_closed()
 
-    return await asyncio.start_server(connection, host, port)
+    return await listen(host, port, key, session, "channel")
 
 
 # ---- the client --------------------------------------------------------------------
@@ -140,6 +226,7 @@ class _Stream:
         self.reader, self.writer, self.name = reader, writer, name
         self.waiting: dict[int, asyncio.Future[Any]] = {}
         self.closed = False
+        self.unanswered = 0  # calls given up since the peer last answered anything
         self.task = asyncio.ensure_future(self._read_answers(decode, max_answer))
         self.task.add_done_callback(log_failure)
 
@@ -148,6 +235,7 @@ class _Stream:
         try:
             while True:
                 request_id, result = decode(await read_frame(self.reader, max_answer))
+                self.unanswered = 0  # the peer is there, even if this answer's caller has gone
                 future = self.waiting.pop(request_id, None)
                 if future is not None and not future.done():
                     if isinstance(result, Exception):
@@ -160,9 +248,35 @@ class _Stream:
         finally:
             self.close(failure)
 
-    def close(self, failure: Exception) -> None:
+    async def send(self, data: bytes) -> None:
+        """Write a frame and wait until the peer takes it: a peer that takes
+        nothing for SEND_TIMEOUT_S fails the stream (every call waiting on it,
+        this one too), never grows its buffer."""
+        self.writer.write(data)
+        try:
+            await drain(self.writer)
+        except PeerStuck:
+            self.close(ShardUnavailable(f"{self.name} took no frame for {SEND_TIMEOUT_S:g} s; reconnecting"),
+                       abort=True)
+        except ConnectionError:
+            self.close(ShardUnavailable(f"{self.name} closed its channel; retry shortly"), abort=True)
+
+    def given_up(self) -> None:
+        """A caller's deadline passed before its answer came. MAX_UNANSWERED in a
+        row with no answer meanwhile: the peer is gone or stuck, so the stream
+        goes and the next call asks for the address again (Ray may have
+        restarted the actor elsewhere)."""
+        self.unanswered += 1
+        if self.unanswered >= MAX_UNANSWERED and not self.closed:
+            log.warning("%s: %d calls in a row got no answer; dropping the stream", self.name, self.unanswered)
+            self.close(ShardUnavailable(f"{self.name} stopped answering; retry shortly"), abort=True)
+
+    def close(self, failure: Exception, abort: bool = False) -> None:
         self.closed = True
-        self.writer.close()
+        if abort:  # what waits in the buffer is for a peer that takes nothing: drop it
+            self.writer.transport.abort()
+        else:
+            self.writer.close()
         for future in self.waiting.values():
             if not future.done():
                 future.set_exception(failure)
@@ -188,14 +302,19 @@ class Channel:
 
     async def request(self, encode: Callable[[int], bytes]) -> Any:
         """Send the frame `encode(request id)` and wait for its answer;
-        ShardUnavailable if the stream breaks (callers set the deadline)."""
+        ShardUnavailable if the stream breaks (callers set the deadline; a
+        call given up at it counts towards dropping a silent stream)."""
         stream = await self._open()
         request_id = next(self._ids)
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         stream.waiting[request_id] = future
         try:
-            stream.writer.write(encode(request_id))
+            await stream.send(encode(request_id))
             return await future
+        except asyncio.CancelledError:
+            if not future.done() or future.cancelled():  # (cancelling the task cancels the future it awaits)
+                stream.given_up()
+            raise
         finally:
             stream.waiting.pop(request_id, None)
 
@@ -214,6 +333,7 @@ class Channel:
                 async with asyncio.timeout(self._connect_timeout_s):
                     host, port = await self._resolve()
                     reader, writer = await asyncio.open_connection(host, port)
+                    keep_alive(writer)
                     writer.write(frame(self._key))
             except ShardUnavailable:
                 raise

@@ -11,23 +11,32 @@ Frames are a 4-byte big-endian length, then the payload.
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import logging
 from collections.abc import Awaitable, Callable
 
 import orjson
 
 from actors.board_reads import Encoded, Read
-from actors.channel import WireError, admit, frame, read_frame
+from actors.channel import WireError, drain, frame, listen, read_frame
 
-log = logging.getLogger(__name__)
 MAX_ANSWER = 64 * 1024 * 1024  # a batch of 512 pages of 200 entries is ~10 MB; past this a peer is broken
-MAX_REQUEST = 1024 * 1024  # 512 reads of ~100 bytes; the shard reads no more from anyone who connects
+# What a shard reads of one request, from anyone who connects (past it the
+# connection closes, failing every read in flight on it); the gateway's
+# ReadBatcher fills a request by count and by bytes up to MAX_READS_BYTES (the
+# reads' read_size), so no batch of legal reads crosses it.
+MAX_REQUEST = 1024 * 1024
+_ENVELOPE = len(b"[,[]]") + 20  # a request's bytes besides its reads: brackets, an id of up to 20 digits
+MAX_READS_BYTES = MAX_REQUEST - _ENVELOPE
 _LEN = 4
 
 Handler = Callable[[list[Read]], Awaitable[list[Encoded]]]
-__all__ = ["MAX_ANSWER", "MAX_REQUEST", "WireError", "decode_answers", "decode_request", "encode_answers",
-           "encode_request", "frame", "serve"]
+__all__ = ["MAX_ANSWER", "MAX_READS_BYTES", "MAX_REQUEST", "WireError", "decode_answers", "decode_request",
+           "encode_answers", "encode_request", "frame", "read_size", "serve"]
+
+
+def read_size(read: Read) -> int:
+    """The bytes a read adds to a request (encode_request): its JSON and a comma."""
+    kind, args = read
+    return len(orjson.dumps([kind, list(args)])) + 1
 
 
 def encode_request(request_id: int, reads: list[Read]) -> bytes:
@@ -80,20 +89,10 @@ def decode_answers(payload: bytes) -> tuple[int, list[Encoded]]:
 async def serve(host: str, port: int, handle: Handler, key: bytes) -> asyncio.Server:
     """Listen for gateway replicas; each connection's requests are answered in
     order, each by `handle` on the caller's event loop (the shard's own)."""
-    async def connection(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        try:
-            await admit(reader, key)
-            while True:
-                request_id, reads = decode_request(await read_frame(reader, MAX_REQUEST))
-                writer.write(encode_answers(request_id, await handle(reads)))
-                await writer.drain()  # a replica that stops reading stalls only its own stream
-        except (asyncio.IncompleteReadError, ConnectionError):
-            pass  # the replica went away
-        except WireError as exc:
-            log.warning("read channel: closing a connection that sent garbage (%s)", exc)
-        finally:
-            writer.close()
-            with contextlib.suppress(Exception):
-                await writer.wait_closed()
+    async def session(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        while True:
+            request_id, reads = decode_request(await read_frame(reader, MAX_REQUEST))
+            writer.write(encode_answers(request_id, await handle(reads)))
+            await drain(writer)  # a replica that stops reading stalls only its own stream, until SEND_TIMEOUT_S
 
-    return await asyncio.start_server(connection, host, port)
+    return await listen(host, port, key, session, "read channel")

@@ -213,7 +213,8 @@ class Social:
             if mates:
                 by_shard[shard_of(game_id, self.settings.leaderboard_shards)].append(
                     [player_id, game_id, old, new, mates])
-        calls = [self._leaderboard(shard).call("passes", [rows, self.settings.friend_fanout_max])
+        calls = [asyncio.wait_for(self._leaderboard(shard).call("passes", [rows, self.settings.friend_fanout_max]),
+                                  self.settings.actor_call_timeout_s)  # a hung shard must not stop the worker
                  for shard, rows in by_shard.items()]
         found: list[list[Any]] = []
         for result in await asyncio.gather(*calls, return_exceptions=True):

@@ -24,6 +24,7 @@ from gateway.mailbox import Mailbox
 log = logging.getLogger(__name__)
 RESTARTING = 1012  # WebSocket close code "service restart": reconnect (to another replica)
 IDLE = 4408  # the client sent nothing for socket_idle_s (like HTTP 408): reconnect, and ping meanwhile
+SLOW_CONSUMER = 1013  # "try again later": the client took no frame for socket_send_timeout_s (gateway/mailbox.py too)
 
 
 def broadcast_channel(prefix: str) -> str:

@@ -175,13 +175,15 @@ class Runtime:
         return await self.reads.read(shard_of(game_id, self.settings.leaderboard_shards), kind, *args, alone=alone)
 
     async def friends_of(self, player_id: str) -> list[str]:
-        """A player's mutual friends, from their player shard's channel (no Ray call per read)."""
-        friends: list[str] = await self._player_channel(shard_of(player_id, self.settings.player_shards)).call(
-            "friends", player_id)
+        """A player's mutual friends, from their player shard's channel (no Ray
+        call per read), within actor_call_timeout_s (then ShardUnavailable)."""
+        friends: list[str] = await self.call(self._player_channel(shard_of(player_id, self.settings.player_shards))
+                                             .call("friends", player_id))
         return friends
 
     async def call(self, ref: Any) -> Any:
-        """An actor call's result within actor_call_timeout_s; past it ShardUnavailable (HTTP 503)."""
+        """An actor call's (or channel call's) result within actor_call_timeout_s; past it ShardUnavailable
+        (HTTP 503)."""
         try:
             return await asyncio.wait_for(ref, self.settings.actor_call_timeout_s)
         except TimeoutError as exc:

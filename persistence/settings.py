@@ -68,7 +68,8 @@ class Settings(BaseSettings):
     push_backlog_max: int = Field(1000, ge=1, description="Pushes waiting (merged) for one socket before it is "
                                   "closed as a slow consumer (1013)")
     socket_send_timeout_s: float = Field(10.0, gt=0, description="A frame the client does not take within this "
-                                         "closes the socket as a slow consumer")
+                                         "(a push, a board frame, an ingest ack) closes the socket as a slow "
+                                         "consumer (1013)")
     batch_window_ms: float = Field(2.0, ge=0, description="Gateway micro-batch window per player shard")
     max_frame_items: int = Field(1000, ge=1, description="Unlocks per frame or POST body; more is refused whole")
     max_frame_bytes: int = Field(1_048_576, ge=1024, description="Bytes per frame or POST body; more is refused whole")
@@ -77,8 +78,9 @@ class Settings(BaseSettings):
                                    "new unlocks for it are acked `overloaded` at once (bounds ack latency)")
     max_batch_items: int = Field(5000, ge=1, description="Unlocks per actor call")
     call_deadline_s: float = Field(30.0, gt=0, description="How long the gateway retries a shard that is restarting")
-    actor_call_timeout_s: float = Field(10.0, gt=0, description="Deadline of one actor call (gateway -> actor reads, "
-                                        "each ingest attempt, player -> leaderboard delivery)")
+    actor_call_timeout_s: float = Field(10.0, gt=0, description="Deadline of one actor call (gateway -> actor reads "
+                                        "and friend lists, each ingest attempt, player -> leaderboard delivery and "
+                                        "pass detection)")
     db_timeout_s: float = Field(10.0, gt=0, description="Deadline of one PostgreSQL statement (asyncpg "
                                 "command_timeout), outside recovery")
     redis_timeout_s: float = Field(5.0, gt=0, description="Deadline of one Redis command (socket timeout of "
@@ -94,7 +96,8 @@ class Settings(BaseSettings):
                                   "players count as offline")
     read_batch_window_ms: float = Field(1.0, ge=0, description="Gateway gathers leaderboard reads for one shard "
                                        "this long into one actor call")
-    max_read_batch: int = Field(512, ge=1, description="Reads per leaderboard actor call (flushes early)")
+    max_read_batch: int = Field(512, ge=1, description="Reads per leaderboard actor call (flushes early; also "
+                                "before the reads' bytes would pass the shard's request cap, read_wire.MAX_REQUEST)")
     max_pending_reads: int = Field(10_000, ge=1, description="Reads waiting per leaderboard shard per replica "
                                    "before `overloaded` (429)")
     channel_host: str | None = Field(None, description="Address the shards' channels (reads, ingest, deliveries) "

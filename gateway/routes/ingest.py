@@ -21,7 +21,7 @@ from gateway import queries
 from gateway.admission import Refusal
 from gateway.auth import ANY_GAME, Unauthorized
 from gateway.frames import FrameError, item_ids, parse_frame
-from gateway.push_hub import IDLE, RESTARTING
+from gateway.push_hub import IDLE, RESTARTING, SLOW_CONSUMER
 from gateway.rate_limits import RateLimited, credential_id
 from gateway.routes.deps import admitted, api_key_of, handshake_refused, refuse, runtime
 from gateway.runtime import Runtime
@@ -133,6 +133,7 @@ async def ingest_socket(websocket: WebSocket) -> None:
 async def _serve(rt: Runtime, websocket: WebSocket, key: str | None) -> None:
     await websocket.accept()
     replies: asyncio.Queue[asyncio.Task[bytes] | None] = asyncio.Queue(FRAMES_IN_FLIGHT)
+    send_timeout_s = rt.settings.socket_send_timeout_s
     revoked = asyncio.Event()
     who = credential_id(key or "")
 
@@ -156,7 +157,15 @@ async def _serve(rt: Runtime, websocket: WebSocket, key: str | None) -> None:
 
     async def send_in_order() -> None:
         while (task := await replies.get()) is not None:
-            await websocket.send_text((await task).decode())
+            text = (await task).decode()
+            try:  # a client that stops reading acks blocks the send once TCP's buffers fill
+                await asyncio.wait_for(websocket.send_text(text), send_timeout_s)
+            except TimeoutError:  # a slow consumer, as on the other sockets: the socket and its place go
+                log.info("ingest socket closed: the client took no ack for %g s", send_timeout_s)
+                with contextlib.suppress(Exception):
+                    await asyncio.wait_for(websocket.close(code=SLOW_CONSUMER, reason=f"slow consumer: no ack "
+                                                           f"taken in {send_timeout_s:g} s"), send_timeout_s)
+                raise
             if revoked.is_set():
                 await websocket.close(code=1008, reason="API key revoked")
                 return

@@ -1,15 +1,23 @@
 """Calls over a channel (actors/channel.py) on real loopback sockets, no Ray:
 each call runs in a task of its own, domain errors travel as codes, garbage
-closes the connection, and a stream that breaks fails what was in flight."""
+closes the connection, and a stream that breaks fails what was in flight. A
+peer that stops answering or reading is dropped and asked for again; a
+connection that never presents the key, or one past the cap, is closed."""
 from __future__ import annotations
 
 import asyncio
+import socket
+from collections.abc import Awaitable, Callable
 from typing import Any
 
+import orjson
 import pytest
 
+from actors import channel as channel_module
+from actors import read_wire
 from actors.channel import Channel, serve_calls
 from actors.errors import ShardUnavailable, UnknownGame
+from tests.unit.polling import until
 
 KEY = b"k" * 32
 
@@ -102,4 +110,232 @@ async def test_a_caller_without_the_channel_key_is_cut_off_before_any_call_runs(
         assert ran == []
     finally:
         await stranger.close()
+        server.close()
+
+
+async def mute_server(read: bool) -> tuple[asyncio.Server, asyncio.Event]:
+    """A peer that answers nothing (its node is gone, or its loop is stuck):
+    it reads and drops every byte, or (read=False) takes nothing at all."""
+    release = asyncio.Event()
+
+    async def connection(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        while read and await reader.read(65536):
+            pass
+        await release.wait()
+        writer.close()
+
+    return await asyncio.start_server(connection, "127.0.0.1", 0), release
+
+
+def address(server: asyncio.Server) -> tuple[str, int]:
+    host, port = server.sockets[0].getsockname()[:2]
+    return host, port
+
+
+async def test_a_peer_that_stops_answering_is_dropped_and_its_address_asked_again() -> None:
+    """Three calls in a row given up at their callers' deadline, nothing heard
+    meanwhile: the stream goes and the next call resolves again (Ray restarted
+    the actor elsewhere) instead of writing into the dead stream for ~15 min."""
+    mute, release = await mute_server(read=True)
+
+    async def echo(payload: Any) -> Any:
+        return payload
+
+    alive = await serve_calls("127.0.0.1", 0, {"echo": echo}, KEY)
+    addresses = [address(mute), address(alive)]
+    asked: list[tuple[str, int]] = []
+
+    async def resolve() -> tuple[str, int]:
+        asked.append(addresses[min(len(asked), 1)])
+        return asked[-1]
+
+    channel = Channel(resolve, name="shard 0", connect_timeout_s=1.0, key=KEY)
+    try:
+        for _ in range(channel_module.MAX_UNANSWERED if hasattr(channel_module, "MAX_UNANSWERED") else 3):
+            with pytest.raises(TimeoutError):
+                await asyncio.wait_for(channel.call("echo", 1), 0.1)
+        assert await asyncio.wait_for(channel.call("echo", 2), 2.0) == 2
+        assert asked == addresses and channel.connects == 2
+    finally:
+        release.set()
+        await channel.close()
+        mute.close()
+        alive.close()
+
+
+async def test_callers_giving_up_on_a_live_stream_do_not_drop_it() -> None:
+    """A slow call given up is not a dead peer while other answers keep coming."""
+    async def slow(payload: Any) -> Any:
+        await asyncio.sleep(0.3)
+        return payload
+
+    async def fast(payload: Any) -> Any:
+        return payload
+
+    server, channel = await started({"slow": slow, "fast": fast})
+    try:
+        for i in range(5):
+            with pytest.raises(TimeoutError):
+                await asyncio.wait_for(channel.call("slow", i), 0.02)
+            assert await channel.call("fast", i) == i
+        assert channel.connects == 1
+    finally:
+        await channel.close()
+        server.close()
+
+
+async def test_a_peer_that_takes_nothing_fails_the_call_instead_of_growing_the_buffer(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(channel_module, "SEND_TIMEOUT_S", 0.3, raising=False)
+    mute, release = await mute_server(read=False)
+    host, port = address(mute)
+
+    async def resolve() -> tuple[str, int]:
+        return host, port
+
+    channel = Channel(resolve, name="shard 0", connect_timeout_s=1.0, key=KEY)
+    big = "x" * (16 * 1024 * 1024)  # more than loopback's socket buffers hold
+    try:
+        for attempt in (1, 2):  # a retry opens a new stream; nothing piles up in the old one
+            with pytest.raises(ShardUnavailable, match="took no frame"):
+                await asyncio.wait_for(channel.call("echo", big), 3.0)
+            assert channel._stream is not None and channel._stream.closed
+            assert channel._stream.writer.transport.get_write_buffer_size() == 0
+            assert channel.connects == attempt
+    finally:
+        release.set()
+        await channel.close()
+        mute.close()
+
+
+def assert_probed(sock: socket.socket) -> None:
+    assert sock.getsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE) == 1
+    assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPIDLE) == channel_module.KEEPALIVE_IDLE_S
+    assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPCNT) == channel_module.KEEPALIVE_PROBES
+    assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_USER_TIMEOUT) == channel_module.USER_TIMEOUT_S * 1000
+
+
+async def test_both_ends_of_a_stream_probe_the_peer_with_tcp_keepalive() -> None:
+    """A node that vanishes sends no FIN or RST: the kernel's probes (and its
+    limit on unacknowledged data) fail the stream in seconds, not ~15 min."""
+    async def echo(payload: Any) -> Any:
+        return payload
+
+    server, channel = await started({"echo": echo})
+    try:  # the caller's end
+        assert await channel.call("echo", 1) == 1
+        assert channel._stream is not None
+        sock = channel._stream.writer.get_extra_info("socket")
+        assert sock.getsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE) == 1
+        assert_probed(sock)
+    finally:
+        await channel.close()
+        server.close()
+
+    seen: list[socket.socket] = []
+    admitted = asyncio.Event()
+
+    async def session(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        seen.append(writer.get_extra_info("socket"))
+        admitted.set()
+        await reader.read()
+
+    server = await channel_module.listen("127.0.0.1", 0, KEY, session, "test")
+    try:  # the server's end
+        _, writer = await asyncio.open_connection(*address(server))
+        writer.write(channel_module.frame(KEY))
+        await asyncio.wait_for(admitted.wait(), 2.0)
+        assert_probed(seen[0])
+        writer.close()
+    finally:
+        server.close()
+
+
+async def _echo_calls(host: str) -> asyncio.Server:
+    async def echo(payload: Any) -> Any:
+        return payload
+
+    return await serve_calls(host, 0, {"echo": echo}, KEY)
+
+
+async def _reads(host: str) -> asyncio.Server:
+    async def handle(reads: list[Any]) -> list[Any]:
+        return [(True, orjson.dumps("x" * args[0]) if args else b"{}") for _, args in reads]  # args: a body size
+
+    return await read_wire.serve(host, 0, handle, KEY)
+
+
+SERVERS: list[Callable[[str], Awaitable[asyncio.Server]]] = [_echo_calls, _reads]
+
+
+@pytest.mark.parametrize("serve", SERVERS, ids=["calls", "reads"])
+async def test_a_connection_that_never_presents_the_key_is_closed_at_the_handshake_deadline(
+        serve: Callable[[str], Awaitable[asyncio.Server]], monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(channel_module, "HANDSHAKE_TIMEOUT_S", 0.2, raising=False)
+    server = await serve("127.0.0.1")
+    try:
+        reader, writer = await asyncio.open_connection(*address(server))
+        writer.write(b"\x00\x00")  # half a length prefix, then silence
+        assert await asyncio.wait_for(reader.read(), 2.0) == b""
+        writer.close()
+    finally:
+        server.close()
+
+
+@pytest.mark.parametrize("serve", SERVERS, ids=["calls", "reads"])
+async def test_past_max_connections_a_new_connection_is_closed_at_once(
+        serve: Callable[[str], Awaitable[asyncio.Server]], monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(channel_module, "MAX_CONNECTIONS", 2, raising=False)
+    server = await serve("127.0.0.1")
+    held = [await asyncio.open_connection(*address(server)) for _ in range(2)]  # silent: within the handshake time
+    try:
+        reader, writer = await asyncio.open_connection(*address(server))
+        assert await asyncio.wait_for(reader.read(), 1.0) == b""  # refused at once, not held
+        writer.close()
+        for _, w in held:
+            w.close()
+        decode = read_wire.decode_answers if serve is _reads else channel_module.decode_call_answer
+        channel = Channel(lambda: asyncio.sleep(0, address(server)), name="shard 0", connect_timeout_s=1.0, key=KEY,
+                          decode=decode)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + 2.0
+        while True:  # the places of the closed ones free up as the server sees them go
+            try:
+                await asyncio.wait_for(channel.request(lambda i: _probe(serve, i)), 1.0)
+                break
+            except ShardUnavailable:
+                if loop.time() > deadline:
+                    raise
+                await asyncio.sleep(0.02)
+        await channel.close()
+    finally:
+        server.close()
+
+
+def _probe(serve: Callable[[str], Awaitable[asyncio.Server]], request_id: int) -> bytes:
+    if serve is _reads:
+        return read_wire.encode_request(request_id, [])
+    return channel_module.encode_call(request_id, "echo", None)
+
+
+@pytest.mark.parametrize("serve", SERVERS, ids=["calls", "reads"])
+async def test_a_caller_that_takes_no_answers_is_cut_off(serve: Callable[[str], Awaitable[asyncio.Server]],
+                                                         monkeypatch: pytest.MonkeyPatch,
+                                                         caplog: pytest.LogCaptureFixture) -> None:
+    """The server's end: answers never pile up for a caller that stopped reading."""
+    monkeypatch.setattr(channel_module, "SEND_TIMEOUT_S", 0.3, raising=False)
+    server = await serve("127.0.0.1")
+    _, writer = await asyncio.open_connection(*address(server))
+    try:
+        writer.write(channel_module.frame(KEY))
+        big = "x" * (4 * 1024 * 1024)
+        for i in range(1, 5):  # ~16 MB of answers (echoed, or as many bodies), more than loopback buffers hold
+            if serve is _reads:
+                writer.write(read_wire.encode_request(i, [("rank", (len(big),))]))
+            else:
+                writer.write(channel_module.encode_call(i, "echo", big))
+        with caplog.at_level("WARNING", logger="actors.channel"):
+            await until(lambda: "took no answer" in caplog.text, 5.0)
+    finally:
+        writer.transport.abort()
         server.close()

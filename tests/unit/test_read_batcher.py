@@ -7,7 +7,7 @@ import asyncio
 import pytest
 
 from actors.board_reads import Answer, Read
-from actors.errors import Overloaded, ShardUnavailable, UnknownPlayer
+from actors.errors import InvalidRequest, Overloaded, ShardUnavailable, UnknownPlayer
 from gateway.read_batcher import ReadBatcher
 
 
@@ -80,3 +80,24 @@ async def test_a_large_read_travels_alone_and_counts_against_the_bound() -> None
     assert b._pending[0] == 0
     with pytest.raises(UnknownPlayer):
         await b.read(0, "friends", "nobody", alone=True)
+
+
+async def test_a_batch_closes_before_its_encoded_size_would_pass_the_cap() -> None:
+    send = Shards()
+    b = ReadBatcher(send, window_s=0.01, max_batch=100, max_pending=1000, timeout_s=1.0, max_bytes=30,
+                    size=lambda read: 10 * len(read[1][0]))  # "p" = 10 bytes, "pp" = 20
+    await asyncio.gather(b.read(0, "rank", "p"), b.read(0, "rank", "p"), b.read(0, "rank", "p"),
+                         b.read(0, "rank", "pp"), b.read(0, "rank", "p"))
+    assert send.calls == [(0, 3), (0, 2)]  # 30 exactly fits | +20 would pass it: 20+10 when the window ends
+    assert b._pending[0] == 0
+
+
+async def test_a_read_larger_than_a_request_is_refused_without_being_sent() -> None:
+    send = Shards()
+    b = ReadBatcher(send, window_s=0.01, max_batch=100, max_pending=1000, timeout_s=1.0, max_bytes=30,
+                    size=lambda read: 10 * len(read[1][0]))
+    with pytest.raises(InvalidRequest, match="40 bytes"):
+        await b.read(0, "rank", "pppp")
+    with pytest.raises(InvalidRequest):
+        await b.read(0, "friends", "pppp", alone=True)
+    assert send.calls == [] and b._pending.get(0, 0) == 0

@@ -22,7 +22,10 @@ from actors.read_wire import (
     frame,
     serve,
 )
+from gateway.queries import MAX_AMONG
+from gateway.read_batcher import ReadBatcher
 from gateway.read_channel import ReadChannel
+from persistence.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[2]
 KEY = b"k" * 32  # tests.unit.read_server uses the same
@@ -152,4 +155,71 @@ async def test_a_peer_that_sends_an_oversize_frame_is_cut_off() -> None:
         writer.close()
         assert shard.batches == []
     finally:
+        server.close()
+
+
+IDENT_MAX = 64  # gateway/frames.Ident: every player and game id the edge takes
+LONGEST_BOARD = "g" * IDENT_MAX + "#week#" + "9" * 17  # a period board id (actors/periods.board_id)
+LONGEST_REGION = "r" * 16  # gateway/board_watch.REGION_PATTERN
+
+
+def ids(n: int, tag: str) -> list[str]:
+    return [f"{tag}{i:0{IDENT_MAX - len(tag)}d}" for i in range(n)]
+
+
+def friends_max() -> int:
+    [most] = [m.le for m in Settings.model_fields["friends_max"].metadata if getattr(m, "le", None) is not None]
+    return int(most)
+
+
+async def answer_all(reads: list[Read]) -> list[Encoded]:
+    return [(True, orjson.dumps({"kind": kind, "n": len(args[-1]) if kind == "among" else 0})) for kind, args in reads]
+
+
+async def test_the_largest_legal_reads_fit_a_request_and_the_shard_takes_them() -> None:
+    """Both limits of the wire agree: the biggest read the edge lets through
+    (a friends board at the highest friends_max, an among of MAX_AMONG ids,
+    every id at its longest) fits under the shard's MAX_REQUEST, with the
+    largest request id the wire can carry."""
+    largest: list[Read] = [
+        ("friends", (LONGEST_BOARD, LONGEST_REGION, ids(1, "p")[0], ids(friends_max(), "f"), 50)),
+        ("among", (LONGEST_BOARD, LONGEST_REGION, ids(MAX_AMONG, "a"))),
+    ]
+    for read in largest:
+        assert len(encode_request(2**64 - 1, [read])) - 4 <= MAX_REQUEST
+    server = await serve("127.0.0.1", 0, answer_all, KEY)
+    host, port = server.sockets[0].getsockname()[:2]
+    channel = ReadChannel(lambda: asyncio.sleep(0, (host, port)), name="shard 0", connect_timeout_s=1.0, key=KEY)
+    try:
+        for read in largest:
+            [(ok, _)] = await asyncio.wait_for(channel.send([read]), 5.0)
+            assert ok
+        assert channel.connects == 1
+    finally:
+        await channel.close()
+        server.close()
+
+
+async def test_reads_that_would_cross_the_request_cap_go_in_separate_requests() -> None:
+    """80 among reads of 200 ids of 64 characters are ~1.07 MB: in one request
+    the shard would close the stream and fail every read on it, anyone's."""
+    sizes: list[int] = []
+
+    async def handle(reads: list[Read]) -> list[Encoded]:
+        sizes.append(len(encode_request(1, reads)))
+        return await answer_all(reads)
+
+    server = await serve("127.0.0.1", 0, handle, KEY)
+    host, port = server.sockets[0].getsockname()[:2]
+    channel = ReadChannel(lambda: asyncio.sleep(0, (host, port)), name="shard 0", connect_timeout_s=1.0, key=KEY)
+    batcher = ReadBatcher(lambda _, reads: channel.send(reads), window_s=0.05, max_batch=512, max_pending=10_000,
+                          timeout_s=5.0)
+    try:
+        bodies = await asyncio.gather(*(batcher.read(0, "among", LONGEST_BOARD, None, ids(MAX_AMONG, f"a{k}-"))
+                                        for k in range(80)))
+        assert [orjson.loads(orjson.dumps(b))["n"] for b in bodies] == [MAX_AMONG] * 80
+        assert len(sizes) >= 2 and max(sizes) - 4 <= MAX_REQUEST  # split by size, each under the cap
+        assert batcher.calls == len(sizes) and channel.connects == 1
+    finally:
+        await channel.close()
         server.close()
