@@ -14,7 +14,7 @@ from actors.errors import UnknownGame
 from gateway.board_watch import Key, Slot, parse_key
 from gateway.problems import problem
 from gateway.push_hub import IDLE
-from gateway.routes.deps import admitted, deny, handshake_refused, runtime
+from gateway.routes.deps import admitted, close_slow_consumer, deny, handshake_refused, runtime
 from gateway.runtime import Runtime
 
 router = APIRouter()
@@ -57,13 +57,17 @@ async def _serve(rt: Runtime, websocket: WebSocket, key: Key) -> None:
 async def _send_frames(websocket: WebSocket, slot: Slot, timeout_s: float) -> None:
     """The newest frame, whenever there is one; a slow client skips straight to the newest top N.
     A client that stops reading for timeout_s gives its place back."""
-    with contextlib.suppress(TimeoutError, WebSocketDisconnect):
+    with contextlib.suppress(WebSocketDisconnect):
         while True:
             await slot.ready.wait()
             frame = slot.take()
             if frame is not None:
-                async with asyncio.timeout(timeout_s):
-                    await websocket.send_text(frame.decode())
+                try:
+                    async with asyncio.timeout(timeout_s):
+                        await websocket.send_text(frame.decode())
+                except TimeoutError:
+                    await close_slow_consumer(websocket, timeout_s, f"no frame taken in {timeout_s:g} s")
+                    return
 
 
 async def _listen(websocket: WebSocket, idle_s: float, timeout_s: float) -> None:

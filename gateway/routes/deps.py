@@ -3,6 +3,8 @@ Serve hands the replica a deserialized copy of the FastAPI app, so the Runtime
 lives here, in the process, set once by the deployment's constructor."""
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -15,6 +17,7 @@ from starlette.websockets import WebSocket
 
 from gateway.admission import Refusal
 from gateway.problems import problem
+from gateway.push_hub import SLOW_CONSUMER
 from gateway.rate_limits import RateLimited, credential_id
 from gateway.runtime import Runtime
 
@@ -137,3 +140,12 @@ async def admitted(rt: Runtime, websocket: WebSocket, player_id: str | None = No
         yield True
     finally:
         rt.admission.leave(player_id)
+
+
+async def close_slow_consumer(websocket: WebSocket, timeout_s: float, detail: str) -> None:
+    """A client took no frame within socket_send_timeout_s: close the socket 1013. The close frame
+    reaches a client that still reads; one that reads nothing has its connection dropped after at
+    most a second more, and either way the socket's place is given back."""
+    with contextlib.suppress(Exception):
+        await asyncio.wait_for(websocket.close(code=SLOW_CONSUMER, reason=f"slow consumer: {detail}"),
+                               min(timeout_s, 1.0))

@@ -21,9 +21,9 @@ from gateway import queries
 from gateway.admission import Refusal
 from gateway.auth import ANY_GAME, Unauthorized
 from gateway.frames import FrameError, item_ids, parse_frame
-from gateway.push_hub import IDLE, RESTARTING, SLOW_CONSUMER
+from gateway.push_hub import IDLE, RESTARTING
 from gateway.rate_limits import RateLimited, credential_id
-from gateway.routes.deps import admitted, api_key_of, handshake_refused, refuse, runtime
+from gateway.routes.deps import admitted, api_key_of, close_slow_consumer, handshake_refused, refuse, runtime
 from gateway.runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -162,9 +162,7 @@ async def _serve(rt: Runtime, websocket: WebSocket, key: str | None) -> None:
                 await asyncio.wait_for(websocket.send_text(text), send_timeout_s)
             except TimeoutError:  # a slow consumer, as on the other sockets: the socket and its place go
                 log.info("ingest socket closed: the client took no ack for %g s", send_timeout_s)
-                with contextlib.suppress(Exception):
-                    await asyncio.wait_for(websocket.close(code=SLOW_CONSUMER, reason=f"slow consumer: no ack "
-                                                           f"taken in {send_timeout_s:g} s"), send_timeout_s)
+                await close_slow_consumer(websocket, send_timeout_s, f"no ack taken in {send_timeout_s:g} s")
                 raise
             if revoked.is_set():
                 await websocket.close(code=1008, reason="API key revoked")

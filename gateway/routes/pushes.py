@@ -15,7 +15,7 @@ from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 from gateway import queries
 from gateway.auth import Unauthorized
 from gateway.push_hub import IDLE, RESTARTING
-from gateway.routes.deps import admitted, bearer_of, handshake_refused, runtime
+from gateway.routes.deps import admitted, bearer_of, close_slow_consumer, handshake_refused, runtime
 from gateway.runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -130,6 +130,7 @@ async def _serve(rt: Runtime, websocket: WebSocket, player_id: str, inbox_since:
                 incoming = asyncio.ensure_future(websocket.receive())
     except TimeoutError:
         log.info("player socket of %s closed: the client did not read for %.0fs", player_id, send_timeout_s)
+        await close_slow_consumer(websocket, send_timeout_s, f"no frame taken in {send_timeout_s:g} s")
     except WebSocketDisconnect:
         pass
     finally:
