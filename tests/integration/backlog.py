@@ -13,26 +13,17 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import sys
-import tempfile
 import time
-import uuid
-from pathlib import Path
 from typing import Any
 
-import asyncpg
 import httpx
-import orjson
 import ray
 
 from actors import directory
 from actors.messages import ALL_GAMES
 from actors.routing import shard_of
-from gateway import launch
-from gateway.processes import own_ports
-from persistence import api_keys, catalog_store
 from persistence.settings import Settings
-from tests.integration.conftest import TEST_CATALOG, _admin, _with_database, drop_test_state
+from tests.integration.driver import run_driver
 from tests.integration.resender import Resender, stream
 
 BACKLOG_MAX, CHUNK_PAIRS, BATCH_MAX = 400, 50, 200
@@ -129,37 +120,8 @@ async def sample(settings: Settings, backlogs: list[int]) -> None:
 
 
 def main() -> None:
-    admin_url, redis_url = sys.argv[1], sys.argv[2]
-    tag = uuid.uuid4().hex[:8]
-    database = f"podium_backlog_{tag}"
-    asyncio.run(_admin(admin_url, f'CREATE DATABASE "{database}"'))
-    small: dict[str, Any] = {"delivery_backlog_max": BACKLOG_MAX, "max_batch_items": BATCH_MAX}
-    small["delivery_chunk_pairs"] = CHUNK_PAIRS
-    settings = Settings(database_url=_with_database(admin_url, database), redis_url=redis_url,
-                        redis_prefix=f"podium-bl-{tag}:", data_dir=Path(tempfile.mkdtemp(prefix="podium-bl-")),
-                        player_shards=1, leaderboard_shards=1, checkpoint_interval_s=1.0,
-                        token_secret=f"bl-{uuid.uuid4().hex}", ray_namespace=f"podium-bl-{tag}",
-                        actor_call_timeout_s=2.0, **own_ports(), **small)
-    try:
-        async def prepare() -> str:
-            await launch.prepare_database(settings, demo_catalog=False)
-            conn = await asyncpg.connect(settings.database_url)
-            try:
-                await catalog_store.import_catalog(conn, TEST_CATALOG)
-                return await api_keys.create(conn, game_id=None, label="delivery backlog")
-            finally:
-                await conn.close()
-
-        key = asyncio.run(prepare())
-        launch.start_ray(settings, num_cpus=2, dashboard=False)
-        launch.deploy(settings)
-        print(orjson.dumps(asyncio.run(run(settings, key)), default=str).decode())
-    finally:
-        from ray import serve
-
-        serve.shutdown()
-        ray.shutdown()
-        drop_test_state(admin_url, database, redis_url, settings.redis_prefix)
+    run_driver("backlog", run, player_shards=1, leaderboard_shards=1, actor_call_timeout_s=2.0,
+               delivery_backlog_max=BACKLOG_MAX, max_batch_items=BATCH_MAX, delivery_chunk_pairs=CHUNK_PAIRS)
 
 
 if __name__ == "__main__":

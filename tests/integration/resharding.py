@@ -13,22 +13,17 @@ import asyncio
 import os
 import subprocess
 import sys
-import tempfile
 import time
-import uuid
-from pathlib import Path
 from typing import Any
 
 import asyncpg
 import httpx
 import orjson
-import ray
 
 from gateway import launch
-from gateway.processes import own_ports
-from persistence import api_keys, catalog_store
 from persistence.settings import Settings
-from tests.integration.conftest import TEST_CATALOG, _admin, _with_database, drop_test_state
+from tests.integration.conftest import TEST_CATALOG
+from tests.integration.driver import run_driver
 from tests.integration.resender import Resender, stream
 
 POINTS = {(g["game_id"], a["achievement_id"]): a["points"] for g in TEST_CATALOG for a in g["achievements"]}
@@ -126,35 +121,7 @@ async def whole_board(http: httpx.AsyncClient, game: str) -> dict[str, int]:
 
 
 def main() -> None:
-    admin_url, redis_url = sys.argv[1], sys.argv[2]
-    tag = uuid.uuid4().hex[:8]
-    database = f"podium_reshard_{tag}"
-    asyncio.run(_admin(admin_url, f'CREATE DATABASE "{database}"'))
-    settings = Settings(database_url=_with_database(admin_url, database), redis_url=redis_url,
-                        redis_prefix=f"podium-rs-{tag}:", data_dir=Path(tempfile.mkdtemp(prefix="podium-rs-")),
-                        player_shards=2, leaderboard_shards=1, checkpoint_interval_s=1.0,
-                        token_secret=f"rs-{uuid.uuid4().hex}", ray_namespace=f"podium-rs-{tag}",
-                        actor_call_timeout_s=5.0, **own_ports())
-    try:
-        async def prepare() -> str:
-            await launch.prepare_database(settings, demo_catalog=False)
-            conn = await asyncpg.connect(settings.database_url)
-            try:
-                await catalog_store.import_catalog(conn, TEST_CATALOG)
-                return await api_keys.create(conn, game_id=None, label="resharding")
-            finally:
-                await conn.close()
-
-        key = asyncio.run(prepare())
-        launch.start_ray(settings, num_cpus=2, dashboard=False)
-        launch.deploy(settings)
-        print(orjson.dumps(asyncio.run(run(settings, key))).decode())
-    finally:
-        from ray import serve
-
-        serve.shutdown()
-        ray.shutdown()
-        drop_test_state(admin_url, database, redis_url, settings.redis_prefix)
+    run_driver("reshard", run, player_shards=2, leaderboard_shards=1, actor_call_timeout_s=5.0)
 
 
 if __name__ == "__main__":
