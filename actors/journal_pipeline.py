@@ -34,7 +34,10 @@ from persistence.settings import PENDING_UNLOCKS_MAX
 
 # `pending_max` (Settings.pending_unlocks_max): unlocks queued for the next write round. A round (or a
 # settle) may take up to db_timeout_s; meanwhile a gateway that timed out resends, and each resend would
-# queue another copy. Past it a batch is answered `overloaded` at once (one batch is always taken).
+# queue another copy. Past it a batch's new unlocks are answered `overloaded` at once (one batch is always
+# taken). A resent unlock whose earlier copy is still queued or in the running round is never refused (it
+# will be journaled, and `overloaded` says it was not): it waits for that copy's answer instead, and is not
+# queued again. The map of those copies holds only unlocks admitted under the cap (queued or in the round).
 
 log = logging.getLogger(__name__)
 Pair = tuple[str, str]  # (player_id, game_id)
@@ -57,6 +60,8 @@ Deliver = Callable[[int, set[Pair]], Awaitable[None]]  # (leaderboard shard, ite
 Plan = Callable[[UnlockBatch], Sequence[int]]  # in memory: the indices the journal would insert (valid, first)
 Route = Callable[[Pair], Iterable[tuple[int, Pair]]]  # a touched pair -> (leaderboard shard, item) per lane
 Journaled = Callable[[UnlockBatch], Awaitable[list[bool]]]  # which unlocks the journal already holds
+Key = tuple[str, str, str]  # (player_id, game_id, achievement_id): one unlock
+Work = list[tuple[UnlockBatch, asyncio.Future[AckBatch]]]  # queued batches, each with its answer
 
 
 @dataclass(slots=True)
@@ -95,8 +100,12 @@ class JournalPipeline:
         self._deadline_s = deadline_s
         self._redeliver_s = redeliver_s
         self._pending_max = pending_max
-        self._pending: list[tuple[UnlockBatch, asyncio.Future[AckBatch]]] = []
+        self._pending: Work = []
         self._pending_unlocks = 0
+        # Each unlock queued or in the running round -> its batch's answer and its index there (a resend of it
+        # waits for that answer). Entries leave when their answer is set, with no await in between.
+        self._held: dict[Key, tuple[asyncio.Future[AckBatch], int]] = {}
+        self.joined = 0  # resent unlocks that waited for their copy on its way to the journal
         self._wake = asyncio.Event()
         self._new_lane = asyncio.Event()
         self.journaled_seq = 0  # newest journal row of this shard folded into the state
@@ -130,17 +139,52 @@ class JournalPipeline:
     async def submit(self, batch: UnlockBatch) -> AckBatch:
         """The batch's acks once its transaction committed; TimeoutError past the
         deadline (the caller retries: a committed unlock then comes back duplicate).
-        Past `pending_max` unlocks already queued, `overloaded` at once."""
-        if self._pending_unlocks + len(batch) > self._pending_max and self._pending:
+        An unlock whose earlier copy is queued or in the running round (a resend
+        after the caller's timeout) gets that copy's answer and is not queued
+        again. Past `pending_max` unlocks already queued, the others are answered
+        `overloaded` at once (nothing of them journaled)."""
+        copies: list[tuple[int, asyncio.Future[AckBatch], int]] = []  # (index here, copy's answer, index there)
+        fresh: list[int] = []
+        statuses: list[AckStatus] = [AckStatus.REJECTED] * len(batch)
+        reasons: list[str | None] = [Reason.OVERLOADED.value] * len(batch)
+        joined: set[Key] = set()
+        for i in range(len(batch)):
+            key = _key(batch, i)
+            held = self._held.get(key)
+            if held is None:
+                fresh.append(i)  # a repeat of one of these within the batch: the plan answers it
+            elif key in joined:
+                statuses[i], reasons[i] = AckStatus.DUPLICATE, None  # as the plan answers a repeat
+            else:
+                joined.add(key)
+                copies.append((i, *held))
+        waits: list[asyncio.Future[AckBatch]] = [answer for _, answer, _ in copies]
+        own: asyncio.Future[AckBatch] | None = None
+        if fresh and self._pending_unlocks + len(fresh) > self._pending_max and self._pending:
             # A write round or a settle is slow (PostgreSQL): every resend would queue another copy.
-            self.overloaded += len(batch)
-            return _refused(len(batch), Reason.OVERLOADED)
-        future: asyncio.Future[AckBatch] = asyncio.get_running_loop().create_future()
-        self._pending.append((batch, future))
-        self._pending_unlocks += len(batch)
-        self._wake.set()
-        # The commit happens in the writer: a caller that goes away does not undo it.
-        return await asyncio.wait_for(asyncio.shield(future), self._deadline_s)
+            self.overloaded += len(fresh)
+        elif fresh:
+            part = batch if len(fresh) == len(batch) else batch.take(fresh)
+            own = asyncio.get_running_loop().create_future()
+            self._pending.append((part, own))
+            self._pending_unlocks += len(part)
+            for j, i in enumerate(fresh):
+                self._held.setdefault(_key(batch, i), (own, j))  # a repeat within the batch: its first
+            self._wake.set()
+            waits.append(own)
+        self.joined += len(copies)
+        if not copies:
+            if own is None:
+                return AckBatch(statuses, reasons)
+            # The commit happens in the writer: a caller that goes away does not undo it.
+            return await asyncio.wait_for(asyncio.shield(own), self._deadline_s)
+        await asyncio.wait_for(asyncio.shield(asyncio.gather(*set(waits))), self._deadline_s)
+        if own is not None:
+            for i, status, reason in zip(fresh, own.result().statuses, own.result().reasons, strict=True):
+                statuses[i], reasons[i] = status, reason
+        for i, answer, j in copies:
+            statuses[i], reasons[i] = answer.result().statuses[j], answer.result().reasons[j]
+        return AckBatch(statuses, reasons)
 
     @property
     def pending_batches(self) -> int:
@@ -178,7 +222,19 @@ class JournalPipeline:
                 finally:
                     self._writing = False
 
-    async def write_round(self, work: list[tuple[UnlockBatch, asyncio.Future[AckBatch]]]) -> None:
+    async def write_round(self, work: Work) -> None:
+        try:
+            await self._write(work)
+        finally:
+            # Every batch of the round has its answer now (or never will: the writer was stopped): a resend
+            # of one of its unlocks from here on is queued and journaled (`duplicate` if this committed it).
+            for batch, future in work:
+                for i in range(len(batch)):
+                    key = _key(batch, i)
+                    if self._held.get(key, (None, 0))[0] is future:
+                        del self._held[key]
+
+    async def _write(self, work: Work) -> None:
         merged = UnlockBatch.concat([batch for batch, _ in work])
         # In memory first: an invalid item or a repeat within the round adds nothing to any lane.
         rows = self._plan(merged)
@@ -328,10 +384,11 @@ class JournalPipeline:
                 "backlog": self.backlog, "backlog_total": self.backlog_total,
                 "backlog_by_leaderboard": {str(s): lane.size for s, lane in sorted(self.lanes.items()) if lane.size},
                 "failing_leaderboards": sorted(s for s, lane in self.lanes.items() if lane.failing),
-                "overloaded": self.overloaded, "suspect": self.suspect, "reconciled": self.reconciled}
+                "overloaded": self.overloaded, "resends_joined": self.joined, "suspect": self.suspect,
+                "reconciled": self.reconciled}
 
 
-def _key(batch: UnlockBatch, i: int) -> tuple[str, str, str]:
+def _key(batch: UnlockBatch, i: int) -> Key:
     return batch.player_ids[i], batch.game_ids[i], batch.achievement_ids[i]
 
 
@@ -339,7 +396,7 @@ def _refused(n: int, reason: Reason) -> AckBatch:
     return AckBatch([AckStatus.REJECTED] * n, [reason.value] * n)
 
 
-def _answer(work: list[tuple[UnlockBatch, asyncio.Future[AckBatch]]], reason: Reason) -> int:
+def _answer(work: Work, reason: Reason) -> int:
     """Every item `rejected` for `reason`, at once, for the client to retry after
     a back-off: `unavailable` when PostgreSQL failed the write (down, restarting,
     past its deadline; an item whose commit did land comes back `duplicate` on
@@ -352,7 +409,7 @@ def _answer(work: list[tuple[UnlockBatch, asyncio.Future[AckBatch]]], reason: Re
     return items
 
 
-def _fail(work: list[tuple[UnlockBatch, asyncio.Future[AckBatch]]], exc: BaseException) -> None:
+def _fail(work: Work, exc: BaseException) -> None:
     for _, future in work:
         if not future.done():
             future.set_exception(exc)

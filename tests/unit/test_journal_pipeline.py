@@ -396,3 +396,66 @@ async def test_a_slow_write_round_answers_overloaded_past_the_queue_cap_at_once(
         assert pipeline.pending_batches == 2 and pipeline.overloaded == 3
         for task in (stuck, *queued):
             task.cancel()
+
+
+async def test_a_resend_of_an_unlock_queued_or_in_the_round_waits_for_that_copy_past_the_queue_cap() -> None:
+    """PostgreSQL slow and the queue at its cap: the gateway's call timed out
+    (actor_call_timeout_s) and it resends. An unlock whose earlier copy is in
+    the running round or still queued will be journaled by that copy, so it is
+    not answered `overloaded` (which says: not journaled): the resend gets that
+    copy's answer, and is neither queued nor journaled again. An unlock of the
+    same batch with no copy on its way is still refused at once."""
+    shard = Shard()
+    gate = asyncio.Event()
+    journal = shard.journal
+
+    async def slow_journal(b: UnlockBatch) -> Committed:
+        await gate.wait()
+        return await journal(b)
+
+    pipeline = pipeline_of(shard, pending_max=4, deadline_s=5.0)
+    pipeline._journal = slow_journal
+    async with run(pipeline):
+        first = asyncio.ensure_future(pipeline.submit(batch("r")))  # the round that waits on PostgreSQL
+        await until(lambda: pipeline._writing)
+        queued = asyncio.ensure_future(pipeline.submit(batch("q1", "q2", "q3", "q4")))  # the queue is full
+        await until(lambda: pipeline.pending_batches == 1)
+        first.cancel()  # the gateway's attempt timed out: the copy in the round goes on
+        resend = asyncio.ensure_future(pipeline.submit(batch("r", "q2", "new", "q2")))
+        await asyncio.sleep(0.05)
+        assert not resend.done(), "a resend of a copy on its way to the journal was answered before that copy"
+        assert pipeline.pending_batches == 1 and pipeline.status()["pending_unlocks"] == 4, "queued twice"
+        assert pipeline.overloaded == 1 and pipeline.joined == 2  # `new` alone has no copy queued
+        gate.set()
+        acks = await asyncio.wait_for(resend, 1.0)
+        assert acks.statuses == [AckStatus.ACCEPTED, AckStatus.ACCEPTED, AckStatus.REJECTED, AckStatus.DUPLICATE]
+        assert acks.reasons == [None, None, Reason.OVERLOADED.value, None]
+        assert (await queued).statuses == [AckStatus.ACCEPTED] * 4
+        assert sorted(a for _, _, _, a in shard.rows) == ["a-q1", "a-q2", "a-q3", "a-q4", "a-r"]
+        # Answered: the copies are off the map, so a later resend is journaled (`duplicate`), not attached.
+        assert (await pipeline.submit(batch("r", "new"))).statuses == [AckStatus.DUPLICATE, AckStatus.ACCEPTED]
+        assert not pipeline._held
+
+
+async def test_a_resend_of_an_unlock_whose_round_failed_gets_that_rounds_answer() -> None:
+    """The copy's round fails (PostgreSQL away): the resend waiting on it is
+    answered `unavailable` with it, and nothing is left on the map."""
+    shard = Shard()
+    gate = asyncio.Event()
+
+    async def failing_journal(b: UnlockBatch) -> Committed:
+        await gate.wait()
+        raise ConnectionError("PostgreSQL went away")
+
+    pipeline = pipeline_of(shard, pending_max=1, deadline_s=5.0)
+    pipeline._journal = failing_journal
+    async with run(pipeline):
+        first = asyncio.ensure_future(pipeline.submit(batch("r")))
+        await until(lambda: pipeline._writing)
+        resend = asyncio.ensure_future(pipeline.submit(batch("r")))
+        await asyncio.sleep(0.02)
+        assert not resend.done() and pipeline.pending_batches == 0
+        gate.set()
+        assert (await resend) == (await first) == AckBatch([AckStatus.REJECTED], [Reason.UNAVAILABLE.value])
+        assert not pipeline._held and pipeline.overloaded == 0
+
