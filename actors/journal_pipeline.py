@@ -2,9 +2,9 @@
 reconciliation after an ambiguous journal write, and delivery to the
 leaderboards, one lane per leaderboard shard (in chunks, with a bounded
 backlog per shard: actors/delivery.py), and the watermarks that say what is
-safe to checkpoint. The shard passes its I/O in (plan, journal, settle,
-reconcile, journaled, deliver), so the watermark reasoning is unit-tested
-without PostgreSQL or Ray.
+safe to checkpoint. The shard passes its I/O in (plan, refresh, journal,
+settle, reconcile, journaled, deliver), so the watermark reasoning is
+unit-tested without PostgreSQL or Ray.
 
 Invariants (seq = a journal row of this shard; one writer, so rows commit in
 seq order):
@@ -58,6 +58,10 @@ Settle = Callable[[], Awaitable[None]]  # returns once no journal transaction of
 Reconcile = Callable[[int], Awaitable[tuple[set[Pair], int, int]]]  # after_seq -> (touched, newest seq, rows)
 Deliver = Callable[[int, set[Pair]], Awaitable[None]]  # (leaderboard shard, items) -> once they landed there
 Plan = Callable[[UnlockBatch], Sequence[int]]  # in memory: the indices the journal would insert (valid, first)
+# Called when the plan leaves some unlocks out: reloads what the plan knows (the catalog, if the batch names a game
+# or achievement it lacks; rate-limited) and returns True if it did. The journal must journal by the catalog the
+# last plan used, so that what it inserts is exactly what admission let through.
+Refresh = Callable[[UnlockBatch], Awaitable[bool]]
 Route = Callable[[Pair], Iterable[tuple[int, Pair]]]  # a touched pair -> (leaderboard shard, item) per lane
 Journaled = Callable[[UnlockBatch], Awaitable[list[bool]]]  # which unlocks the journal already holds
 Key = tuple[str, str, str]  # (player_id, game_id, achievement_id): one unlock
@@ -85,7 +89,8 @@ class Lane:
 
 class JournalPipeline:
     def __init__(self, journal: Journal, reconcile: Reconcile, deliver: Deliver, *, settle: Settle, plan: Plan,
-                 route: Route, journaled: Journaled | None = None, backlog_max: int, deadline_s: float,
+                 route: Route, journaled: Journaled | None = None, refresh: Refresh | None = None,
+                 backlog_max: int, deadline_s: float,
                  redeliver_s: float = 1.0, chunk_pairs: int = CHUNK_PAIRS,
                  pending_max: int = PENDING_UNLOCKS_MAX) -> None:
         self._journal = journal
@@ -93,6 +98,7 @@ class JournalPipeline:
         self._reconcile = reconcile
         self._deliver = deliver
         self._plan = plan
+        self._refresh = refresh
         self._route = route
         self._journaled = journaled
         self._backlog_max = backlog_max
@@ -236,8 +242,6 @@ class JournalPipeline:
 
     async def _write(self, work: Work) -> None:
         merged = UnlockBatch.concat([batch for batch, _ in work])
-        # In memory first: an invalid item or a repeat within the round adds nothing to any lane.
-        rows = self._plan(merged)
         try:
             if self.suspect:
                 # The failed transaction's COMMIT may still be landing; a read before it
@@ -247,6 +251,11 @@ class JournalPipeline:
                 self.reconciled += count
                 self._note(touched, newest)
                 self.suspect = False
+            # In memory first: an invalid item or a repeat within the round adds nothing to any lane.
+            rows = self._plan(merged)
+            if len(rows) < len(merged) and self._refresh is not None and await self._refresh(merged):
+                # A game added since the catalog was loaded: its unlocks are admitted like any other.
+                rows = self._plan(merged)
             statuses: list[AckStatus | None] = [None] * len(merged)
             reasons: list[str | None] = [None] * len(merged)
             refused = self._refuse(merged, rows)

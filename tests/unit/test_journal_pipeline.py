@@ -16,7 +16,7 @@ from actors.messages import ALL_GAMES, AckBatch, AckStatus, Reason, Unlock, Unlo
 from tests.unit.polling import until
 
 TOTALS = 2  # the leaderboard shard of every player's total
-SHARD_OF_GAME = {"g": 0, "g-a": 0, "g-b": 1}
+SHARD_OF_GAME = {"g": 0, "g-a": 0, "g-b": 1, "g-new": 0}
 
 
 def route(pair: Pair) -> list[tuple[int, Pair]]:
@@ -131,8 +131,8 @@ class Shard:
 
 
 def pipeline_of(shard: Shard, **options: object) -> JournalPipeline:
-    defaults: dict[str, object] = {"backlog_max": 1000, "deadline_s": 0.5, "redeliver_s": 0.01}
-    return JournalPipeline(shard.journal, shard.reconcile, shard.deliver, settle=shard.settle, plan=plan,
+    defaults: dict[str, object] = {"backlog_max": 1000, "deadline_s": 0.5, "redeliver_s": 0.01, "plan": plan}
+    return JournalPipeline(shard.journal, shard.reconcile, shard.deliver, settle=shard.settle,
                            route=route, journaled=shard.journaled, **{**defaults, **options})  # type: ignore[arg-type]
 
 
@@ -459,3 +459,40 @@ async def test_a_resend_of_an_unlock_whose_round_failed_gets_that_rounds_answer(
         assert (await resend) == (await first) == AckBatch([AckStatus.REJECTED], [Reason.UNAVAILABLE.value])
         assert not pipeline._held and pipeline.overloaded == 0
 
+
+
+async def test_an_unlock_the_plan_learns_of_by_a_refresh_is_admitted_against_the_backlog() -> None:
+    """The plan does not know game `g-new` until a refresh (the shard's catalog
+    reload) adds it: the round plans and admits again, so with its lane full
+    the unlock is answered `overloaded` and not journaled. A round the plan
+    takes whole does not refresh."""
+    shard = Shard()
+    shard.hung = {0}
+    known = {"g"}
+    refreshes: list[int] = []
+
+    def plan_known(b: UnlockBatch) -> list[int]:
+        return [i for i in plan(b) if b.game_ids[i] in known]
+
+    async def refresh(b: UnlockBatch) -> bool:
+        refreshes.append(len(b))
+        known.add("g-new")
+        return True
+
+    async with run(pipeline_of(shard, plan=plan_known, refresh=refresh, backlog_max=1, deadline_s=5.0)) as pipeline:
+        assert (await pipeline.submit(batch("1"))).statuses == [AckStatus.ACCEPTED]  # lane 0 is full now
+        assert not refreshes
+        acks = await asyncio.wait_for(pipeline.submit(batch("2", game="g-new")), 0.2)
+        assert refreshes == [1] and acks == AckBatch([AckStatus.REJECTED], [Reason.OVERLOADED.value])
+        assert [r[0] for r in shard.rows] == [1] and pipeline.lanes[0].size <= 1 + 1
+
+
+async def test_a_failed_refresh_answers_unavailable_and_journals_nothing() -> None:
+    shard = Shard()
+
+    async def refresh(b: UnlockBatch) -> bool:
+        raise TimeoutError("no connection free in the pool")
+
+    async with run(pipeline_of(shard, refresh=refresh)) as pipeline:
+        acks = await pipeline.submit(UnlockBatch.of([Unlock("p-1", "g", "a-1"), Unlock("p-2", "g", "bad-2")]))
+        assert acks.reasons == [Reason.UNAVAILABLE.value] * 2 and not shard.rows
