@@ -77,6 +77,9 @@ class Lane:
     in_flight: set[Pair] = field(default_factory=set)  # taken by the running round, not yet acknowledged
     failing: bool = False  # its last round failed: the next waits redeliver_s
     wake: asyncio.Event = field(default_factory=asyncio.Event)
+    # One round at a time: a second would replace in_flight (losing the first's items) and move
+    # delivered_seq past rows the first has not landed. Its lane loop and deliver_once() callers share it.
+    round_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
     @property
     def size(self) -> int:
@@ -357,11 +360,16 @@ class JournalPipeline:
         chunk of at most `chunk_pairs` items, in turn; True if every item it held
         when the round began has landed. A failed chunk ends that shard's round:
         it and the chunks not sent are kept for its next round (a shard that
-        hangs costs its own lane one deadline per round, and no other lane)."""
+        hangs costs its own lane one deadline per round, and no other lane).
+        Safe beside the lane loops: a round waits for the lane's running one."""
         if shard is None:
             results = await asyncio.gather(*(self.deliver_once(s) for s in list(self.lanes)))
             return all(results)
         lane = self.lanes[shard]
+        async with lane.round_lock:
+            return await self._round(shard, lane)
+
+    async def _round(self, shard: int, lane: Lane) -> bool:
         if not lane.waiting:
             return not lane.in_flight
         upto = self.journaled_seq  # every item of rows <= upto is in lane.waiting or landed already

@@ -496,3 +496,36 @@ async def test_a_failed_refresh_answers_unavailable_and_journals_nothing() -> No
     async with run(pipeline_of(shard, refresh=refresh)) as pipeline:
         acks = await pipeline.submit(UnlockBatch.of([Unlock("p-1", "g", "a-1"), Unlock("p-2", "g", "bad-2")]))
         assert acks.reasons == [Reason.UNAVAILABLE.value] * 2 and not shard.rows
+
+
+async def test_a_round_started_beside_the_lane_loops_neither_loses_items_nor_moves_the_watermark_past_them() -> None:
+    """deliver_once() while a lane loop's round to the same shard is in flight:
+    the second round waits for the first (one round per lane at a time), so the
+    first round's items are not lost when a chunk of it fails, and no lane's
+    delivered_seq passes a row that has not landed."""
+    shard = Shard()
+    gate = asyncio.Event()
+    deliver = shard.deliver
+    failed: list[set[Pair]] = []
+
+    async def first_fails_late(to: int, items: set[Pair]) -> None:
+        if to == 0 and ("p-1", "g") in items and not failed:
+            failed.append(items)
+            await gate.wait()
+            raise ConnectionError("leaderboard shard 0 restarting")
+        await deliver(to, items)
+
+    pipeline = pipeline_of(shard, redeliver_s=0.05)
+    pipeline._deliver = first_fails_late
+    async with run(pipeline):
+        assert (await pipeline.submit(batch("1"))).statuses == [AckStatus.ACCEPTED]
+        await until(lambda: failed)  # the lane loop's round to shard 0 carries row 1
+        assert (await pipeline.submit(batch("2"))).statuses == [AckStatus.ACCEPTED]
+        beside = asyncio.ensure_future(pipeline.deliver_once())
+        await asyncio.sleep(0.02)
+        gate.set()  # row 1's chunk fails
+        await asyncio.wait_for(beside, 1.0)
+        assert all(shard.landed(seq) for seq in shard.folded if seq <= pipeline.delivered_seq)
+        assert all(shard.landed(seq) for seq in shard.folded if seq <= pipeline.delivered_to(0))
+        await until(lambda: pipeline.settled)
+        assert all(shard.landed(seq) for seq in shard.folded) and pipeline.delivered_seq == 2
