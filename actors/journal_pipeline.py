@@ -2,9 +2,9 @@
 reconciliation after an ambiguous journal write, and delivery to the
 leaderboards, one lane per leaderboard shard (in chunks, with a bounded
 backlog per shard: actors/delivery.py), and the watermarks that say what is
-safe to checkpoint. The shard passes its I/O in (plan, journal, settle,
-reconcile, journaled, deliver), so the watermark reasoning is unit-tested
-without PostgreSQL or Ray.
+safe to checkpoint. The shard passes its I/O in (plan, refresh, journal,
+settle, reconcile, journaled, deliver), so the watermark reasoning is
+unit-tested without PostgreSQL or Ray.
 
 Invariants (seq = a journal row of this shard; one writer, so rows commit in
 seq order):
@@ -34,7 +34,10 @@ from persistence.settings import PENDING_UNLOCKS_MAX
 
 # `pending_max` (Settings.pending_unlocks_max): unlocks queued for the next write round. A round (or a
 # settle) may take up to db_timeout_s; meanwhile a gateway that timed out resends, and each resend would
-# queue another copy. Past it a batch is answered `overloaded` at once (one batch is always taken).
+# queue another copy. Past it a batch's new unlocks are answered `overloaded` at once (one batch is always
+# taken). A resent unlock whose earlier copy is still queued or in the running round is never refused (it
+# will be journaled, and `overloaded` says it was not): it waits for that copy's answer instead, and is not
+# queued again. The map of those copies holds only unlocks admitted under the cap (queued or in the round).
 
 log = logging.getLogger(__name__)
 Pair = tuple[str, str]  # (player_id, game_id)
@@ -55,8 +58,14 @@ Settle = Callable[[], Awaitable[None]]  # returns once no journal transaction of
 Reconcile = Callable[[int], Awaitable[tuple[set[Pair], int, int]]]  # after_seq -> (touched, newest seq, rows)
 Deliver = Callable[[int, set[Pair]], Awaitable[None]]  # (leaderboard shard, items) -> once they landed there
 Plan = Callable[[UnlockBatch], Sequence[int]]  # in memory: the indices the journal would insert (valid, first)
+# Called when the plan leaves some unlocks out: reloads what the plan knows (the catalog, if the batch names a game
+# or achievement it lacks; rate-limited) and returns True if it did. The journal must journal by the catalog the
+# last plan used, so that what it inserts is exactly what admission let through.
+Refresh = Callable[[UnlockBatch], Awaitable[bool]]
 Route = Callable[[Pair], Iterable[tuple[int, Pair]]]  # a touched pair -> (leaderboard shard, item) per lane
 Journaled = Callable[[UnlockBatch], Awaitable[list[bool]]]  # which unlocks the journal already holds
+Key = tuple[str, str, str]  # (player_id, game_id, achievement_id): one unlock
+Work = list[tuple[UnlockBatch, asyncio.Future[AckBatch]]]  # queued batches, each with its answer
 
 
 @dataclass(slots=True)
@@ -68,6 +77,9 @@ class Lane:
     in_flight: set[Pair] = field(default_factory=set)  # taken by the running round, not yet acknowledged
     failing: bool = False  # its last round failed: the next waits redeliver_s
     wake: asyncio.Event = field(default_factory=asyncio.Event)
+    # One round at a time: a second would replace in_flight (losing the first's items) and move
+    # delivered_seq past rows the first has not landed. Its lane loop and deliver_once() callers share it.
+    round_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
     @property
     def size(self) -> int:
@@ -80,7 +92,8 @@ class Lane:
 
 class JournalPipeline:
     def __init__(self, journal: Journal, reconcile: Reconcile, deliver: Deliver, *, settle: Settle, plan: Plan,
-                 route: Route, journaled: Journaled | None = None, backlog_max: int, deadline_s: float,
+                 route: Route, journaled: Journaled | None = None, refresh: Refresh | None = None,
+                 backlog_max: int, deadline_s: float,
                  redeliver_s: float = 1.0, chunk_pairs: int = CHUNK_PAIRS,
                  pending_max: int = PENDING_UNLOCKS_MAX) -> None:
         self._journal = journal
@@ -88,6 +101,7 @@ class JournalPipeline:
         self._reconcile = reconcile
         self._deliver = deliver
         self._plan = plan
+        self._refresh = refresh
         self._route = route
         self._journaled = journaled
         self._backlog_max = backlog_max
@@ -95,8 +109,12 @@ class JournalPipeline:
         self._deadline_s = deadline_s
         self._redeliver_s = redeliver_s
         self._pending_max = pending_max
-        self._pending: list[tuple[UnlockBatch, asyncio.Future[AckBatch]]] = []
+        self._pending: Work = []
         self._pending_unlocks = 0
+        # Each unlock queued or in the running round -> its batch's answer and its index there (a resend of it
+        # waits for that answer). Entries leave when their answer is set, with no await in between.
+        self._held: dict[Key, tuple[asyncio.Future[AckBatch], int]] = {}
+        self.joined = 0  # resent unlocks that waited for their copy on its way to the journal
         self._wake = asyncio.Event()
         self._new_lane = asyncio.Event()
         self.journaled_seq = 0  # newest journal row of this shard folded into the state
@@ -130,17 +148,52 @@ class JournalPipeline:
     async def submit(self, batch: UnlockBatch) -> AckBatch:
         """The batch's acks once its transaction committed; TimeoutError past the
         deadline (the caller retries: a committed unlock then comes back duplicate).
-        Past `pending_max` unlocks already queued, `overloaded` at once."""
-        if self._pending_unlocks + len(batch) > self._pending_max and self._pending:
+        An unlock whose earlier copy is queued or in the running round (a resend
+        after the caller's timeout) gets that copy's answer and is not queued
+        again. Past `pending_max` unlocks already queued, the others are answered
+        `overloaded` at once (nothing of them journaled)."""
+        copies: list[tuple[int, asyncio.Future[AckBatch], int]] = []  # (index here, copy's answer, index there)
+        fresh: list[int] = []
+        statuses: list[AckStatus] = [AckStatus.REJECTED] * len(batch)
+        reasons: list[str | None] = [Reason.OVERLOADED.value] * len(batch)
+        joined: set[Key] = set()
+        for i in range(len(batch)):
+            key = _key(batch, i)
+            held = self._held.get(key)
+            if held is None:
+                fresh.append(i)  # a repeat of one of these within the batch: the plan answers it
+            elif key in joined:
+                statuses[i], reasons[i] = AckStatus.DUPLICATE, None  # as the plan answers a repeat
+            else:
+                joined.add(key)
+                copies.append((i, *held))
+        waits: list[asyncio.Future[AckBatch]] = [answer for _, answer, _ in copies]
+        own: asyncio.Future[AckBatch] | None = None
+        if fresh and self._pending_unlocks + len(fresh) > self._pending_max and self._pending:
             # A write round or a settle is slow (PostgreSQL): every resend would queue another copy.
-            self.overloaded += len(batch)
-            return _refused(len(batch), Reason.OVERLOADED)
-        future: asyncio.Future[AckBatch] = asyncio.get_running_loop().create_future()
-        self._pending.append((batch, future))
-        self._pending_unlocks += len(batch)
-        self._wake.set()
-        # The commit happens in the writer: a caller that goes away does not undo it.
-        return await asyncio.wait_for(asyncio.shield(future), self._deadline_s)
+            self.overloaded += len(fresh)
+        elif fresh:
+            part = batch if len(fresh) == len(batch) else batch.take(fresh)
+            own = asyncio.get_running_loop().create_future()
+            self._pending.append((part, own))
+            self._pending_unlocks += len(part)
+            for j, i in enumerate(fresh):
+                self._held.setdefault(_key(batch, i), (own, j))  # a repeat within the batch: its first
+            self._wake.set()
+            waits.append(own)
+        self.joined += len(copies)
+        if not copies:
+            if own is None:
+                return AckBatch(statuses, reasons)
+            # The commit happens in the writer: a caller that goes away does not undo it.
+            return await asyncio.wait_for(asyncio.shield(own), self._deadline_s)
+        await asyncio.wait_for(asyncio.shield(asyncio.gather(*set(waits))), self._deadline_s)
+        if own is not None:
+            for i, status, reason in zip(fresh, own.result().statuses, own.result().reasons, strict=True):
+                statuses[i], reasons[i] = status, reason
+        for i, answer, j in copies:
+            statuses[i], reasons[i] = answer.result().statuses[j], answer.result().reasons[j]
+        return AckBatch(statuses, reasons)
 
     @property
     def pending_batches(self) -> int:
@@ -178,10 +231,20 @@ class JournalPipeline:
                 finally:
                     self._writing = False
 
-    async def write_round(self, work: list[tuple[UnlockBatch, asyncio.Future[AckBatch]]]) -> None:
+    async def write_round(self, work: Work) -> None:
+        try:
+            await self._write(work)
+        finally:
+            # Every batch of the round has its answer now (or never will: the writer was stopped): a resend
+            # of one of its unlocks from here on is queued and journaled (`duplicate` if this committed it).
+            for batch, future in work:
+                for i in range(len(batch)):
+                    key = _key(batch, i)
+                    if self._held.get(key, (None, 0))[0] is future:
+                        del self._held[key]
+
+    async def _write(self, work: Work) -> None:
         merged = UnlockBatch.concat([batch for batch, _ in work])
-        # In memory first: an invalid item or a repeat within the round adds nothing to any lane.
-        rows = self._plan(merged)
         try:
             if self.suspect:
                 # The failed transaction's COMMIT may still be landing; a read before it
@@ -191,6 +254,11 @@ class JournalPipeline:
                 self.reconciled += count
                 self._note(touched, newest)
                 self.suspect = False
+            # In memory first: an invalid item or a repeat within the round adds nothing to any lane.
+            rows = self._plan(merged)
+            if len(rows) < len(merged) and self._refresh is not None and await self._refresh(merged):
+                # A game added since the catalog was loaded: its unlocks are admitted like any other.
+                rows = self._plan(merged)
             statuses: list[AckStatus | None] = [None] * len(merged)
             reasons: list[str | None] = [None] * len(merged)
             refused = self._refuse(merged, rows)
@@ -292,11 +360,16 @@ class JournalPipeline:
         chunk of at most `chunk_pairs` items, in turn; True if every item it held
         when the round began has landed. A failed chunk ends that shard's round:
         it and the chunks not sent are kept for its next round (a shard that
-        hangs costs its own lane one deadline per round, and no other lane)."""
+        hangs costs its own lane one deadline per round, and no other lane).
+        Safe beside the lane loops: a round waits for the lane's running one."""
         if shard is None:
             results = await asyncio.gather(*(self.deliver_once(s) for s in list(self.lanes)))
             return all(results)
         lane = self.lanes[shard]
+        async with lane.round_lock:
+            return await self._round(shard, lane)
+
+    async def _round(self, shard: int, lane: Lane) -> bool:
         if not lane.waiting:
             return not lane.in_flight
         upto = self.journaled_seq  # every item of rows <= upto is in lane.waiting or landed already
@@ -328,10 +401,11 @@ class JournalPipeline:
                 "backlog": self.backlog, "backlog_total": self.backlog_total,
                 "backlog_by_leaderboard": {str(s): lane.size for s, lane in sorted(self.lanes.items()) if lane.size},
                 "failing_leaderboards": sorted(s for s, lane in self.lanes.items() if lane.failing),
-                "overloaded": self.overloaded, "suspect": self.suspect, "reconciled": self.reconciled}
+                "overloaded": self.overloaded, "resends_joined": self.joined, "suspect": self.suspect,
+                "reconciled": self.reconciled}
 
 
-def _key(batch: UnlockBatch, i: int) -> tuple[str, str, str]:
+def _key(batch: UnlockBatch, i: int) -> Key:
     return batch.player_ids[i], batch.game_ids[i], batch.achievement_ids[i]
 
 
@@ -339,7 +413,7 @@ def _refused(n: int, reason: Reason) -> AckBatch:
     return AckBatch([AckStatus.REJECTED] * n, [reason.value] * n)
 
 
-def _answer(work: list[tuple[UnlockBatch, asyncio.Future[AckBatch]]], reason: Reason) -> int:
+def _answer(work: Work, reason: Reason) -> int:
     """Every item `rejected` for `reason`, at once, for the client to retry after
     a back-off: `unavailable` when PostgreSQL failed the write (down, restarting,
     past its deadline; an item whose commit did land comes back `duplicate` on
@@ -352,7 +426,7 @@ def _answer(work: list[tuple[UnlockBatch, asyncio.Future[AckBatch]]], reason: Re
     return items
 
 
-def _fail(work: list[tuple[UnlockBatch, asyncio.Future[AckBatch]]], exc: BaseException) -> None:
+def _fail(work: Work, exc: BaseException) -> None:
     for _, future in work:
         if not future.done():
             future.set_exception(exc)

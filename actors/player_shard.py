@@ -49,12 +49,13 @@ class PlayerShard(Social, ActorBase):
         settings = self.settings
         self.book = PlayerBook(PeriodClock(settings.period_reset_hour))
         self.catalog = Catalog({})
+        self._planned = self.catalog  # the catalog the write round's admission saw (its journal write uses it)
         self._catalog_at = 0.0
         self._catalog_version: object = None
         leaderboards = settings.leaderboard_shards
         self.pipeline = JournalPipeline(
             self._journal, self._reconcile, self._deliver, settle=self._settle, journaled=self._journaled,
-            plan=lambda batch: plan_intake(batch, self.catalog).journal_rows,
+            plan=self._plan, refresh=self._refresh_catalog,
             route=lambda pair: delivery.destinations(pair, leaderboards),
             backlog_max=settings.delivery_backlog_max, chunk_pairs=settings.delivery_chunk_pairs,
             pending_max=settings.pending_unlocks_max, deadline_s=settings.actor_call_timeout_s,
@@ -124,7 +125,8 @@ class PlayerShard(Social, ActorBase):
         self.pipeline.suspect = True  # it died mid-round: what it wrote is unknown until reconciled
 
     async def _reload_catalog(self) -> None:
-        async with self.pool.acquire() as conn:
+        # A write round may wait on this (an unknown id): the write path's acquire deadline.
+        async with self.pool.acquire(timeout=self.settings.db_timeout_s) as conn:
             self._catalog_version = await catalog_store.catalog_version(conn)
             self.catalog = Catalog.from_rows(await catalog_store.read_catalog(conn))
         self._catalog_at = time.monotonic()
@@ -132,7 +134,7 @@ class PlayerShard(Social, ActorBase):
     async def _poll_catalog(self) -> None:
         """Reload when any game or achievement changed (e.g. new points): they apply
         to unlocks from then on; journaled unlocks keep the points they were given."""
-        async with self.pool.acquire() as conn:
+        async with self.pool.acquire(timeout=self.settings.db_timeout_s) as conn:
             version = await catalog_store.catalog_version(conn)
         if version != self._catalog_version:
             await self._reload_catalog()
@@ -208,13 +210,26 @@ class PlayerShard(Social, ActorBase):
         async with self.pool.acquire(timeout=self.settings.db_timeout_s) as conn:
             return await journal.journaled(conn, batch.player_ids, batch.game_ids, batch.achievement_ids)
 
+    def _plan(self, batch: UnlockBatch) -> list[int]:
+        """JournalPipeline's plan: what a write round may journal, before its backlog admission."""
+        self._planned = self.catalog
+        return plan_intake(batch, self._planned).journal_rows
+
+    async def _refresh_catalog(self, batch: UnlockBatch) -> bool:
+        """JournalPipeline's refresh: reload the catalog if the round names a game or
+        achievement it lacks (one may have been added since), at most every
+        CATALOG_RELOAD_S; the round then plans and admits again."""
+        if time.monotonic() - self._catalog_at <= CATALOG_RELOAD_S or not plan_intake(batch, self.catalog).unknown_seen:
+            return False
+        await self._reload_catalog()
+        return True
+
     async def _journal(self, batch: UnlockBatch) -> Committed:
         """Journal the batch in one transaction and fold what was new into the
-        book; publishes the unlock pushes."""
-        plan = plan_intake(batch, self.catalog)
-        if plan.unknown_seen and time.monotonic() - self._catalog_at > CATALOG_RELOAD_S:
-            await self._reload_catalog()  # the catalog may have grown since we loaded it
-            plan = plan_intake(batch, self.catalog)
+        book; publishes the unlock pushes. Planned by the catalog the round's
+        admission saw: one the poll reloaded meanwhile could make an unlock valid
+        that admission did not count against the backlog."""
+        plan = plan_intake(batch, self._planned)
         statuses, reasons = plan.statuses, plan.reasons
         if not plan.journal_rows:
             return Committed(AckBatch(statuses, reasons), set(), 0)  # type: ignore[arg-type]

@@ -16,7 +16,7 @@ from actors.messages import ALL_GAMES, AckBatch, AckStatus, Reason, Unlock, Unlo
 from tests.unit.polling import until
 
 TOTALS = 2  # the leaderboard shard of every player's total
-SHARD_OF_GAME = {"g": 0, "g-a": 0, "g-b": 1}
+SHARD_OF_GAME = {"g": 0, "g-a": 0, "g-b": 1, "g-new": 0}
 
 
 def route(pair: Pair) -> list[tuple[int, Pair]]:
@@ -131,8 +131,8 @@ class Shard:
 
 
 def pipeline_of(shard: Shard, **options: object) -> JournalPipeline:
-    defaults: dict[str, object] = {"backlog_max": 1000, "deadline_s": 0.5, "redeliver_s": 0.01}
-    return JournalPipeline(shard.journal, shard.reconcile, shard.deliver, settle=shard.settle, plan=plan,
+    defaults: dict[str, object] = {"backlog_max": 1000, "deadline_s": 0.5, "redeliver_s": 0.01, "plan": plan}
+    return JournalPipeline(shard.journal, shard.reconcile, shard.deliver, settle=shard.settle,
                            route=route, journaled=shard.journaled, **{**defaults, **options})  # type: ignore[arg-type]
 
 
@@ -396,3 +396,136 @@ async def test_a_slow_write_round_answers_overloaded_past_the_queue_cap_at_once(
         assert pipeline.pending_batches == 2 and pipeline.overloaded == 3
         for task in (stuck, *queued):
             task.cancel()
+
+
+async def test_a_resend_of_an_unlock_queued_or_in_the_round_waits_for_that_copy_past_the_queue_cap() -> None:
+    """PostgreSQL slow and the queue at its cap: the gateway's call timed out
+    (actor_call_timeout_s) and it resends. An unlock whose earlier copy is in
+    the running round or still queued will be journaled by that copy, so it is
+    not answered `overloaded` (which says: not journaled): the resend gets that
+    copy's answer, and is neither queued nor journaled again. An unlock of the
+    same batch with no copy on its way is still refused at once."""
+    shard = Shard()
+    gate = asyncio.Event()
+    journal = shard.journal
+
+    async def slow_journal(b: UnlockBatch) -> Committed:
+        await gate.wait()
+        return await journal(b)
+
+    pipeline = pipeline_of(shard, pending_max=4, deadline_s=5.0)
+    pipeline._journal = slow_journal
+    async with run(pipeline):
+        first = asyncio.ensure_future(pipeline.submit(batch("r")))  # the round that waits on PostgreSQL
+        await until(lambda: pipeline._writing)
+        queued = asyncio.ensure_future(pipeline.submit(batch("q1", "q2", "q3", "q4")))  # the queue is full
+        await until(lambda: pipeline.pending_batches == 1)
+        first.cancel()  # the gateway's attempt timed out: the copy in the round goes on
+        resend = asyncio.ensure_future(pipeline.submit(batch("r", "q2", "new", "q2")))
+        await asyncio.sleep(0.05)
+        assert not resend.done(), "a resend of a copy on its way to the journal was answered before that copy"
+        assert pipeline.pending_batches == 1 and pipeline.status()["pending_unlocks"] == 4, "queued twice"
+        assert pipeline.overloaded == 1 and pipeline.joined == 2  # `new` alone has no copy queued
+        gate.set()
+        acks = await asyncio.wait_for(resend, 1.0)
+        assert acks.statuses == [AckStatus.ACCEPTED, AckStatus.ACCEPTED, AckStatus.REJECTED, AckStatus.DUPLICATE]
+        assert acks.reasons == [None, None, Reason.OVERLOADED.value, None]
+        assert (await queued).statuses == [AckStatus.ACCEPTED] * 4
+        assert sorted(a for _, _, _, a in shard.rows) == ["a-q1", "a-q2", "a-q3", "a-q4", "a-r"]
+        # Answered: the copies are off the map, so a later resend is journaled (`duplicate`), not attached.
+        assert (await pipeline.submit(batch("r", "new"))).statuses == [AckStatus.DUPLICATE, AckStatus.ACCEPTED]
+        assert not pipeline._held
+
+
+async def test_a_resend_of_an_unlock_whose_round_failed_gets_that_rounds_answer() -> None:
+    """The copy's round fails (PostgreSQL away): the resend waiting on it is
+    answered `unavailable` with it, and nothing is left on the map."""
+    shard = Shard()
+    gate = asyncio.Event()
+
+    async def failing_journal(b: UnlockBatch) -> Committed:
+        await gate.wait()
+        raise ConnectionError("PostgreSQL went away")
+
+    pipeline = pipeline_of(shard, pending_max=1, deadline_s=5.0)
+    pipeline._journal = failing_journal
+    async with run(pipeline):
+        first = asyncio.ensure_future(pipeline.submit(batch("r")))
+        await until(lambda: pipeline._writing)
+        resend = asyncio.ensure_future(pipeline.submit(batch("r")))
+        await asyncio.sleep(0.02)
+        assert not resend.done() and pipeline.pending_batches == 0
+        gate.set()
+        assert (await resend) == (await first) == AckBatch([AckStatus.REJECTED], [Reason.UNAVAILABLE.value])
+        assert not pipeline._held and pipeline.overloaded == 0
+
+
+
+async def test_an_unlock_the_plan_learns_of_by_a_refresh_is_admitted_against_the_backlog() -> None:
+    """The plan does not know game `g-new` until a refresh (the shard's catalog
+    reload) adds it: the round plans and admits again, so with its lane full
+    the unlock is answered `overloaded` and not journaled. A round the plan
+    takes whole does not refresh."""
+    shard = Shard()
+    shard.hung = {0}
+    known = {"g"}
+    refreshes: list[int] = []
+
+    def plan_known(b: UnlockBatch) -> list[int]:
+        return [i for i in plan(b) if b.game_ids[i] in known]
+
+    async def refresh(b: UnlockBatch) -> bool:
+        refreshes.append(len(b))
+        known.add("g-new")
+        return True
+
+    async with run(pipeline_of(shard, plan=plan_known, refresh=refresh, backlog_max=1, deadline_s=5.0)) as pipeline:
+        assert (await pipeline.submit(batch("1"))).statuses == [AckStatus.ACCEPTED]  # lane 0 is full now
+        assert not refreshes
+        acks = await asyncio.wait_for(pipeline.submit(batch("2", game="g-new")), 0.2)
+        assert refreshes == [1] and acks == AckBatch([AckStatus.REJECTED], [Reason.OVERLOADED.value])
+        assert [r[0] for r in shard.rows] == [1] and pipeline.lanes[0].size <= 1 + 1
+
+
+async def test_a_failed_refresh_answers_unavailable_and_journals_nothing() -> None:
+    shard = Shard()
+
+    async def refresh(b: UnlockBatch) -> bool:
+        raise TimeoutError("no connection free in the pool")
+
+    async with run(pipeline_of(shard, refresh=refresh)) as pipeline:
+        acks = await pipeline.submit(UnlockBatch.of([Unlock("p-1", "g", "a-1"), Unlock("p-2", "g", "bad-2")]))
+        assert acks.reasons == [Reason.UNAVAILABLE.value] * 2 and not shard.rows
+
+
+async def test_a_round_started_beside_the_lane_loops_neither_loses_items_nor_moves_the_watermark_past_them() -> None:
+    """deliver_once() while a lane loop's round to the same shard is in flight:
+    the second round waits for the first (one round per lane at a time), so the
+    first round's items are not lost when a chunk of it fails, and no lane's
+    delivered_seq passes a row that has not landed."""
+    shard = Shard()
+    gate = asyncio.Event()
+    deliver = shard.deliver
+    failed: list[set[Pair]] = []
+
+    async def first_fails_late(to: int, items: set[Pair]) -> None:
+        if to == 0 and ("p-1", "g") in items and not failed:
+            failed.append(items)
+            await gate.wait()
+            raise ConnectionError("leaderboard shard 0 restarting")
+        await deliver(to, items)
+
+    pipeline = pipeline_of(shard, redeliver_s=0.05)
+    pipeline._deliver = first_fails_late
+    async with run(pipeline):
+        assert (await pipeline.submit(batch("1"))).statuses == [AckStatus.ACCEPTED]
+        await until(lambda: failed)  # the lane loop's round to shard 0 carries row 1
+        assert (await pipeline.submit(batch("2"))).statuses == [AckStatus.ACCEPTED]
+        beside = asyncio.ensure_future(pipeline.deliver_once())
+        await asyncio.sleep(0.02)
+        gate.set()  # row 1's chunk fails
+        await asyncio.wait_for(beside, 1.0)
+        assert all(shard.landed(seq) for seq in shard.folded if seq <= pipeline.delivered_seq)
+        assert all(shard.landed(seq) for seq in shard.folded if seq <= pipeline.delivered_to(0))
+        await until(lambda: pipeline.settled)
+        assert all(shard.landed(seq) for seq in shard.folded) and pipeline.delivered_seq == 2
