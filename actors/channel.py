@@ -27,6 +27,7 @@ import hmac
 import itertools
 import logging
 import socket
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -41,7 +42,9 @@ MAX_CALL = 64 * 1024 * 1024  # a delivery round of 20,000 pairs on 5 boards is ~
 MAX_IN_FLIGHT = 1024  # calls one connection may have running; past it the server stops reading it
 _MAX_KEY = 256
 HANDSHAKE_TIMEOUT_S = 5.0  # a connection that has not presented the key within this is closed
-MAX_CONNECTIONS = 4096  # per channel server; its callers hold one each (replicas; player shards: at most 1,024)
+MAX_CONNECTIONS = 4096  # admitted (past the key), per channel server; callers hold one each (replicas, player shards)
+MAX_HANDSHAKES = 256  # connections still to present the key, per channel server; past it the oldest of them is closed
+_WARN_EVERY_S = 10.0  # a flood of connections past a cap is logged once this often, not once a connection
 SEND_TIMEOUT_S = 10.0  # a frame the peer does not take within this (its TCP window stays shut) drops the stream
 MAX_UNANSWERED = 3  # calls given up in a row with no answer from the peer meanwhile: the stream is dropped
 KEEPALIVE_IDLE_S, KEEPALIVE_INTERVAL_S, KEEPALIVE_PROBES = 10, 5, 3  # an idle stream to a vanished node: ~25 s
@@ -111,23 +114,53 @@ Session = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]
 
 
 async def listen(host: str, port: int, key: bytes, session: Session, what: str) -> asyncio.Server:
-    """A channel server: at most MAX_CONNECTIONS connections, each with
-    keepalive, admitted by its key, then served by `session` until either side
-    goes. A peer that takes no frame for SEND_TIMEOUT_S is cut off (abort: its
-    unsent answers are dropped, not held until the kernel gives up)."""
-    open_now = 0
+    """A channel server: each connection gets keepalive, is admitted by its
+    key, then served by `session` until either side goes. At most
+    MAX_CONNECTIONS admitted connections (a new one past it is closed at once)
+    and MAX_HANDSHAKES still to present the key: a new one past that closes
+    the oldest of them, so keyless connections (each may wait
+    HANDSHAKE_TIMEOUT_S) neither take the callers' places nor keep out a
+    caller, which sends its key at once. A peer that takes no frame for
+    SEND_TIMEOUT_S is cut off (abort: its unsent answers are dropped, not held
+    until the kernel gives up)."""
+    admitted = 0
+    handshaking: dict[asyncio.StreamWriter, None] = {}  # in order of arrival
+    warned_at: dict[str, float] = {}
+
+    def warn(kind: str, message: str, *args: object) -> None:
+        now = time.monotonic()  # at most once per _WARN_EVERY_S a kind: a flood must not flood the log
+        last = warned_at.get(kind)
+        if last is None or now - last >= _WARN_EVERY_S:
+            warned_at[kind] = now
+            log.warning(message, *args)
+
+    def full() -> bool:
+        if admitted < MAX_CONNECTIONS:
+            return False
+        warn("full", "%s: %d connections open, the most allowed; closing new ones", what, admitted)
+        return True
 
     async def connection(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        nonlocal open_now
-        if open_now >= MAX_CONNECTIONS:
-            log.warning("%s: %d connections open, the most allowed; closing a new one", what, open_now)
+        nonlocal admitted
+        if full():
             writer.close()
             return
-        open_now += 1
-        stuck = False
+        if len(handshaking) >= MAX_HANDSHAKES:
+            oldest = next(iter(handshaking))
+            del handshaking[oldest]
+            oldest.transport.abort()  # its admit() ends at the end of its stream
+            warn("handshakes", "%s: %d connections have not sent the channel key yet, the most allowed; "
+                 "closing the oldest of them", what, MAX_HANDSHAKES)
+        handshaking[writer] = None
+        counted = stuck = False
         try:
             keep_alive(writer)
             await admit(reader, key)
+            handshaking.pop(writer, None)
+            if full():
+                return
+            admitted += 1
+            counted = True
             await session(reader, writer)
         except (asyncio.IncompleteReadError, ConnectionError):
             pass  # the caller went away
@@ -137,7 +170,9 @@ async def listen(host: str, port: int, key: bytes, session: Session, what: str) 
             stuck = True
             log.warning("%s: the caller took no answer for %g s; dropping its connection", what, SEND_TIMEOUT_S)
         finally:
-            open_now -= 1
+            handshaking.pop(writer, None)
+            if counted:
+                admitted -= 1
             if stuck:
                 writer.transport.abort()
             else:

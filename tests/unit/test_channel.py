@@ -287,7 +287,10 @@ async def test_past_max_connections_a_new_connection_is_closed_at_once(
         serve: Callable[[str], Awaitable[asyncio.Server]], monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(channel_module, "MAX_CONNECTIONS", 2, raising=False)
     server = await serve("127.0.0.1")
-    held = [await asyncio.open_connection(*address(server)) for _ in range(2)]  # silent: within the handshake time
+    held = [await asyncio.open_connection(*address(server)) for _ in range(2)]
+    for i, (r, w) in enumerate(held):  # admitted: each presents the key and has a call answered
+        w.write(channel_module.frame(KEY) + _probe(serve, i))
+        await asyncio.wait_for(channel_module.read_frame(r, channel_module.MAX_CALL), 2.0)
     try:
         reader, writer = await asyncio.open_connection(*address(server))
         assert await asyncio.wait_for(reader.read(), 1.0) == b""  # refused at once, not held
@@ -338,4 +341,35 @@ async def test_a_caller_that_takes_no_answers_is_cut_off(serve: Callable[[str], 
             await until(lambda: "took no answer" in caplog.text, 5.0)
     finally:
         writer.transport.abort()
+        server.close()
+
+
+
+def _channel_to(server: asyncio.Server, serve: Callable[[str], Awaitable[asyncio.Server]]) -> Channel:
+    decode = read_wire.decode_answers if serve is _reads else channel_module.decode_call_answer
+    return Channel(lambda: asyncio.sleep(0, address(server)), name="shard 0", connect_timeout_s=1.0, key=KEY,
+                   decode=decode)
+
+
+@pytest.mark.parametrize("serve", SERVERS, ids=["calls", "reads"])
+async def test_connections_that_never_present_the_key_keep_no_caller_out(
+        serve: Callable[[str], Awaitable[asyncio.Server]], monkeypatch: pytest.MonkeyPatch) -> None:
+    """Keyless connections (each may wait HANDSHAKE_TIMEOUT_S) take none of
+    the MAX_CONNECTIONS places the gateway and the player shards need; past
+    MAX_HANDSHAKES of them the oldest is closed, so a flood cannot shut out a
+    caller that sends its key at once either."""
+    monkeypatch.setattr(channel_module, "MAX_CONNECTIONS", 2, raising=False)
+    monkeypatch.setattr(channel_module, "MAX_HANDSHAKES", 3, raising=False)
+    server = await serve("127.0.0.1")
+    silent = [await asyncio.open_connection(*address(server)) for _ in range(5)]
+    callers = [_channel_to(server, serve) for _ in range(2)]
+    try:
+        for caller in callers:  # both places go to callers with the key
+            await asyncio.wait_for(caller.request(lambda i: _probe(serve, i)), 2.0)
+        assert await asyncio.wait_for(silent[0][0].read(), 1.0) == b""  # the oldest keyless one was closed
+    finally:
+        for caller in callers:
+            await caller.close()
+        for _, w in silent:
+            w.transport.abort()
         server.close()
