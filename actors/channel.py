@@ -75,10 +75,13 @@ async def admit(reader: asyncio.StreamReader, key: bytes) -> None:
     """A connection's first frame must be the cluster's channel key (Settings.
     channel_key), within HANDSHAKE_TIMEOUT_S: a port on the node is reachable
     by more than the cluster."""
+    deadline = asyncio.timeout(HANDSHAKE_TIMEOUT_S)
     try:
-        async with asyncio.timeout(HANDSHAKE_TIMEOUT_S):
+        async with deadline:
             presented = await read_frame(reader, _MAX_KEY)
     except TimeoutError as exc:
+        if not deadline.expired():
+            raise  # the kernel gave up on the stream (ETIMEDOUT): not this deadline
         raise WireError(f"the connection sent no channel key within {HANDSHAKE_TIMEOUT_S:g} s") from exc
     if not hmac.compare_digest(presented, key):
         raise WireError("the connection did not present the channel key")
@@ -101,12 +104,26 @@ class PeerStuck(TimeoutError):
     """The peer took no frame for SEND_TIMEOUT_S."""
 
 
+def _stream_failed(exc: OSError) -> bool:
+    """An OSError that is neither the peer closing the stream (ConnectionError)
+    nor our own send deadline (PeerStuck): mostly ETIMEDOUT, the kernel giving
+    up on the peer (keepalive probes unanswered, data unacknowledged for
+    USER_TIMEOUT_S), which Python raises as a TimeoutError."""
+    return not isinstance(exc, (ConnectionError, PeerStuck))
+
+
 async def drain(writer: asyncio.StreamWriter) -> None:
-    """Wait until the peer takes what was written; PeerStuck past SEND_TIMEOUT_S."""
+    """Wait until the peer takes what was written; PeerStuck past
+    SEND_TIMEOUT_S. A stream that fails meanwhile raises its OSError: a
+    ConnectionError, or ETIMEDOUT when the kernel gave up on the peer (a
+    TimeoutError too, but not this deadline)."""
+    deadline = asyncio.timeout(SEND_TIMEOUT_S)
     try:
-        async with asyncio.timeout(SEND_TIMEOUT_S):
+        async with deadline:
             await writer.drain()
     except TimeoutError as exc:
+        if not deadline.expired():
+            raise
         raise PeerStuck(f"the peer took no frame for {SEND_TIMEOUT_S:g} s") from exc
 
 
@@ -169,6 +186,8 @@ async def listen(host: str, port: int, key: bytes, session: Session, what: str) 
         except PeerStuck:
             stuck = True
             log.warning("%s: the caller took no answer for %g s; dropping its connection", what, SEND_TIMEOUT_S)
+        except OSError as exc:  # ETIMEDOUT: keepalive or TCP_USER_TIMEOUT gave up on the caller
+            log.warning("%s: a caller's stream failed (%s); closing it", what, exc)
         finally:
             handshaking.pop(writer, None)
             if counted:
@@ -219,11 +238,11 @@ async def serve_calls(host: str, port: int, methods: dict[str, Method], key: byt
             writer.write(frame(orjson.dumps(answer)))
             try:
                 await drain(writer)
-            except ConnectionError:
-                pass  # the caller went away; the session ends on its own
             except PeerStuck:
                 log.warning("channel: the caller took no answer for %g s; dropping its connection", SEND_TIMEOUT_S)
                 writer.transport.abort()
+            except OSError:
+                pass  # the caller went away, or its stream failed; the session ends on its own (and listen says so)
 
         try:
             while True:
@@ -277,9 +296,12 @@ class _Stream:
                         future.set_exception(result)
                     else:
                         future.set_result(result)
-        except (asyncio.IncompleteReadError, ConnectionError, WireError) as exc:
+        except (asyncio.IncompleteReadError, OSError, WireError) as exc:
             if isinstance(exc, WireError):
                 log.error("%s: channel sent garbage (%s); reconnecting", self.name, exc)
+            elif isinstance(exc, OSError) and _stream_failed(exc):
+                log.warning("%s: the channel's stream failed (%s); reconnecting", self.name, exc)
+                failure = self._failure(exc)
         finally:
             self.close(failure)
 
@@ -293,8 +315,12 @@ class _Stream:
         except PeerStuck:
             self.close(ShardUnavailable(f"{self.name} took no frame for {SEND_TIMEOUT_S:g} s; reconnecting"),
                        abort=True)
-        except ConnectionError:
-            self.close(ShardUnavailable(f"{self.name} closed its channel; retry shortly"), abort=True)
+        except OSError as exc:
+            self.close(self._failure(exc) if _stream_failed(exc) else
+                       ShardUnavailable(f"{self.name} closed its channel; retry shortly"), abort=True)
+
+    def _failure(self, exc: OSError) -> ShardUnavailable:
+        return ShardUnavailable(f"{self.name} channel failed ({exc.strerror or exc}); retry shortly")
 
     def given_up(self) -> None:
         """A caller's deadline passed before its answer came. MAX_UNANSWERED in a

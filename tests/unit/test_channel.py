@@ -6,6 +6,7 @@ connection that never presents the key, or one past the cap, is closed."""
 from __future__ import annotations
 
 import asyncio
+import logging
 import socket
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -372,4 +373,67 @@ async def test_connections_that_never_present_the_key_keep_no_caller_out(
             await caller.close()
         for _, w in silent:
             w.transport.abort()
+        server.close()
+
+
+def _quick_to_give_up(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every channel socket gives up on unacknowledged data after 300 ms (TCP_USER_TIMEOUT), not USER_TIMEOUT_S:
+    on loopback a peer that reads nothing keeps its window shut, and the kernel then fails the stream with
+    ETIMEDOUT, as it does for a vanished node."""
+    keep_alive = channel_module.keep_alive
+
+    def quick(writer: asyncio.StreamWriter) -> None:
+        keep_alive(writer)
+        writer.get_extra_info("socket").setsockopt(socket.IPPROTO_TCP, socket.TCP_USER_TIMEOUT, 300)
+
+    monkeypatch.setattr(channel_module, "keep_alive", quick)
+
+
+async def test_a_stream_the_kernel_gives_up_on_fails_its_calls_by_that_name(
+        monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    """ETIMEDOUT (an OSError that is a TimeoutError, not a ConnectionError):
+    the call fails `unavailable` saying the stream timed out, not that the
+    peer took no frame for SEND_TIMEOUT_S, the reader ends without a
+    traceback."""
+    _quick_to_give_up(monkeypatch)
+    mute, release = await mute_server(read=False)
+    channel = Channel(lambda: asyncio.sleep(0, address(mute)), name="shard 0", connect_timeout_s=1.0, key=KEY)
+    try:
+        with caplog.at_level("WARNING"):
+            with pytest.raises(ShardUnavailable, match="timed out"):
+                await asyncio.wait_for(channel.call("echo", "x" * (16 * 1024 * 1024)), 8.0)
+            stream = channel._stream
+            assert stream is not None and stream.closed
+            await until(stream.task.done)
+            await asyncio.sleep(0)  # its done-callbacks
+        assert [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR] == []
+    finally:
+        release.set()
+        await channel.close()
+        mute.close()
+
+
+@pytest.mark.parametrize("serve", SERVERS, ids=["calls", "reads"])
+async def test_a_caller_stream_the_kernel_gives_up_on_is_closed_and_named(
+        serve: Callable[[str], Awaitable[asyncio.Server]], monkeypatch: pytest.MonkeyPatch,
+        caplog: pytest.LogCaptureFixture) -> None:
+    """The server's end: ETIMEDOUT on a caller's stream is logged as such, not
+    as a caller that took no answer for SEND_TIMEOUT_S, nor as an unhandled
+    exception of the connection's task."""
+    _quick_to_give_up(monkeypatch)
+    server = await serve("127.0.0.1")
+    _, writer = await asyncio.open_connection(*address(server))
+    big = 16 * 1024 * 1024  # an answer more than loopback's buffers hold; this caller reads none of it
+    try:
+        with caplog.at_level("WARNING"):
+            writer.write(channel_module.frame(KEY))
+            if serve is _reads:
+                writer.write(read_wire.encode_request(1, [("rank", (big,))]))
+            else:
+                writer.write(channel_module.encode_call(1, "echo", "x" * big))
+            await until(lambda: "stream failed" in caplog.text, 8.0)
+        assert "timed out" in caplog.text
+        assert "took no answer" not in caplog.text and "Unhandled" not in caplog.text
+    finally:
+        writer.transport.abort()
         server.close()
