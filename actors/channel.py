@@ -17,8 +17,9 @@ address through a Ray call, and the caller asks again after any failure
   dropped (and the address asked again) when TCP keepalive probes go
   unanswered, when sent data stays unacknowledged for USER_TIMEOUT_S, when
   MAX_UNANSWERED calls in a row are given up by their callers with no answer
-  from the peer meanwhile, or when the peer takes no frame for SEND_TIMEOUT_S
-  (so retries never pile up in a write buffer)."""
+  from the peer meanwhile, or when the peer takes no frame for SEND_TIMEOUT_S.
+  Until then what waits for it in a caller's write buffer stays under
+  MAX_BUFFERED: retries and big parts do not pile up there."""
 from __future__ import annotations
 
 import asyncio
@@ -39,6 +40,7 @@ from actors.tasks import log_failure
 log = logging.getLogger(__name__)
 _LEN = 4
 MAX_CALL = 64 * 1024 * 1024  # a delivery round of 20,000 pairs on 5 boards is ~6 MB
+MAX_BUFFERED = 2 * MAX_CALL  # frames a caller's stream holds for a peer that is slow to take them; past it a call fails
 MAX_IN_FLIGHT = 1024  # calls one connection may have running; past it the server stops reading it
 _MAX_KEY = 256
 HANDSHAKE_TIMEOUT_S = 5.0  # a connection that has not presented the key within this is closed
@@ -308,7 +310,13 @@ class _Stream:
     async def send(self, data: bytes) -> None:
         """Write a frame and wait until the peer takes it: a peer that takes
         nothing for SEND_TIMEOUT_S fails the stream (every call waiting on it,
-        this one too), never grows its buffer."""
+        this one too). Meanwhile the other callers' frames wait in the write
+        buffer, up to MAX_BUFFERED: a frame that would take it past that fails
+        at once (ShardUnavailable; the stream stays, for the frames ahead of it
+        to decide), so retries and big parts do not pile up behind a slow peer."""
+        buffered = self.writer.transport.get_write_buffer_size()
+        if buffered and buffered + len(data) > MAX_BUFFERED:
+            raise ShardUnavailable(f"{self.name} has not yet taken {buffered} bytes of frames; retry shortly")
         self.writer.write(data)
         try:
             await drain(self.writer)

@@ -6,6 +6,7 @@ connection that never presents the key, or one past the cap, is closed."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import socket
 from collections.abc import Awaitable, Callable
@@ -437,3 +438,30 @@ async def test_a_caller_stream_the_kernel_gives_up_on_is_closed_and_named(
     finally:
         writer.transport.abort()
         server.close()
+
+
+async def test_a_frame_past_the_write_buffer_cap_fails_at_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    """While one caller waits (up to SEND_TIMEOUT_S) for a peer to take its
+    frame, the others do not pile frames up behind it: past MAX_BUFFERED a
+    call fails `unavailable` at once, and the stream stays the first one's to
+    decide."""
+    monkeypatch.setattr(channel_module, "MAX_BUFFERED", 4 * 1024 * 1024, raising=False)
+    mute, release = await mute_server(read=False)
+    channel = Channel(lambda: asyncio.sleep(0, address(mute)), name="shard 0", connect_timeout_s=1.0, key=KEY)
+    first = asyncio.ensure_future(channel.call("echo", "x" * (16 * 1024 * 1024)))
+    try:
+        await until(lambda: channel._stream is not None
+                    and channel._stream.writer.transport.get_write_buffer_size() > 4 * 1024 * 1024)
+        stream = channel._stream
+        assert stream is not None
+        buffered = stream.writer.transport.get_write_buffer_size()
+        with pytest.raises(ShardUnavailable, match="retry"):
+            await asyncio.wait_for(channel.call("echo", "y" * 1024), 1.0)
+        assert stream.writer.transport.get_write_buffer_size() <= buffered  # nothing was added
+        assert not stream.closed and not first.done()
+    finally:
+        release.set()
+        await channel.close()
+        with contextlib.suppress(Exception):
+            await first
+        mute.close()
