@@ -41,7 +41,7 @@ log = logging.getLogger(__name__)
 _LEN = 4
 MAX_CALL = 64 * 1024 * 1024  # a delivery round of 20,000 pairs on 5 boards is ~6 MB
 MAX_BUFFERED = 2 * MAX_CALL  # frames a caller's stream holds for a peer that is slow to take them; past it a call fails
-MAX_IN_FLIGHT = 1024  # calls one connection may have running; past it the server stops reading it
+MAX_IN_FLIGHT = 1024  # calls of one connection running or answering; past it the server stops reading it
 _MAX_KEY = 256
 HANDSHAKE_TIMEOUT_S = 5.0  # a connection that has not presented the key within this is closed
 MAX_CONNECTIONS = 4096  # admitted (past the key), per channel server; callers hold one each (replicas, player shards)
@@ -229,22 +229,22 @@ async def serve_calls(host: str, port: int, methods: dict[str, Method], key: byt
 
         async def run(request_id: int, method: Method, payload: Any) -> None:
             try:
-                answer = [request_id, 1, await method(payload)]
-            except PodiumError as exc:
-                answer = [request_id, 0, exc.code, str(exc)]
-            except Exception as exc:  # answered, and logged: a caller retries or resends
-                log.exception("channel call failed")
-                answer = [request_id, 0, "unavailable", f"{type(exc).__name__}: {exc}"]
-            finally:
-                room.release()
-            writer.write(frame(orjson.dumps(answer)))
-            try:
+                try:
+                    answer = [request_id, 1, await method(payload)]
+                except PodiumError as exc:
+                    answer = [request_id, 0, exc.code, str(exc)]
+                except Exception as exc:  # answered, and logged: a caller retries or resends
+                    log.exception("channel call failed")
+                    answer = [request_id, 0, "unavailable", f"{type(exc).__name__}: {exc}"]
+                writer.write(frame(orjson.dumps(answer)))
                 await drain(writer)
             except PeerStuck:
                 log.warning("channel: the caller took no answer for %g s; dropping its connection", SEND_TIMEOUT_S)
                 writer.transport.abort()
             except OSError:
                 pass  # the caller went away, or its stream failed; the session ends on its own (and listen says so)
+            finally:  # only once the caller took the answer: answers it does not read hold places too
+                room.release()
 
         try:
             while True:

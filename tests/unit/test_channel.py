@@ -465,3 +465,29 @@ async def test_a_frame_past_the_write_buffer_cap_fails_at_once(monkeypatch: pyte
         with contextlib.suppress(Exception):
             await first
         mute.close()
+
+
+async def test_answers_a_caller_does_not_take_hold_the_in_flight_places(monkeypatch: pytest.MonkeyPatch) -> None:
+    """MAX_IN_FLIGHT bounds the calls running or answering on a connection:
+    answers waiting for a caller that reads nothing stop the server reading
+    more of its calls, instead of each finished call making room for one more
+    answer in the buffer."""
+    monkeypatch.setattr(channel_module, "MAX_IN_FLIGHT", 2, raising=False)
+    ran: list[int] = []
+
+    async def big(payload: Any) -> Any:
+        ran.append(payload)
+        return "x" * (16 * 1024 * 1024)  # more than loopback's buffers hold
+
+    server = await serve_calls("127.0.0.1", 0, {"big": big}, KEY)
+    _, writer = await asyncio.open_connection(*address(server))
+    try:
+        writer.write(channel_module.frame(KEY))
+        for i in range(6):
+            writer.write(channel_module.encode_call(i, "big", i))
+        await until(lambda: len(ran) >= 2)
+        with pytest.raises(TimeoutError):
+            await until(lambda: len(ran) > 2, 0.5)
+    finally:
+        writer.transport.abort()
+        server.close()
