@@ -16,10 +16,10 @@ address through a Ray call, and the caller asks again after any failure
 - Dead peers: a node that vanishes sends no FIN or RST, so a stream is also
   dropped (and the address asked again) when TCP keepalive probes go
   unanswered, when sent data stays unacknowledged for USER_TIMEOUT_S, when
-  MAX_UNANSWERED calls in a row are given up by their callers with no answer
-  from the peer meanwhile, or when the peer takes no frame for SEND_TIMEOUT_S.
-  Until then what waits for it in a caller's write buffer stays under
-  MAX_BUFFERED: retries and big parts do not pile up there."""
+  callers give up on calls at MAX_UNANSWERED deadlines in a row with no
+  answer from the peer meanwhile, or when the peer takes no frame for
+  SEND_TIMEOUT_S. Until then what waits for it in a caller's write buffer
+  stays under MAX_BUFFERED: retries and big parts do not pile up there."""
 from __future__ import annotations
 
 import asyncio
@@ -48,7 +48,7 @@ MAX_CONNECTIONS = 4096  # admitted (past the key), per channel server; callers h
 MAX_HANDSHAKES = 256  # connections still to present the key, per channel server; past it the oldest of them is closed
 _WARN_EVERY_S = 10.0  # a flood of connections past a cap is logged once this often, not once a connection
 SEND_TIMEOUT_S = 10.0  # a frame the peer does not take within this (its TCP window stays shut) drops the stream
-MAX_UNANSWERED = 3  # calls given up in a row with no answer from the peer meanwhile: the stream is dropped
+MAX_UNANSWERED = 3  # deadlines in a row that found the peer silent (_Stream.given_up): the stream is dropped
 KEEPALIVE_IDLE_S, KEEPALIVE_INTERVAL_S, KEEPALIVE_PROBES = 10, 5, 3  # an idle stream to a vanished node: ~25 s
 USER_TIMEOUT_S = 30  # data the peer has not acknowledged within this fails the stream (Linux TCP_USER_TIMEOUT)
 
@@ -282,7 +282,9 @@ class _Stream:
         self.reader, self.writer, self.name = reader, writer, name
         self.waiting: dict[int, asyncio.Future[Any]] = {}
         self.closed = False
-        self.unanswered = 0  # calls given up since the peer last answered anything
+        self.unanswered = 0  # give-ups counted since the peer last answered anything (given_up)
+        self.sent = 0  # calls sent on this stream
+        self.quiet_from = 0  # calls sent before this one say nothing more of the peer (given_up)
         self.task = asyncio.ensure_future(self._read_answers(decode, max_answer))
         self.task.add_done_callback(log_failure)
 
@@ -292,6 +294,7 @@ class _Stream:
             while True:
                 request_id, result = decode(await read_frame(self.reader, max_answer))
                 self.unanswered = 0  # the peer is there, even if this answer's caller has gone
+                self.quiet_from = self.sent
                 future = self.waiting.pop(request_id, None)
                 if future is not None and not future.done():
                     if isinstance(result, Exception):
@@ -330,14 +333,27 @@ class _Stream:
     def _failure(self, exc: OSError) -> ShardUnavailable:
         return ShardUnavailable(f"{self.name} channel failed ({exc.strerror or exc}); retry shortly")
 
-    def given_up(self) -> None:
-        """A caller's deadline passed before its answer came. MAX_UNANSWERED in a
-        row with no answer meanwhile: the peer is gone or stuck, so the stream
-        goes and the next call asks for the address again (Ray may have
-        restarted the actor elsewhere)."""
+    def given_up(self, call: int) -> None:
+        """The caller of the `call`-th call sent on this stream gave up before
+        its answer came. MAX_UNANSWERED deadlines in a row that find the peer
+        silent: it is gone or stuck, so the stream goes and the next call asks
+        for the address again (Ray may have restarted the actor elsewhere).
+
+        A give-up counts only if the call was sent after the peer last answered
+        anything and after the last give-up that counted: calls cancelled
+        together by one deadline (the parts of one delivery round, which a
+        `gather` under one `wait_for` cancels at once) or by deadlines that
+        overlap (batches in flight side by side) count once, and the stream
+        goes only after three deadlines, one after another, heard nothing. A
+        caller cancelled for another reason (its client went away) cannot be
+        told from a deadline here, so it counts the same way; but any answer
+        resets the count, and a live peer answers that very call soon after."""
+        if call < self.quiet_from:
+            return
+        self.quiet_from = self.sent
         self.unanswered += 1
         if self.unanswered >= MAX_UNANSWERED and not self.closed:
-            log.warning("%s: %d calls in a row got no answer; dropping the stream", self.name, self.unanswered)
+            log.warning("%s: %d deadlines in a row got no answer; dropping the stream", self.name, self.unanswered)
             self.close(ShardUnavailable(f"{self.name} stopped answering; retry shortly"), abort=True)
 
     def close(self, failure: Exception, abort: bool = False) -> None:
@@ -372,17 +388,20 @@ class Channel:
     async def request(self, encode: Callable[[int], bytes]) -> Any:
         """Send the frame `encode(request id)` and wait for its answer;
         ShardUnavailable if the stream breaks (callers set the deadline; a
-        call given up at it counts towards dropping a silent stream)."""
+        call given up at it may count towards dropping a silent stream:
+        _Stream.given_up)."""
         stream = await self._open()
         request_id = next(self._ids)
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         stream.waiting[request_id] = future
+        call = stream.sent
+        stream.sent += 1
         try:
             await stream.send(encode(request_id))
             return await future
         except asyncio.CancelledError:
             if not future.done() or future.cancelled():  # (cancelling the task cancels the future it awaits)
-                stream.given_up()
+                stream.given_up(call)
             raise
         finally:
             stream.waiting.pop(request_id, None)

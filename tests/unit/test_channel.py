@@ -346,7 +346,6 @@ async def test_a_caller_that_takes_no_answers_is_cut_off(serve: Callable[[str], 
         server.close()
 
 
-
 def _channel_to(server: asyncio.Server, serve: Callable[[str], Awaitable[asyncio.Server]]) -> Channel:
     decode = read_wire.decode_answers if serve is _reads else channel_module.decode_call_answer
     return Channel(lambda: asyncio.sleep(0, address(server)), name="shard 0", connect_timeout_s=1.0, key=KEY,
@@ -491,3 +490,23 @@ async def test_answers_a_caller_does_not_take_hold_the_in_flight_places(monkeypa
     finally:
         writer.transport.abort()
         server.close()
+
+
+async def test_calls_given_up_at_one_deadline_count_once() -> None:
+    """A delivery round's parts, sent together and cancelled together by its
+    one deadline, are one sign of a silent peer, not MAX_UNANSWERED: the
+    stream goes at the third deadline in a row, not at the first."""
+    mute, release = await mute_server(read=True)
+    channel = Channel(lambda: asyncio.sleep(0, address(mute)), name="shard 0", connect_timeout_s=1.0, key=KEY)
+    try:
+        for deadline in range(1, channel_module.MAX_UNANSWERED + 1):
+            with pytest.raises(TimeoutError):
+                await asyncio.wait_for(asyncio.gather(*(channel.call("echo", i) for i in range(3))), 0.1)
+            stream = channel._stream
+            assert stream is not None
+            assert stream.closed == (deadline == channel_module.MAX_UNANSWERED), deadline
+        assert channel.connects == 1
+    finally:
+        release.set()
+        await channel.close()
+        mute.close()
