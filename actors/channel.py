@@ -16,9 +16,10 @@ address through a Ray call, and the caller asks again after any failure
 - Dead peers: a node that vanishes sends no FIN or RST, so a stream is also
   dropped (and the address asked again) when TCP keepalive probes go
   unanswered, when sent data stays unacknowledged for USER_TIMEOUT_S, when
-  MAX_UNANSWERED calls in a row are given up by their callers with no answer
-  from the peer meanwhile, or when the peer takes no frame for SEND_TIMEOUT_S
-  (so retries never pile up in a write buffer)."""
+  callers give up on calls at MAX_UNANSWERED deadlines in a row with no
+  answer from the peer meanwhile, or when the peer takes no frame for
+  SEND_TIMEOUT_S. Until then what waits for it in a caller's write buffer
+  stays under MAX_BUFFERED: retries and big parts do not pile up there."""
 from __future__ import annotations
 
 import asyncio
@@ -27,6 +28,7 @@ import hmac
 import itertools
 import logging
 import socket
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -38,12 +40,15 @@ from actors.tasks import log_failure
 log = logging.getLogger(__name__)
 _LEN = 4
 MAX_CALL = 64 * 1024 * 1024  # a delivery round of 20,000 pairs on 5 boards is ~6 MB
-MAX_IN_FLIGHT = 1024  # calls one connection may have running; past it the server stops reading it
+MAX_BUFFERED = 2 * MAX_CALL  # frames a caller's stream holds for a peer that is slow to take them; past it a call fails
+MAX_IN_FLIGHT = 1024  # calls of one connection running or answering; past it the server stops reading it
 _MAX_KEY = 256
 HANDSHAKE_TIMEOUT_S = 5.0  # a connection that has not presented the key within this is closed
-MAX_CONNECTIONS = 4096  # per channel server; its callers hold one each (replicas; player shards: at most 1,024)
+MAX_CONNECTIONS = 4096  # admitted (past the key), per channel server; callers hold one each (replicas, player shards)
+MAX_HANDSHAKES = 256  # connections still to present the key, per channel server; past it the oldest of them is closed
+_WARN_EVERY_S = 10.0  # a flood of connections past a cap is logged once this often, not once a connection
 SEND_TIMEOUT_S = 10.0  # a frame the peer does not take within this (its TCP window stays shut) drops the stream
-MAX_UNANSWERED = 3  # calls given up in a row with no answer from the peer meanwhile: the stream is dropped
+MAX_UNANSWERED = 3  # deadlines in a row that found the peer silent (_Stream.given_up): the stream is dropped
 KEEPALIVE_IDLE_S, KEEPALIVE_INTERVAL_S, KEEPALIVE_PROBES = 10, 5, 3  # an idle stream to a vanished node: ~25 s
 USER_TIMEOUT_S = 30  # data the peer has not acknowledged within this fails the stream (Linux TCP_USER_TIMEOUT)
 
@@ -72,10 +77,13 @@ async def admit(reader: asyncio.StreamReader, key: bytes) -> None:
     """A connection's first frame must be the cluster's channel key (Settings.
     channel_key), within HANDSHAKE_TIMEOUT_S: a port on the node is reachable
     by more than the cluster."""
+    deadline = asyncio.timeout(HANDSHAKE_TIMEOUT_S)
     try:
-        async with asyncio.timeout(HANDSHAKE_TIMEOUT_S):
+        async with deadline:
             presented = await read_frame(reader, _MAX_KEY)
     except TimeoutError as exc:
+        if not deadline.expired():
+            raise  # the kernel gave up on the stream (ETIMEDOUT): not this deadline
         raise WireError(f"the connection sent no channel key within {HANDSHAKE_TIMEOUT_S:g} s") from exc
     if not hmac.compare_digest(presented, key):
         raise WireError("the connection did not present the channel key")
@@ -98,12 +106,26 @@ class PeerStuck(TimeoutError):
     """The peer took no frame for SEND_TIMEOUT_S."""
 
 
+def _stream_failed(exc: OSError) -> bool:
+    """An OSError that is neither the peer closing the stream (ConnectionError)
+    nor our own send deadline (PeerStuck): mostly ETIMEDOUT, the kernel giving
+    up on the peer (keepalive probes unanswered, data unacknowledged for
+    USER_TIMEOUT_S), which Python raises as a TimeoutError."""
+    return not isinstance(exc, (ConnectionError, PeerStuck))
+
+
 async def drain(writer: asyncio.StreamWriter) -> None:
-    """Wait until the peer takes what was written; PeerStuck past SEND_TIMEOUT_S."""
+    """Wait until the peer takes what was written; PeerStuck past
+    SEND_TIMEOUT_S. A stream that fails meanwhile raises its OSError: a
+    ConnectionError, or ETIMEDOUT when the kernel gave up on the peer (a
+    TimeoutError too, but not this deadline)."""
+    deadline = asyncio.timeout(SEND_TIMEOUT_S)
     try:
-        async with asyncio.timeout(SEND_TIMEOUT_S):
+        async with deadline:
             await writer.drain()
     except TimeoutError as exc:
+        if not deadline.expired():
+            raise
         raise PeerStuck(f"the peer took no frame for {SEND_TIMEOUT_S:g} s") from exc
 
 
@@ -111,23 +133,53 @@ Session = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]
 
 
 async def listen(host: str, port: int, key: bytes, session: Session, what: str) -> asyncio.Server:
-    """A channel server: at most MAX_CONNECTIONS connections, each with
-    keepalive, admitted by its key, then served by `session` until either side
-    goes. A peer that takes no frame for SEND_TIMEOUT_S is cut off (abort: its
-    unsent answers are dropped, not held until the kernel gives up)."""
-    open_now = 0
+    """A channel server: each connection gets keepalive, is admitted by its
+    key, then served by `session` until either side goes. At most
+    MAX_CONNECTIONS admitted connections (a new one past it is closed at once)
+    and MAX_HANDSHAKES still to present the key: a new one past that closes
+    the oldest of them, so keyless connections (each may wait
+    HANDSHAKE_TIMEOUT_S) neither take the callers' places nor keep out a
+    caller, which sends its key at once. A peer that takes no frame for
+    SEND_TIMEOUT_S is cut off (abort: its unsent answers are dropped, not held
+    until the kernel gives up)."""
+    admitted = 0
+    handshaking: dict[asyncio.StreamWriter, None] = {}  # in order of arrival
+    warned_at: dict[str, float] = {}
+
+    def warn(kind: str, message: str, *args: object) -> None:
+        now = time.monotonic()  # at most once per _WARN_EVERY_S a kind: a flood must not flood the log
+        last = warned_at.get(kind)
+        if last is None or now - last >= _WARN_EVERY_S:
+            warned_at[kind] = now
+            log.warning(message, *args)
+
+    def full() -> bool:
+        if admitted < MAX_CONNECTIONS:
+            return False
+        warn("full", "%s: %d connections open, the most allowed; closing new ones", what, admitted)
+        return True
 
     async def connection(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        nonlocal open_now
-        if open_now >= MAX_CONNECTIONS:
-            log.warning("%s: %d connections open, the most allowed; closing a new one", what, open_now)
+        nonlocal admitted
+        if full():
             writer.close()
             return
-        open_now += 1
-        stuck = False
+        if len(handshaking) >= MAX_HANDSHAKES:
+            oldest = next(iter(handshaking))
+            del handshaking[oldest]
+            oldest.transport.abort()  # its admit() ends at the end of its stream
+            warn("handshakes", "%s: %d connections have not sent the channel key yet, the most allowed; "
+                 "closing the oldest of them", what, MAX_HANDSHAKES)
+        handshaking[writer] = None
+        counted = stuck = False
         try:
             keep_alive(writer)
             await admit(reader, key)
+            handshaking.pop(writer, None)
+            if full():
+                return
+            admitted += 1
+            counted = True
             await session(reader, writer)
         except (asyncio.IncompleteReadError, ConnectionError):
             pass  # the caller went away
@@ -136,8 +188,12 @@ async def listen(host: str, port: int, key: bytes, session: Session, what: str) 
         except PeerStuck:
             stuck = True
             log.warning("%s: the caller took no answer for %g s; dropping its connection", what, SEND_TIMEOUT_S)
+        except OSError as exc:  # ETIMEDOUT: keepalive or TCP_USER_TIMEOUT gave up on the caller
+            log.warning("%s: a caller's stream failed (%s); closing it", what, exc)
         finally:
-            open_now -= 1
+            handshaking.pop(writer, None)
+            if counted:
+                admitted -= 1
             if stuck:
                 writer.transport.abort()
             else:
@@ -173,22 +229,22 @@ async def serve_calls(host: str, port: int, methods: dict[str, Method], key: byt
 
         async def run(request_id: int, method: Method, payload: Any) -> None:
             try:
-                answer = [request_id, 1, await method(payload)]
-            except PodiumError as exc:
-                answer = [request_id, 0, exc.code, str(exc)]
-            except Exception as exc:  # answered, and logged: a caller retries or resends
-                log.exception("channel call failed")
-                answer = [request_id, 0, "unavailable", f"{type(exc).__name__}: {exc}"]
-            finally:
-                room.release()
-            writer.write(frame(orjson.dumps(answer)))
-            try:
+                try:
+                    answer = [request_id, 1, await method(payload)]
+                except PodiumError as exc:
+                    answer = [request_id, 0, exc.code, str(exc)]
+                except Exception as exc:  # answered, and logged: a caller retries or resends
+                    log.exception("channel call failed")
+                    answer = [request_id, 0, "unavailable", f"{type(exc).__name__}: {exc}"]
+                writer.write(frame(orjson.dumps(answer)))
                 await drain(writer)
-            except ConnectionError:
-                pass  # the caller went away; the session ends on its own
             except PeerStuck:
                 log.warning("channel: the caller took no answer for %g s; dropping its connection", SEND_TIMEOUT_S)
                 writer.transport.abort()
+            except OSError:
+                pass  # the caller went away, or its stream failed; the session ends on its own (and listen says so)
+            finally:  # only once the caller took the answer: answers it does not read hold places too
+                room.release()
 
         try:
             while True:
@@ -226,7 +282,9 @@ class _Stream:
         self.reader, self.writer, self.name = reader, writer, name
         self.waiting: dict[int, asyncio.Future[Any]] = {}
         self.closed = False
-        self.unanswered = 0  # calls given up since the peer last answered anything
+        self.unanswered = 0  # give-ups counted since the peer last answered anything (given_up)
+        self.sent = 0  # calls sent on this stream
+        self.quiet_from = 0  # calls sent before this one say nothing more of the peer (given_up)
         self.task = asyncio.ensure_future(self._read_answers(decode, max_answer))
         self.task.add_done_callback(log_failure)
 
@@ -236,39 +294,66 @@ class _Stream:
             while True:
                 request_id, result = decode(await read_frame(self.reader, max_answer))
                 self.unanswered = 0  # the peer is there, even if this answer's caller has gone
+                self.quiet_from = self.sent
                 future = self.waiting.pop(request_id, None)
                 if future is not None and not future.done():
                     if isinstance(result, Exception):
                         future.set_exception(result)
                     else:
                         future.set_result(result)
-        except (asyncio.IncompleteReadError, ConnectionError, WireError) as exc:
+        except (asyncio.IncompleteReadError, OSError, WireError) as exc:
             if isinstance(exc, WireError):
                 log.error("%s: channel sent garbage (%s); reconnecting", self.name, exc)
+            elif isinstance(exc, OSError) and _stream_failed(exc):
+                log.warning("%s: the channel's stream failed (%s); reconnecting", self.name, exc)
+                failure = self._failure(exc)
         finally:
             self.close(failure)
 
     async def send(self, data: bytes) -> None:
         """Write a frame and wait until the peer takes it: a peer that takes
         nothing for SEND_TIMEOUT_S fails the stream (every call waiting on it,
-        this one too), never grows its buffer."""
+        this one too). Meanwhile the other callers' frames wait in the write
+        buffer, up to MAX_BUFFERED: a frame that would take it past that fails
+        at once (ShardUnavailable; the stream stays, for the frames ahead of it
+        to decide), so retries and big parts do not pile up behind a slow peer."""
+        buffered = self.writer.transport.get_write_buffer_size()
+        if buffered and buffered + len(data) > MAX_BUFFERED:
+            raise ShardUnavailable(f"{self.name} has not yet taken {buffered} bytes of frames; retry shortly")
         self.writer.write(data)
         try:
             await drain(self.writer)
         except PeerStuck:
             self.close(ShardUnavailable(f"{self.name} took no frame for {SEND_TIMEOUT_S:g} s; reconnecting"),
                        abort=True)
-        except ConnectionError:
-            self.close(ShardUnavailable(f"{self.name} closed its channel; retry shortly"), abort=True)
+        except OSError as exc:
+            self.close(self._failure(exc) if _stream_failed(exc) else
+                       ShardUnavailable(f"{self.name} closed its channel; retry shortly"), abort=True)
 
-    def given_up(self) -> None:
-        """A caller's deadline passed before its answer came. MAX_UNANSWERED in a
-        row with no answer meanwhile: the peer is gone or stuck, so the stream
-        goes and the next call asks for the address again (Ray may have
-        restarted the actor elsewhere)."""
+    def _failure(self, exc: OSError) -> ShardUnavailable:
+        return ShardUnavailable(f"{self.name} channel failed ({exc.strerror or exc}); retry shortly")
+
+    def given_up(self, call: int) -> None:
+        """The caller of the `call`-th call sent on this stream gave up before
+        its answer came. MAX_UNANSWERED deadlines in a row that find the peer
+        silent: it is gone or stuck, so the stream goes and the next call asks
+        for the address again (Ray may have restarted the actor elsewhere).
+
+        A give-up counts only if the call was sent after the peer last answered
+        anything and after the last give-up that counted: calls cancelled
+        together by one deadline (the parts of one delivery round, which a
+        `gather` under one `wait_for` cancels at once) or by deadlines that
+        overlap (batches in flight side by side) count once, and the stream
+        goes only after three deadlines, one after another, heard nothing. A
+        caller cancelled for another reason (its client went away) cannot be
+        told from a deadline here, so it counts the same way; but any answer
+        resets the count, and a live peer answers that very call soon after."""
+        if call < self.quiet_from:
+            return
+        self.quiet_from = self.sent
         self.unanswered += 1
         if self.unanswered >= MAX_UNANSWERED and not self.closed:
-            log.warning("%s: %d calls in a row got no answer; dropping the stream", self.name, self.unanswered)
+            log.warning("%s: %d deadlines in a row got no answer; dropping the stream", self.name, self.unanswered)
             self.close(ShardUnavailable(f"{self.name} stopped answering; retry shortly"), abort=True)
 
     def close(self, failure: Exception, abort: bool = False) -> None:
@@ -303,17 +388,20 @@ class Channel:
     async def request(self, encode: Callable[[int], bytes]) -> Any:
         """Send the frame `encode(request id)` and wait for its answer;
         ShardUnavailable if the stream breaks (callers set the deadline; a
-        call given up at it counts towards dropping a silent stream)."""
+        call given up at it may count towards dropping a silent stream:
+        _Stream.given_up)."""
         stream = await self._open()
         request_id = next(self._ids)
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         stream.waiting[request_id] = future
+        call = stream.sent
+        stream.sent += 1
         try:
             await stream.send(encode(request_id))
             return await future
         except asyncio.CancelledError:
             if not future.done() or future.cancelled():  # (cancelling the task cancels the future it awaits)
-                stream.given_up()
+                stream.given_up(call)
             raise
         finally:
             stream.waiting.pop(request_id, None)

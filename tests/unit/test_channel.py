@@ -6,6 +6,8 @@ connection that never presents the key, or one past the cap, is closed."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import logging
 import socket
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -287,7 +289,10 @@ async def test_past_max_connections_a_new_connection_is_closed_at_once(
         serve: Callable[[str], Awaitable[asyncio.Server]], monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(channel_module, "MAX_CONNECTIONS", 2, raising=False)
     server = await serve("127.0.0.1")
-    held = [await asyncio.open_connection(*address(server)) for _ in range(2)]  # silent: within the handshake time
+    held = [await asyncio.open_connection(*address(server)) for _ in range(2)]
+    for i, (r, w) in enumerate(held):  # admitted: each presents the key and has a call answered
+        w.write(channel_module.frame(KEY) + _probe(serve, i))
+        await asyncio.wait_for(channel_module.read_frame(r, channel_module.MAX_CALL), 2.0)
     try:
         reader, writer = await asyncio.open_connection(*address(server))
         assert await asyncio.wait_for(reader.read(), 1.0) == b""  # refused at once, not held
@@ -339,3 +344,169 @@ async def test_a_caller_that_takes_no_answers_is_cut_off(serve: Callable[[str], 
     finally:
         writer.transport.abort()
         server.close()
+
+
+def _channel_to(server: asyncio.Server, serve: Callable[[str], Awaitable[asyncio.Server]]) -> Channel:
+    decode = read_wire.decode_answers if serve is _reads else channel_module.decode_call_answer
+    return Channel(lambda: asyncio.sleep(0, address(server)), name="shard 0", connect_timeout_s=1.0, key=KEY,
+                   decode=decode)
+
+
+@pytest.mark.parametrize("serve", SERVERS, ids=["calls", "reads"])
+async def test_connections_that_never_present_the_key_keep_no_caller_out(
+        serve: Callable[[str], Awaitable[asyncio.Server]], monkeypatch: pytest.MonkeyPatch) -> None:
+    """Keyless connections (each may wait HANDSHAKE_TIMEOUT_S) take none of
+    the MAX_CONNECTIONS places the gateway and the player shards need; past
+    MAX_HANDSHAKES of them the oldest is closed, so a flood cannot shut out a
+    caller that sends its key at once either."""
+    monkeypatch.setattr(channel_module, "MAX_CONNECTIONS", 2, raising=False)
+    monkeypatch.setattr(channel_module, "MAX_HANDSHAKES", 3, raising=False)
+    server = await serve("127.0.0.1")
+    silent = [await asyncio.open_connection(*address(server)) for _ in range(5)]
+    callers = [_channel_to(server, serve) for _ in range(2)]
+    try:
+        for caller in callers:  # both places go to callers with the key
+            await asyncio.wait_for(caller.request(lambda i: _probe(serve, i)), 2.0)
+        assert await asyncio.wait_for(silent[0][0].read(), 1.0) == b""  # the oldest keyless one was closed
+    finally:
+        for caller in callers:
+            await caller.close()
+        for _, w in silent:
+            w.transport.abort()
+        server.close()
+
+
+def _quick_to_give_up(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every channel socket gives up on unacknowledged data after 300 ms (TCP_USER_TIMEOUT), not USER_TIMEOUT_S:
+    on loopback a peer that reads nothing keeps its window shut, and the kernel then fails the stream with
+    ETIMEDOUT, as it does for a vanished node."""
+    keep_alive = channel_module.keep_alive
+
+    def quick(writer: asyncio.StreamWriter) -> None:
+        keep_alive(writer)
+        writer.get_extra_info("socket").setsockopt(socket.IPPROTO_TCP, socket.TCP_USER_TIMEOUT, 300)
+
+    monkeypatch.setattr(channel_module, "keep_alive", quick)
+
+
+async def test_a_stream_the_kernel_gives_up_on_fails_its_calls_by_that_name(
+        monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    """ETIMEDOUT (an OSError that is a TimeoutError, not a ConnectionError):
+    the call fails `unavailable` saying the stream timed out, not that the
+    peer took no frame for SEND_TIMEOUT_S, the reader ends without a
+    traceback."""
+    _quick_to_give_up(monkeypatch)
+    mute, release = await mute_server(read=False)
+    channel = Channel(lambda: asyncio.sleep(0, address(mute)), name="shard 0", connect_timeout_s=1.0, key=KEY)
+    try:
+        with caplog.at_level("WARNING"):
+            with pytest.raises(ShardUnavailable, match="timed out"):
+                await asyncio.wait_for(channel.call("echo", "x" * (16 * 1024 * 1024)), 8.0)
+            stream = channel._stream
+            assert stream is not None and stream.closed
+            await until(stream.task.done)
+            await asyncio.sleep(0)  # its done-callbacks
+        assert [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR] == []
+    finally:
+        release.set()
+        await channel.close()
+        mute.close()
+
+
+@pytest.mark.parametrize("serve", SERVERS, ids=["calls", "reads"])
+async def test_a_caller_stream_the_kernel_gives_up_on_is_closed_and_named(
+        serve: Callable[[str], Awaitable[asyncio.Server]], monkeypatch: pytest.MonkeyPatch,
+        caplog: pytest.LogCaptureFixture) -> None:
+    """The server's end: ETIMEDOUT on a caller's stream is logged as such, not
+    as a caller that took no answer for SEND_TIMEOUT_S, nor as an unhandled
+    exception of the connection's task."""
+    _quick_to_give_up(monkeypatch)
+    server = await serve("127.0.0.1")
+    _, writer = await asyncio.open_connection(*address(server))
+    big = 16 * 1024 * 1024  # an answer more than loopback's buffers hold; this caller reads none of it
+    try:
+        with caplog.at_level("WARNING"):
+            writer.write(channel_module.frame(KEY))
+            if serve is _reads:
+                writer.write(read_wire.encode_request(1, [("rank", (big,))]))
+            else:
+                writer.write(channel_module.encode_call(1, "echo", "x" * big))
+            await until(lambda: "stream failed" in caplog.text, 8.0)
+        assert "timed out" in caplog.text
+        assert "took no answer" not in caplog.text and "Unhandled" not in caplog.text
+    finally:
+        writer.transport.abort()
+        server.close()
+
+
+async def test_a_frame_past_the_write_buffer_cap_fails_at_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    """While one caller waits (up to SEND_TIMEOUT_S) for a peer to take its
+    frame, the others do not pile frames up behind it: past MAX_BUFFERED a
+    call fails `unavailable` at once, and the stream stays the first one's to
+    decide."""
+    monkeypatch.setattr(channel_module, "MAX_BUFFERED", 4 * 1024 * 1024, raising=False)
+    mute, release = await mute_server(read=False)
+    channel = Channel(lambda: asyncio.sleep(0, address(mute)), name="shard 0", connect_timeout_s=1.0, key=KEY)
+    first = asyncio.ensure_future(channel.call("echo", "x" * (16 * 1024 * 1024)))
+    try:
+        await until(lambda: channel._stream is not None
+                    and channel._stream.writer.transport.get_write_buffer_size() > 4 * 1024 * 1024)
+        stream = channel._stream
+        assert stream is not None
+        buffered = stream.writer.transport.get_write_buffer_size()
+        with pytest.raises(ShardUnavailable, match="retry"):
+            await asyncio.wait_for(channel.call("echo", "y" * 1024), 1.0)
+        assert stream.writer.transport.get_write_buffer_size() <= buffered  # nothing was added
+        assert not stream.closed and not first.done()
+    finally:
+        release.set()
+        await channel.close()
+        with contextlib.suppress(Exception):
+            await first
+        mute.close()
+
+
+async def test_answers_a_caller_does_not_take_hold_the_in_flight_places(monkeypatch: pytest.MonkeyPatch) -> None:
+    """MAX_IN_FLIGHT bounds the calls running or answering on a connection:
+    answers waiting for a caller that reads nothing stop the server reading
+    more of its calls, instead of each finished call making room for one more
+    answer in the buffer."""
+    monkeypatch.setattr(channel_module, "MAX_IN_FLIGHT", 2, raising=False)
+    ran: list[int] = []
+
+    async def big(payload: Any) -> Any:
+        ran.append(payload)
+        return "x" * (16 * 1024 * 1024)  # more than loopback's buffers hold
+
+    server = await serve_calls("127.0.0.1", 0, {"big": big}, KEY)
+    _, writer = await asyncio.open_connection(*address(server))
+    try:
+        writer.write(channel_module.frame(KEY))
+        for i in range(6):
+            writer.write(channel_module.encode_call(i, "big", i))
+        await until(lambda: len(ran) >= 2)
+        with pytest.raises(TimeoutError):
+            await until(lambda: len(ran) > 2, 0.5)
+    finally:
+        writer.transport.abort()
+        server.close()
+
+
+async def test_calls_given_up_at_one_deadline_count_once() -> None:
+    """A delivery round's parts, sent together and cancelled together by its
+    one deadline, are one sign of a silent peer, not MAX_UNANSWERED: the
+    stream goes at the third deadline in a row, not at the first."""
+    mute, release = await mute_server(read=True)
+    channel = Channel(lambda: asyncio.sleep(0, address(mute)), name="shard 0", connect_timeout_s=1.0, key=KEY)
+    try:
+        for deadline in range(1, channel_module.MAX_UNANSWERED + 1):
+            with pytest.raises(TimeoutError):
+                await asyncio.wait_for(asyncio.gather(*(channel.call("echo", i) for i in range(3))), 0.1)
+            stream = channel._stream
+            assert stream is not None
+            assert stream.closed == (deadline == channel_module.MAX_UNANSWERED), deadline
+        assert channel.connects == 1
+    finally:
+        release.set()
+        await channel.close()
+        mute.close()
