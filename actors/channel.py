@@ -45,7 +45,9 @@ MAX_IN_FLIGHT = 1024  # calls of one connection running or answering; past it th
 _MAX_KEY = 256
 HANDSHAKE_TIMEOUT_S = 5.0  # a connection that has not presented the key within this is closed
 MAX_CONNECTIONS = 4096  # admitted (past the key), per channel server; callers hold one each (replicas, player shards)
-MAX_HANDSHAKES = 256  # connections still to present the key, per channel server; past it the oldest of them is closed
+MAX_HANDSHAKES = 2048  # connections still to present the key, per channel server: above every legitimate caller
+# (1,024 player shards at most, plus the gateway replicas) reconnecting at once after a restart
+HANDSHAKE_GRACE_S = 1.0  # past MAX_HANDSHAKES, only a connection silent this long is closed for a new one
 _WARN_EVERY_S = 10.0  # a flood of connections past a cap is logged once this often, not once a connection
 SEND_TIMEOUT_S = 10.0  # a frame the peer does not take within this (its TCP window stays shut) drops the stream
 MAX_UNANSWERED = 3  # deadlines in a row that found the peer silent (_Stream.given_up): the stream is dropped
@@ -137,13 +139,14 @@ async def listen(host: str, port: int, key: bytes, session: Session, what: str) 
     key, then served by `session` until either side goes. At most
     MAX_CONNECTIONS admitted connections (a new one past it is closed at once)
     and MAX_HANDSHAKES still to present the key: a new one past that closes
-    the oldest of them, so keyless connections (each may wait
+    the oldest of them if it was silent HANDSHAKE_GRACE_S (else the new one
+    is closed: a burst of callers, whose keys are coming), so keyless connections (each may wait
     HANDSHAKE_TIMEOUT_S) neither take the callers' places nor keep out a
     caller, which sends its key at once. A peer that takes no frame for
     SEND_TIMEOUT_S is cut off (abort: its unsent answers are dropped, not held
     until the kernel gives up)."""
     admitted = 0
-    handshaking: dict[asyncio.StreamWriter, None] = {}  # in order of arrival
+    handshaking: dict[asyncio.StreamWriter, float] = {}  # when each arrived, in order of arrival
     warned_at: dict[str, float] = {}
 
     def warn(kind: str, message: str, *args: object) -> None:
@@ -164,13 +167,19 @@ async def listen(host: str, port: int, key: bytes, session: Session, what: str) 
         if full():
             writer.close()
             return
+        now = time.monotonic()
         if len(handshaking) >= MAX_HANDSHAKES:
-            oldest = next(iter(handshaking))
+            oldest, since = next(iter(handshaking.items()))
+            if now - since < HANDSHAKE_GRACE_S:  # a burst of callers (a restart), not a flood: their keys are coming
+                warn("handshakes", "%s: %d connections have not sent the channel key yet, the most allowed; "
+                     "closing new ones", what, MAX_HANDSHAKES)
+                writer.close()
+                return
             del handshaking[oldest]
             oldest.transport.abort()  # its admit() ends at the end of its stream
             warn("handshakes", "%s: %d connections have not sent the channel key yet, the most allowed; "
                  "closing the oldest of them", what, MAX_HANDSHAKES)
-        handshaking[writer] = None
+        handshaking[writer] = now
         counted = stuck = False
         try:
             keep_alive(writer)

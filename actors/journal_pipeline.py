@@ -191,8 +191,10 @@ class JournalPipeline:
         if own is not None:
             for i, status, reason in zip(fresh, own.result().statuses, own.result().reasons, strict=True):
                 statuses[i], reasons[i] = status, reason
-        for i, answer, j in copies:
-            statuses[i], reasons[i] = answer.result().statuses[j], answer.result().reasons[j]
+        for i, answer, j in copies:  # the copy's answer; `accepted` once per unlock: a joiner hears `duplicate`
+            status = answer.result().statuses[j]
+            statuses[i] = AckStatus.DUPLICATE if status is AckStatus.ACCEPTED else status
+            reasons[i] = answer.result().reasons[j]
         return AckBatch(statuses, reasons)
 
     @property

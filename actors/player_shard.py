@@ -11,6 +11,7 @@ import logging
 import time
 from typing import Any
 
+import asyncpg
 import ray
 
 from actors import channel, delivery, directory, metrics, social_events
@@ -221,7 +222,13 @@ class PlayerShard(Social, ActorBase):
         CATALOG_RELOAD_S; the round then plans and admits again."""
         if time.monotonic() - self._catalog_at <= CATALOG_RELOAD_S or not plan_intake(batch, self.catalog).unknown_seen:
             return False
-        await self._reload_catalog()
+        self._catalog_at = time.monotonic()  # tried: a failing reload is not retried by every round meanwhile
+        try:
+            await self._reload_catalog()
+        except (OSError, asyncpg.PostgresError, TimeoutError):
+            log.warning("player shard %d: catalog reload failed; the round goes on with the catalog it has",
+                        self.index, exc_info=True)
+            return False  # its unknown ids are answered unknown_game/unknown_achievement, the rest journaled
         return True
 
     async def _journal(self, batch: UnlockBatch) -> Committed:

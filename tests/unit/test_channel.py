@@ -361,8 +361,10 @@ async def test_connections_that_never_present_the_key_keep_no_caller_out(
     caller that sends its key at once either."""
     monkeypatch.setattr(channel_module, "MAX_CONNECTIONS", 2, raising=False)
     monkeypatch.setattr(channel_module, "MAX_HANDSHAKES", 3, raising=False)
+    monkeypatch.setattr(channel_module, "HANDSHAKE_GRACE_S", 0.05, raising=False)
     server = await serve("127.0.0.1")
     silent = [await asyncio.open_connection(*address(server)) for _ in range(5)]
+    await asyncio.sleep(0.1)  # silent past the grace: the next arrivals may close them
     callers = [_channel_to(server, serve) for _ in range(2)]
     try:
         for caller in callers:  # both places go to callers with the key
@@ -372,6 +374,27 @@ async def test_connections_that_never_present_the_key_keep_no_caller_out(
         for caller in callers:
             await caller.close()
         for _, w in silent:
+            w.transport.abort()
+        server.close()
+
+
+@pytest.mark.parametrize("serve", SERVERS, ids=["calls", "reads"])
+async def test_a_burst_of_arrivals_closes_the_newest_not_callers_whose_keys_are_on_their_way(
+        serve: Callable[[str], Awaitable[asyncio.Server]], monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every caller reconnecting at once after a restart: within HANDSHAKE_GRACE_S of the oldest arrival a
+    connection past MAX_HANDSHAKES is closed itself (its caller retries), so none that may have sent its key
+    already is cut off."""
+    monkeypatch.setattr(channel_module, "MAX_HANDSHAKES", 3, raising=False)
+    monkeypatch.setattr(channel_module, "HANDSHAKE_GRACE_S", 30.0, raising=False)
+    server = await serve("127.0.0.1")
+    first = [await asyncio.open_connection(*address(server)) for _ in range(3)]
+    late_reader, late_writer = await asyncio.open_connection(*address(server))
+    try:
+        assert await asyncio.wait_for(late_reader.read(), 1.0) == b""  # the newest one was closed
+        with pytest.raises(TimeoutError):  # the first ones are still open, waiting for their keys
+            await asyncio.wait_for(first[0][0].read(), 0.2)
+    finally:
+        for _, w in [*first, (late_reader, late_writer)]:
             w.transport.abort()
         server.close()
 

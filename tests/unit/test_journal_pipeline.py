@@ -428,7 +428,8 @@ async def test_a_resend_of_an_unlock_queued_or_in_the_round_waits_for_that_copy_
         assert pipeline.overloaded == 1 and pipeline.joined == 2  # `new` alone has no copy queued
         gate.set()
         acks = await asyncio.wait_for(resend, 1.0)
-        assert acks.statuses == [AckStatus.ACCEPTED, AckStatus.ACCEPTED, AckStatus.REJECTED, AckStatus.DUPLICATE]
+        # Each unlock is `accepted` once: the copies that joined hear `duplicate` (a retry of theirs that committed).
+        assert acks.statuses == [AckStatus.DUPLICATE, AckStatus.DUPLICATE, AckStatus.REJECTED, AckStatus.DUPLICATE]
         assert acks.reasons == [None, None, Reason.OVERLOADED.value, None]
         assert (await queued).statuses == [AckStatus.ACCEPTED] * 4
         assert sorted(a for _, _, _, a in shard.rows) == ["a-q1", "a-q2", "a-q3", "a-q4", "a-r"]
