@@ -180,3 +180,30 @@ async def test_a_real_loop_held_on_purpose_shows_as_lag_and_a_stack(caplog: pyte
     assert "the-blocker" in lines[0] and "handler" in lines[0]
     assert "tests/unit/test_loop_lag.py" in lines[0] and "hold_the_loop" in lines[0]
     assert not monitor.running
+
+
+def test_the_reporter_exports_quantiles_and_counts_only_what_is_new(monkeypatch: pytest.MonkeyPatch) -> None:
+    from actors import metrics
+
+    calls: list[tuple[str, str, float, dict[str, str]]] = []
+
+    class Fake:
+        def __init__(self, name: str) -> None:
+            self.name = name
+
+        def set(self, value: float, tags: dict[str, str]) -> None:
+            calls.append((self.name, "set", value, tags))
+
+        def inc(self, value: float, tags: dict[str, str]) -> None:
+            calls.append((self.name, "inc", value, tags))
+
+    names = ("podium_loop_lag_seconds", "podium_loop_stalls", "podium_gc_pause_seconds")
+    monkeypatch.setattr(metrics, "_made", {n: Fake(n) for n in names})
+    report = metrics.loop_reporter("player_shard", "player-shard-0")
+    report(LagSummary(0.001, 0.3, 0.5, 600, 2, 2, 60.0, 0.1, 0.05, 0.4))
+    report(LagSummary(0.001, 0.3, 0.5, 600, 2, 3, 60.0, 0.1, 0.05, 0.4))
+    lags = {c[3]["quantile"]: c[2] for c in calls if c[0] == "podium_loop_lag_seconds"}
+    assert lags == {"p50": 0.001, "p99": 0.3, "max": 0.5}
+    assert all(c[3]["name"] == "player-shard-0" and c[3]["process_kind"] == "player_shard" for c in calls)
+    assert [c[2] for c in calls if c[0] == "podium_loop_stalls"] == [2, 1]
+    assert [c[2] for c in calls if c[0] == "podium_gc_pause_seconds"] == [0.4]  # nothing new the second time
