@@ -222,7 +222,7 @@ class LeaderboardShard(ActorBase):
         return {"shard": self.index, "entries": len(self.standings) - periods, "period_entries": periods,
                 "boards": len(self.standings.boards), "online": len(self.presence), "gc_frozen": gc.get_freeze_count(),
                 "node": ray.util.get_node_ip_address(), "node_id": ray.get_runtime_context().get_node_id(),
-                "recovered_in_s": self.recovered_in_s}
+                "recovered_in_s": self.recovered_in_s, "loop": self.loop_lag.status()}
 
 
 def _all_time(board: str) -> bool:

@@ -6,8 +6,11 @@ commit or request, never per unlock: a record costs ~2.8 us here.
 docs/operations.md "Metrics" says what each one means."""
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from actors.loop_lag import LagSummary
 
 LATENCY_S = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0]
 SIZES = [1.0, 10.0, 50.0, 100.0, 250.0, 500.0, 1000.0, 2500.0, 5000.0]
@@ -40,6 +43,13 @@ SPEC: dict[str, tuple[str, str, tuple[str, ...], list[float] | None]] = {
     "podium_rate_limit_errors": ("counter", "Rate limit checks skipped because Redis failed or was slow (the "
                                  "request went through)", ("kind",), None),
     "podium_socket_query_seconds": ("histogram", "Query frame latency on sockets, by query", ("q",), LATENCY_S),
+    "podium_loop_lag_seconds": ("gauge", "How late a 100 ms timer fired on the process's event loop over the last "
+                                "60 s (quantile p50, p99, max), per gateway replica and shard",
+                                ("process_kind", "name", "quantile"), None),
+    "podium_loop_stalls": ("counter", "Event-loop lags of loop_stall_ms or more (see the LOOP_STALL log lines)",
+                           ("process_kind", "name"), None),
+    "podium_gc_pause_seconds": ("counter", "Time the process spent in cyclic GC passes (the loop waits meanwhile)",
+                                ("process_kind", "name"), None),
 }
 
 _made: dict[str, Any] = {}
@@ -78,3 +88,21 @@ def count_all(name: str, counts: Mapping[tuple[str, ...], int], keys: tuple[str,
     """Many tag combinations of one counter at once (e.g. a frame's acks by status and reason)."""
     for values, n in counts.items():
         count(name, n, **dict(zip(keys, values, strict=True)))
+
+
+def loop_reporter(process_kind: str, name: str) -> Callable[[LagSummary], None]:
+    """A loop lag monitor's `report` (actors/loop_lag.py): its window's lag
+    quantiles as gauges, its stalls and the process's GC time as counters."""
+    tags = {"process_kind": process_kind, "name": name}  # `name` is a tag here: not through gauge(name, ...)
+    seen = {"stalls": 0.0, "gc": 0.0}
+
+    def report(summary: LagSummary) -> None:
+        for q, value in (("p50", summary.p50_s), ("p99", summary.p99_s), ("max", summary.max_s)):
+            _metric("podium_loop_lag_seconds").set(value, {**tags, "quantile": q})
+        for metric, total, key in (("podium_loop_stalls", summary.stalls_total, "stalls"),
+                                   ("podium_gc_pause_seconds", summary.gc_total_s, "gc")):
+            if total > seen[key]:
+                _metric(metric).inc(total - seen[key], tags)
+            seen[key] = total
+
+    return report

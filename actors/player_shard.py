@@ -374,4 +374,5 @@ class PlayerShard(Social, ActorBase):
                 "passes_dropped": self.passes_dropped,
                 "gc_frozen": gc.get_freeze_count(), "node": ray.util.get_node_ip_address(),
                 "node_id": ray.get_runtime_context().get_node_id(),
-                "checkpoint_age_s": round(time.monotonic() - self._checkpointed_at, 1)}
+                "checkpoint_age_s": round(time.monotonic() - self._checkpointed_at, 1),
+                "loop": self.loop_lag.status()}

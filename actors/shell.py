@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
+import re
 import threading
 import time
 from collections.abc import Awaitable, Callable
@@ -17,8 +18,9 @@ import ray
 import redis.asyncio as aioredis
 from ray.exceptions import ActorUnavailableError, RayActorError
 
-from actors import directory, presence
+from actors import directory, metrics, presence
 from actors.errors import ShardUnavailable
+from actors.loop_lag import LoopLagMonitor
 from actors.recovery import Recovery
 from actors.tasks import log_failure, supervise
 from persistence.db import create_pool
@@ -55,6 +57,7 @@ class ActorBase:
         self._servers: dict[str, asyncio.Future[asyncio.Server]] = {}
         self._follower_started = False
         self.channel_key = settings.channel_key()  # what callers present on this actor's channels
+        self.loop_lag = loop_monitor(settings, *process_name(type(self).__name__, index))
         threading.Thread(target=_start_when_alive, args=(ray.get_runtime_context().current_actor,
                                                          f"{type(self).__name__} {index}"),
                          name="start-when-alive", daemon=True).start()
@@ -98,7 +101,9 @@ class ActorBase:
             raise ShardUnavailable(f"{type(self).__name__} {self.index} is recovering; retry shortly")
 
     def _kick(self) -> asyncio.Future[None]:
-        """The recovery loop, started if none runs."""
+        """The recovery loop, started if none runs; and the loop lag monitor (on the
+        actor's loop, for the process's life: recovery's stalls count too)."""
+        self.loop_lag.start()
         return self._recovery.kick()
 
     async def start(self) -> None:
@@ -176,6 +181,19 @@ class ActorBase:
                     log.exception("%s failed; retrying in %.1fs", name, seconds)
 
         self.supervise(name, loop)
+
+
+def process_name(class_name: str, index: int) -> tuple[str, str]:
+    """(process_kind, name) of a shard actor for its loop lag: PlayerShard 3 ->
+    ("player_shard", "player-shard-3"), the name it has in Ray."""
+    kebab = re.sub(r"(?<!^)(?=[A-Z])", "-", class_name).lower()
+    return kebab.replace("-", "_"), f"{kebab}-{index}"
+
+
+def loop_monitor(settings: Settings, process_kind: str, name: str) -> LoopLagMonitor:
+    """The process's event-loop lag monitor (actors/loop_lag.py), exported as Ray metrics."""
+    return LoopLagMonitor(name, interval_s=settings.loop_lag_interval_ms / 1000, stall_s=settings.loop_stall_ms / 1000,
+                          log_every_s=settings.loop_stall_log_s, report=metrics.loop_reporter(process_kind, name))
 
 
 def settle_gc() -> None:

@@ -254,9 +254,10 @@ def _publish(settings: Settings, channel: str, message: bytes) -> None:
 @app.command()
 def status(as_json: Annotated[bool, typer.Option("--json", help="One JSON object instead of tables")] = False,
            data_dir: DataDir = None) -> None:
-    """Every shard actor (node, queue, delivery backlog, last checkpoint, size)
-    and every gateway replica (player sockets, last heartbeat) of the running
-    cluster (PODIUM_RAY_ADDRESS, default: the local one)."""
+    """Every shard actor (node, queue, delivery backlog, last checkpoint, size,
+    event-loop lag) and every gateway replica (player sockets, last heartbeat,
+    event-loop lag) of the running cluster (PODIUM_RAY_ADDRESS, default: the
+    local one)."""
     from gateway.operations import cluster_status
 
     settings = _settings(data_dir)
@@ -268,20 +269,30 @@ def status(as_json: Annotated[bool, typer.Option("--json", help="One JSON object
     from rich.table import Table
 
     shards = Table("shard", "ok", "node", "queue", "to deliver", "lag rows", "checkpoint age s", "size", "online",
-                   "recovered in s", title="shards")
+                   "recovered in s", "loop lag p99/max ms", title="shards")
     for r in report["shards"]:
         size = r.get("players", r.get("entries", ""))
         lag = (r["journaled_seq"] - r["delivered_seq"]) if "journaled_seq" in r else ""
         shards.add_row(r["name"], "yes" if r["ok"] else f"NO: {r.get('error', '')}"[:60], str(r.get("node", "")),
                        str(r.get("pending_batches", "")), str(r.get("to_deliver", "")), str(lag),
                        str(r.get("checkpoint_age_s", "")), str(size), str(r.get("online", "")),
-                       f"{r['recovered_in_s']:.2f}" if r.get("recovered_in_s") is not None else "")
-    replicas = Table("replica", "player sockets", "heartbeat age s", title="gateway replicas")
+                       f"{r['recovered_in_s']:.2f}" if r.get("recovered_in_s") is not None else "",
+                       loop_lag_cell(r.get("loop")))
+    replicas = Table("replica", "player sockets", "heartbeat age s", "loop lag p99/max ms", title="gateway replicas")
     for r in report["replicas"]:
-        replicas.add_row(r["replica"], str(r["player_sockets"]), f"{r['heartbeat_age_s']:.1f}")
+        replicas.add_row(r["replica"], str(r["player_sockets"]), f"{r['heartbeat_age_s']:.1f}",
+                         loop_lag_cell(r.get("loop")))
     console = Console(width=None if sys.stdout.isatty() else 200)  # piped: whole rows, not ellipses
     console.print(shards)
     console.print(replicas)
+
+
+def loop_lag_cell(loop: dict[str, Any] | None) -> str:
+    """`podium status`'s loop lag column: p99/max ms over the last window, and the stalls in it."""
+    if not loop:
+        return ""
+    cell = f"{loop['p99_ms']:.0f}/{loop['max_ms']:.0f}"
+    return cell + (f" ({loop['stalls']} stalls)" if loop.get("stalls") else "")
 
 
 @app.command()

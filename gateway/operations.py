@@ -4,6 +4,7 @@ Redis (presence, actors/presence.py). A driver of its own joins the running
 cluster for this; nothing here runs inside the cluster."""
 from __future__ import annotations
 
+import json
 import logging
 import time
 from typing import Any
@@ -12,6 +13,7 @@ import ray
 
 from actors import presence
 from actors.routing import leaderboard_shard_name, player_shard_name
+from gateway.push_hub import loop_key
 from persistence.settings import Settings
 
 STATUS_TIMEOUT_S = 5.0
@@ -54,11 +56,14 @@ def _replicas(settings: Settings, redis_url: str) -> list[dict[str, Any]]:
         now = time.time()
         beats: list[tuple[bytes, float]] = client.zrange(  # type: ignore[assignment]
             presence.replicas_key(settings.redis_prefix), 0, -1, withscores=True)
+        loops: dict[bytes, bytes] = client.hgetall(loop_key(settings.redis_prefix))  # type: ignore[assignment]
         out = []
         for raw, at in beats:
             replica = raw.decode() if isinstance(raw, bytes) else str(raw)
+            loop = loops.get(replica.encode())
             out.append({"replica": replica, "heartbeat_age_s": round(now - float(at), 1),
-                        "player_sockets": int(client.scard(presence.replica_key(settings.redis_prefix, replica)))})  # type: ignore[arg-type]
+                        "player_sockets": int(client.scard(presence.replica_key(settings.redis_prefix, replica))),  # type: ignore[arg-type]
+                        "loop": json.loads(loop) if loop else None})
         return out
     finally:
         client.close()

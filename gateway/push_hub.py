@@ -36,6 +36,12 @@ def draining_key(prefix: str) -> str:
     return f"{prefix}gateway:draining"
 
 
+def loop_key(prefix: str) -> str:
+    """Hash: replica -> its event-loop lag (JSON, actors/loop_lag.py), refreshed
+    every few seconds; `podium status` reads it."""
+    return f"{prefix}gateway:loop"
+
+
 async def drain_all(client: aioredis.Redis, prefix: str) -> int:
     """Tell every gateway replica to close its sockets with 1012 and refuse new
     ones; returns how many replicas heard it."""
@@ -44,11 +50,11 @@ async def drain_all(client: aioredis.Redis, prefix: str) -> int:
 
 class PushHub:
     def __init__(self, client: aioredis.Redis, prefix: str, *, presence_ttl_s: float = 30.0,
-                 backlog: int = 1000, on_drain: Any = None) -> None:
+                 backlog: int = 1000, on_drain: Any = None, replica: str | None = None) -> None:
         self._client = client
         self._prefix = prefix
         self._ttl_s = presence_ttl_s
-        self.replica = uuid.uuid4().hex
+        self.replica = replica or uuid.uuid4().hex
         self._pubsub = client.pubsub()
         self._backlog = backlog
         self._on_drain = on_drain

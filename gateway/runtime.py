@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+import uuid
 from typing import Any
 
 import asyncpg
@@ -21,13 +22,14 @@ from actors.messages import ALL_GAMES, AckBatch, AckStatus, UnlockBatch
 from actors.periods import ALL_TIME, PeriodClock, board_id
 from actors.player_state import now_us
 from actors.routing import shard_of
+from actors.shell import loop_monitor
 from actors.tasks import log_failure
 from gateway.admission import Admission
 from gateway.auth import KeyCache, token_keys
 from gateway.batcher import ShardBatcher
 from gateway.board_watch import BoardWatch, Key
 from gateway.limits import nofile_limit, sockets_per_replica
-from gateway.push_hub import PushHub, draining_key
+from gateway.push_hub import PushHub, draining_key, loop_key
 from gateway.rate_limits import RateLimits
 from gateway.read_batcher import ReadBatcher
 from gateway.read_channel import ReadChannel
@@ -40,11 +42,19 @@ _STATUS = {s.value: s for s in AckStatus}
 CATALOG_TTL_S = 2.0
 METRICS_S = 5.0  # how often the replica's gauges are exported
 RARITY_TTL_S = 10.0  # rarity is a journal count: recount at most this often per game and replica
+LOOP_KEY_TTL_S = 60  # a replica's loop lag in Redis outlives it this long at most
 
 
 class Runtime:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
+        self.replica = uuid.uuid4().hex  # presence, metrics and `podium status` know the replica by this
+        self.loop_lag = loop_monitor(settings, "gateway", self.replica)
+        try:  # Serve runs the constructor on the replica's loop: watch it from now on
+            asyncio.get_running_loop()
+            self.loop_lag.start()
+        except RuntimeError:
+            pass  # no loop yet: the first request starts it (ready)
         self.pool: asyncpg.Pool
         self.redis: aioredis.Redis
         self.keys: KeyCache
@@ -76,6 +86,7 @@ class Runtime:
 
     async def ready(self) -> Runtime:
         if not self._started:
+            self.loop_lag.start()
             async with self._lock:
                 if not self._started:
                     s = self.settings
@@ -87,7 +98,7 @@ class Runtime:
                     self.limits = RateLimits(s.redis_url or "", s.redis_prefix, s.rate_limits())
                     self.keys = KeyCache(self.pool, ttl_s=s.api_key_cache_s, max_keys=s.api_key_cache_size)
                     self.hub = PushHub(self.redis, s.redis_prefix, presence_ttl_s=s.presence_ttl_s,
-                                       backlog=s.push_backlog_max, on_drain=self.drain)
+                                       backlog=s.push_backlog_max, on_drain=self.drain, replica=self.replica)
                     await self.hub.start()
                     self._metrics_task = asyncio.ensure_future(self._export_metrics())
                     self._metrics_task.add_done_callback(log_failure)
@@ -95,7 +106,8 @@ class Runtime:
         return self
 
     async def _export_metrics(self) -> None:
-        """This replica's socket gauges (actors/metrics.py), every METRICS_S."""
+        """This replica's socket gauges (actors/metrics.py), and its loop lag for
+        `podium status` (Redis: the status driver cannot call a replica), every METRICS_S."""
         while True:
             replica = self.hub.replica
             try:
@@ -106,6 +118,14 @@ class Runtime:
                               replica=replica)
             except Exception:
                 log.warning("socket gauges not exported", exc_info=True)
+            try:
+                key = loop_key(self.settings.redis_prefix)
+                async with self.redis.pipeline(transaction=False) as pipe:
+                    pipe.hset(key, replica, orjson.dumps(self.loop_lag.status()))
+                    pipe.expire(key, LOOP_KEY_TTL_S)
+                    await pipe.execute()
+            except Exception as exc:
+                log.warning("loop lag not written to Redis (%r)", exc)
             await asyncio.sleep(METRICS_S)
 
     def drain(self) -> None:
@@ -129,6 +149,7 @@ class Runtime:
             await asyncio.sleep(0.05)
 
     async def stop(self) -> None:
+        await self.loop_lag.stop()
         if self._started:
             self._metrics_task.cancel()
             await self.boards.stop()

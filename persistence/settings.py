@@ -144,6 +144,13 @@ class Settings(BaseSettings):
     board_push_ms: float = Field(500.0, ge=50, description="A watched board (/v1/ws/boards) is re-read this often "
                                  "per replica; its watchers get a frame only when its top N changed")
     board_top_max: int = Field(100, ge=1, le=200, description="Largest top N a board socket may watch")
+    loop_lag_interval_ms: float = Field(100.0, ge=10, le=10_000, description="Every gateway replica and shard "
+                                        "times a timer this often on its event loop: how late it fires is the loop "
+                                        "lag (`podium status`, podium_loop_lag_seconds)")
+    loop_stall_ms: float = Field(200.0, gt=0, description="A loop lag this long or longer is a stall: counted, and "
+                                 "logged (LOOP_STALL) with what the loop was running and how much of it was GC")
+    loop_stall_log_s: float = Field(10.0, ge=0, description="At most one LOOP_STALL line per process this often; "
+                                    "the next says how many stalls were left out")
     socket_idle_s: float = Field(120.0, gt=0, description="A socket whose client sends nothing (no frame, no "
                                  "`ping`) this long is closed (1001); clients ping every socket_idle_s / 4")
 

@@ -42,7 +42,8 @@ async def health(rt: Runtime = Depends(runtime)) -> Response:
     results = dict(zip(checks, await asyncio.gather(*checks.values()), strict=True))
     ok = all(r["ok"] for r in results.values())
     body = {"status": "ok" if ok else "degraded", "checks": results, "push_sockets": rt.hub.sockets,
-            "replica": {"pid": os.getpid(), "rss_mib": round(psutil.Process().memory_info().rss / 2**20, 1)},
+            "replica": {"id": rt.replica, "pid": os.getpid(),
+                        "rss_mib": round(psutil.Process().memory_info().rss / 2**20, 1), "loop": rt.loop_lag.status()},
             "sockets": {"open": rt.admission.open, "limit": rt.admission.max_sockets,
                         "refused": rt.admission.refused, "draining": rt.admission.draining},
             "leaderboard_reads": {"reads": rt.reads.reads, "requests": rt.reads.calls,

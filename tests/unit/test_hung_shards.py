@@ -45,6 +45,7 @@ async def test_a_friends_board_gives_up_on_a_hung_player_shard() -> None:
         release.set()
         await channel.close()
         server.close()
+        await rt.stop()  # its loop lag monitor
 
 
 class PassWorker(Social):
