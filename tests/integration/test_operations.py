@@ -14,7 +14,7 @@ import orjson
 import ray
 
 from actors import directory
-from tests.integration.conftest import eventually, get_ok
+from tests.integration.conftest import eventually
 
 RANK_ROUTE = 'endpoint="GET /v1/games/{game_id}/players/{player_id}/rank"'
 
@@ -35,7 +35,10 @@ async def test_podium_series_reach_rays_metrics_endpoint(cluster, http, api_key,
         [{"player_id": p, "game_id": "arena", "achievement_id": "a0"},
          {"player_id": p, "game_id": "arena", "achievement_id": "nope"}]))
     assert [a["status"] for a in response.json()] == ["accepted", "rejected"]
-    await get_ok(http, f"/v1/games/arena/players/{p}/rank")
+    async def ranked() -> bool:  # an ack means journaled; the board has it a delivery later
+        return (await http.get(f"/v1/games/arena/players/{p}/rank")).status_code == 200
+
+    await eventually(ranked)
     url = f"http://127.0.0.1:{cluster.settings.metrics_port}/metrics"
 
     missing: list[str] = []
