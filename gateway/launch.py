@@ -165,6 +165,16 @@ def start_actors(settings: Settings, *, detached: bool = False) -> list[Any]:
     return started
 
 
+def stop_ray(settings: Settings) -> None:
+    """Stop what start_ray and deploy started in this process (Serve, then Ray) and remove
+    the cluster's HAProxy directory. For tests and benches; `podium up` stops through tear_down."""
+    try:
+        serve.shutdown()
+    finally:
+        ray.shutdown()
+        shutil.rmtree(haproxy_dir(settings), ignore_errors=True)
+
+
 def deploy(settings: Settings) -> None:
     """Start (or find) the shard actors, then the Serve gateway on host:port."""
     start_actors(settings)

@@ -146,13 +146,11 @@ class Podium(System):
         launch.deploy(self.settings)
 
     def stop(self) -> None:
-        import ray
-        from ray import serve
+        from gateway import launch
 
         try:
-            serve.shutdown()
+            launch.stop_ray(self.settings)
         finally:
-            ray.shutdown()
             asyncio.run(admin(self.infra.database_url, f'DROP DATABASE IF EXISTS "{self.database}" WITH (FORCE)'))
             _drop_prefix(self.infra.redis_url, self.settings.redis_prefix)
 

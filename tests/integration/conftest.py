@@ -107,11 +107,7 @@ def cluster() -> Iterator[Cluster]:
                       servers.database_url, database, servers)
     finally:
         try:
-            import ray
-            from ray import serve
-
-            serve.shutdown()
-            ray.shutdown()
+            launch.stop_ray(settings)
         finally:
             drop_test_state(servers.database_url, database, servers.redis_url, settings.redis_prefix)
             servers.stop()

@@ -5,6 +5,7 @@ JSON report that the test reads."""
 from __future__ import annotations
 
 import asyncio
+import shutil
 import sys
 import tempfile
 import uuid
@@ -14,7 +15,6 @@ from typing import Any
 
 import asyncpg
 import orjson
-import ray
 
 from gateway import launch
 from gateway.processes import own_ports
@@ -48,8 +48,6 @@ def run_driver(name: str, run: Callable[[Settings, str], Awaitable[Any]], **over
         launch.deploy(settings)
         print(orjson.dumps(asyncio.run(run(settings, key)), default=str).decode())
     finally:
-        from ray import serve
-
-        serve.shutdown()
-        ray.shutdown()
+        launch.stop_ray(settings)
         drop_test_state(admin_url, database, redis_url, settings.redis_prefix)
+        shutil.rmtree(settings.data_dir, ignore_errors=True)

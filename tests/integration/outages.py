@@ -21,7 +21,6 @@ from typing import Any
 import asyncpg
 import httpx
 import orjson
-import ray
 import websockets
 
 from actors import directory
@@ -218,10 +217,7 @@ def main() -> None:
         launch.deploy(settings)
         print(orjson.dumps(asyncio.run(run(settings, key, fresh_key, pg, data_dir))).decode())
     finally:
-        from ray import serve
-
-        serve.shutdown()
-        ray.shutdown()
+        launch.stop_ray(settings)
         pg.cleanup()
         redis_holder[0].shutdown()
         shutil.rmtree(data_dir, ignore_errors=True)
