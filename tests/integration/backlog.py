@@ -16,7 +16,6 @@ import signal
 import time
 from typing import Any
 
-import httpx
 import ray
 
 from actors import directory
@@ -24,7 +23,7 @@ from actors.messages import ALL_GAMES
 from actors.routing import shard_of
 from persistence.settings import Settings
 from tests.integration.driver import run_driver
-from tests.integration.resender import Resender, stream
+from tests.integration.resender import Resender, stream, whole_board
 
 BACKLOG_MAX, CHUNK_PAIRS, BATCH_MAX = 400, 50, 200
 STREAM_S = 4.0  # new unlocks are offered this long while the leaderboard is stopped
@@ -96,21 +95,6 @@ async def run(settings: Settings, key: str) -> dict[str, Any]:
         "board_sizes": {game: len(board) for game, board in got.items()},
         "limits": {"backlog_max": BACKLOG_MAX, "chunk_pairs": CHUNK_PAIRS, "batch_max": BATCH_MAX},
     }
-
-
-async def whole_board(http: httpx.AsyncClient, game: str) -> dict[str, int]:
-    entries: dict[str, int] = {}
-    cursor = None
-    while True:
-        response = await http.get(f"/v1/games/{game}/leaderboard",
-                                  params={"limit": 200, **({"cursor": cursor} if cursor else {})})
-        if response.status_code != 200:
-            return {}
-        page = response.json()
-        entries.update({e["player_id"]: e["points"] for e in page["entries"]})
-        cursor = page["next_cursor"]
-        if cursor is None:
-            return entries
 
 
 async def sample(settings: Settings, backlogs: list[int]) -> None:

@@ -75,3 +75,20 @@ async def stream(client: Resender, seconds: float, start: int, tasks: list[async
         n += size
         await asyncio.sleep(1 / frames_per_s)
     return n
+
+
+async def whole_board(http: httpx.AsyncClient, game: str, *, prefix: str = "") -> dict[str, int]:
+    """Every entry of a game's all-time global board whose player id starts with `prefix`, page by page
+    ({} if a page is refused)."""
+    entries: dict[str, int] = {}
+    cursor = None
+    while True:
+        response = await http.get(f"/v1/games/{game}/leaderboard",
+                                  params={"limit": 200, **({"cursor": cursor} if cursor else {})})
+        if response.status_code != 200:
+            return {}
+        page = response.json()
+        entries.update({e["player_id"]: e["points"] for e in page["entries"] if e["player_id"].startswith(prefix)})
+        cursor = page["next_cursor"]
+        if cursor is None:
+            return entries

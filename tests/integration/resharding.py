@@ -17,14 +17,13 @@ import time
 from typing import Any
 
 import asyncpg
-import httpx
 import orjson
 
 from gateway import launch
 from persistence.settings import Settings
 from tests.integration.conftest import TEST_CATALOG
 from tests.integration.driver import run_driver
-from tests.integration.resender import Resender, stream
+from tests.integration.resender import Resender, stream, whole_board
 
 POINTS = {(g["game_id"], a["achievement_id"]): a["points"] for g in TEST_CATALOG for a in g["achievements"]}
 PAIRS = sorted(POINTS)
@@ -93,7 +92,7 @@ async def run(settings: Settings, key: str) -> dict[str, Any]:
     boards_equal, got = False, {}
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline and not boards_equal:
-        got = {game: await whole_board(client.http, game) for game in expected}
+        got = {game: await whole_board(client.http, game, prefix="rs-") for game in expected}
         boards_equal = got == expected
         await asyncio.sleep(0.5)
     latencies = list(client.latency.values())
@@ -103,21 +102,6 @@ async def run(settings: Settings, key: str) -> dict[str, Any]:
             "boards_equal": boards_equal, "resends": client.resends, "steps": steps,
             "ack_p50_s": percentile(latencies, 0.5), "ack_p99_s": percentile(latencies, 0.99),
             "ack_max_s": max(latencies), "final": [settings.player_shards, settings.leaderboard_shards]}
-
-
-async def whole_board(http: httpx.AsyncClient, game: str) -> dict[str, int]:
-    entries: dict[str, int] = {}
-    cursor = None
-    while True:
-        response = await http.get(f"/v1/games/{game}/leaderboard",
-                                  params={"limit": 200, **({"cursor": cursor} if cursor else {})})
-        if response.status_code != 200:
-            return {}
-        page = response.json()
-        entries.update({e["player_id"]: e["points"] for e in page["entries"] if e["player_id"].startswith("rs-")})
-        cursor = page["next_cursor"]
-        if cursor is None:
-            return entries
 
 
 def main() -> None:
