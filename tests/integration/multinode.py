@@ -8,6 +8,7 @@ test_multinode.py in a process of its own (a process holds one Ray).
 from __future__ import annotations
 
 import asyncio
+import shutil
 import sys
 import tempfile
 import time
@@ -180,6 +181,7 @@ def main() -> None:
         ray.shutdown()
         cluster.shutdown()
         drop_test_state(admin_url, database, redis_url, settings.redis_prefix)
+        shutil.rmtree(data_dir, ignore_errors=True)
 
 
 if __name__ == "__main__":

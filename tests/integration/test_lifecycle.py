@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -65,9 +66,21 @@ class Up:
         return pids
 
 
+MADE: list[Path] = []  # data dirs this module made, removed at its end
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _remove_data_dirs() -> Iterator[None]:
+    yield
+    for data_dir in MADE:
+        shutil.rmtree(haproxy_dir(Settings(data_dir=data_dir)), ignore_errors=True)
+        shutil.rmtree(data_dir, ignore_errors=True)
+
+
 def new_data_dir(name: str) -> Path:
     data_dir = Path(tempfile.mkdtemp(prefix=f"podium-up-{name}-"))
     data_dir.chmod(0o755)  # the embedded PostgreSQL runs as a user of its own
+    MADE.append(data_dir)
     return data_dir
 
 
