@@ -156,8 +156,10 @@ def run_gateway(settings: Settings, bound: Settings | None = None) -> None:
 
 
 def delete_gateway() -> None:
-    for name in APP_NAMES:
-        serve.delete(name)
+    """Remove every plane's app (both at once; one that is not there is no error) and wait until they are gone."""
+    from ray.serve.context import _get_global_client
+
+    _get_global_client().delete_apps(list(APP_NAMES), blocking=True)
 
 
 def serve_options(settings: Settings, plane: str = SOCKETS) -> dict[str, Any]:
