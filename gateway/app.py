@@ -81,7 +81,8 @@ def build_app(plane: str = BOTH) -> FastAPI:
     split by path, never copied). The HTTP plane keeps the OpenAPI docs."""
     docs = plane != SOCKETS
     app = FastAPI(title="Podium", version="0.1.0", description="Real-time achievements, rankings and notifications",
-                  **({} if docs else {"openapi_url": None, "docs_url": None, "redoc_url": None}))
+                  openapi_url="/openapi.json" if docs else None, docs_url="/docs" if docs else None,
+                  redoc_url="/redoc" if docs else None)
     routes = [route for module in MODULES for route in module.router.routes
               if plane == BOTH or in_socket_plane(getattr(route, "path", "")) == (plane == SOCKETS)]
     app.router.routes.extend(routes)  # the route objects themselves: their dependencies and tags come along
@@ -159,7 +160,9 @@ def delete_gateway() -> None:
     """Remove every plane's app (both at once; one that is not there is no error) and wait until they are gone."""
     from ray.serve.context import _get_global_client
 
-    _get_global_client().delete_apps(list(APP_NAMES), blocking=True)
+    client = _get_global_client()  # raises if Serve is not running
+    if client is not None:
+        client.delete_apps(list(APP_NAMES), blocking=True)
 
 
 def serve_options(settings: Settings, plane: str = SOCKETS) -> dict[str, Any]:
