@@ -132,8 +132,9 @@ def gateway_apps(settings: Settings, bound: Settings | None = None) -> list[Plan
     A WebSocket holds one of Serve's slots for its whole life. The replica refuses sockets past
     max_sockets_per_replica itself (gateway/admission.py), so Serve's limit sits above it: HTTP
     requests always find room.
-    `bound`: the settings the running replicas were made with; keeping them makes a replica-count
-    change a Serve config update (no replica restarts)."""
+    `bound`: the settings the running replicas were made with, kept for a replica-count change. Serve
+    still restarts the replicas then: an imperative deploy (serve.run) gets a new random code version
+    each time (ray/serve/_private/client.py), seen with `podium scale --http-replicas` on 2026-12-07."""
     args = bound or settings
     if not settings.split_planes:
         return [Plane(APP_NAME, "/", Gateway.options(**serve_options(settings)).bind(args))]
