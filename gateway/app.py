@@ -1,11 +1,14 @@
-"""The FastAPI app and the Ray Serve deployment that hosts it."""
+"""The FastAPI app and the Ray Serve deployments that host it: the socket plane (/v1/ws/...)
+and the HTTP plane (everything else), one codebase split by route path."""
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from typing import Any
 
 from fastapi import FastAPI
 from ray import serve
+from ray.serve import RunTarget
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from actors import metrics
@@ -46,52 +49,140 @@ class RequestMetrics:
             metrics.observe("podium_http_seconds", time.perf_counter() - t0, endpoint=endpoint)
 
 
-def build_app() -> FastAPI:
-    app = FastAPI(title="Podium", version="0.1.0",
-                  description="Real-time achievements, rankings and notifications")
-    for module in (ingest, reads, friends, tokens, pushes, boards, page, health):
-        app.include_router(module.router)
+# The socket plane is every route under this prefix (player, board and ingest sockets, and the
+# socket plane's own health); the HTTP plane is the rest. HAProxy (Serve's, one per node) sends
+# each request to its plane's replicas by this prefix, the longest route prefix that matches.
+SOCKET_PREFIX = "/v1/ws"
+HTTP, SOCKETS, BOTH = "http", "sockets", "both"
+MODULES = (ingest, reads, friends, tokens, pushes, boards, page, health)
+
+
+def in_socket_plane(path: str) -> bool:
+    return path == SOCKET_PREFIX or path.startswith(SOCKET_PREFIX + "/")
+
+
+class Unprefixed:
+    """Serve mounts the socket plane at SOCKET_PREFIX (root_path), and Starlette routes on the path
+    less root_path; the routes keep their whole paths (/v1/ws/players/{id}), so the prefix is given
+    back to the path here. An app mounted elsewhere (a test's own prefix) is left as it is."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        root = scope.get("root_path", "")
+        if root.endswith(SOCKET_PREFIX):
+            scope = {**scope, "root_path": root[:-len(SOCKET_PREFIX)]}
+        await self.app(scope, receive, send)
+
+
+def build_app(plane: str = BOTH) -> FastAPI:
+    """One plane's app: the routes of every route module that belong to it (one codebase, the routes
+    split by path, never copied). The HTTP plane keeps the OpenAPI docs."""
+    docs = plane != SOCKETS
+    app = FastAPI(title="Podium", version="0.1.0", description="Real-time achievements, rankings and notifications",
+                  openapi_url="/openapi.json" if docs else None, docs_url="/docs" if docs else None,
+                  redoc_url="/redoc" if docs else None)
+    routes = [route for module in MODULES for route in module.router.routes
+              if plane == BOTH or in_socket_plane(getattr(route, "path", "")) == (plane == SOCKETS)]
+    app.router.routes.extend(routes)  # the route objects themselves: their dependencies and tags come along
     problems.install(app)
-    app.add_middleware(RequestMetrics)
+    if plane == SOCKETS:
+        app.add_middleware(Unprefixed)
+    else:
+        app.add_middleware(RequestMetrics)
     return app
 
 
-app = build_app()
+# Serve needs each deployment's ingress at import; one class per plane, the same constructor.
+@serve.deployment(name="http", ray_actor_options={"num_cpus": 0})
+@serve.ingress(build_app(HTTP))
+class HttpPlane:
+    def __init__(self, settings: Settings) -> None:
+        install_runtime(Runtime(settings, plane=HTTP))
+
+
+@serve.deployment(name="sockets", ray_actor_options={"num_cpus": 0})
+@serve.ingress(build_app(SOCKETS))
+class SocketPlane:
+    def __init__(self, settings: Settings) -> None:
+        install_runtime(Runtime(settings, plane=SOCKETS))
 
 
 @serve.deployment(name="gateway", ray_actor_options={"num_cpus": 0})
-@serve.ingress(app)
+@serve.ingress(build_app(BOTH))
 class Gateway:
     def __init__(self, settings: Settings) -> None:
-        install_runtime(Runtime(settings))
+        install_runtime(Runtime(settings, plane=BOTH))
 
 
-def gateway_app(settings: Settings, bound: Settings | None = None) -> serve.Application:
-    # A WebSocket holds one of Serve's slots for its whole life. The replica refuses
-    # sockets past max_sockets_per_replica itself (gateway/admission.py), so Serve's
-    # limit sits above it: HTTP requests always find room.
-    # No per-request access log: formatting and writing a line per request took ~7 %
-    # of the replica's CPU under reads (py-spy); errors are still logged.
-    # `bound`: the settings the running replicas were made with; keeping them
-    # makes a replica-count change a Serve config update (no replica restarts).
-    return Gateway.options(**serve_options(settings)).bind(bound or settings)
+@dataclass(frozen=True, slots=True)
+class Plane:
+    """A Serve application to run: its name, route prefix and bound deployment."""
+    name: str
+    route_prefix: str
+    app: serve.Application
 
 
-def serve_options(settings: Settings) -> dict[str, Any]:
-    """The deployment's replica count, or Serve autoscaling between
-    gateway_replicas and gateway_max_replicas on ongoing requests (a socket is
-    one for its life, so sockets drive it)."""
-    options: dict[str, Any] = {
-        "max_ongoing_requests": settings.max_sockets_per_replica + settings.max_http_in_flight,
-        "logging_config": {"enable_access_log": False},
-    }
-    top = settings.gateway_max_replicas
-    if top is None or top <= settings.gateway_replicas:
-        options["num_replicas"] = settings.gateway_replicas
+def gateway_apps(settings: Settings, bound: Settings | None = None) -> list[Plane]:
+    """The gateway as Serve applications on one port: with split_planes (the default), the socket
+    plane at SOCKET_PREFIX and the HTTP plane at "/", each with its own replicas and autoscaling, so
+    a burst of reads never waits on (nor delays) the loop that runs pushes and acks; else one
+    deployment for both.
+    A WebSocket holds one of Serve's slots for its whole life. The replica refuses sockets past
+    max_sockets_per_replica itself (gateway/admission.py), so Serve's limit sits above it: HTTP
+    requests always find room.
+    `bound`: the settings the running replicas were made with, kept for a replica-count change. Serve
+    still restarts the replicas then: an imperative deploy (serve.run) gets a new random code version
+    each time (ray/serve/_private/client.py), seen with `podium scale --http-replicas` on 2026-12-07."""
+    args = bound or settings
+    if not settings.split_planes:
+        return [Plane(APP_NAME, "/", Gateway.options(**serve_options(settings)).bind(args))]
+    return [Plane(SOCKETS_APP_NAME, SOCKET_PREFIX, SocketPlane.options(**serve_options(settings)).bind(args)),
+            Plane(APP_NAME, "/", HttpPlane.options(**serve_options(settings, HTTP)).bind(args))]
+
+
+APP_NAME = "podium"  # the HTTP plane, or the whole gateway without split_planes
+SOCKETS_APP_NAME = "podium-sockets"
+APP_NAMES = (APP_NAME, SOCKETS_APP_NAME)
+
+
+def run_gateway(settings: Settings, bound: Settings | None = None) -> None:
+    """Deploy (or update) every plane of the gateway together; a plane that split_planes no longer
+    asks for is removed."""
+    planes = gateway_apps(settings, bound)
+    serve.run_many([RunTarget(target=p.app, name=p.name, route_prefix=p.route_prefix) for p in planes])
+    for name in set(APP_NAMES) - {p.name for p in planes}:
+        if name in serve.status().applications:
+            serve.delete(name)
+
+
+def delete_gateway() -> None:
+    """Remove every plane's app (both at once; one that is not there is no error) and wait until they are gone."""
+    from ray.serve.context import _get_global_client
+
+    client = _get_global_client()  # raises if Serve is not running
+    if client is not None:
+        client.delete_apps(list(APP_NAMES), blocking=True)
+
+
+def serve_options(settings: Settings, plane: str = SOCKETS) -> dict[str, Any]:
+    """A plane's replica count, or Serve autoscaling between its least and most
+    replicas on ongoing requests: a socket is one for its life, so sockets drive
+    the socket plane (gateway_*), requests in flight the HTTP plane (http_*)."""
+    options: dict[str, Any] = {"logging_config": {"enable_access_log": False}}
+    if plane == HTTP:
+        least, top, target = settings.http_replicas, settings.http_max_replicas, settings.http_target_ongoing
+        delays = settings.http_upscale_delay_s, settings.http_downscale_delay_s
+        options["max_ongoing_requests"] = settings.max_http_in_flight
+    else:
+        least, top, target = settings.gateway_replicas, settings.gateway_max_replicas, settings.gateway_target_ongoing
+        delays = settings.gateway_upscale_delay_s, settings.gateway_downscale_delay_s
+        options["max_ongoing_requests"] = settings.max_sockets_per_replica + settings.max_http_in_flight
+    if top is None or top <= least:
+        options["num_replicas"] = least
     else:
         options["autoscaling_config"] = {
-            "min_replicas": settings.gateway_replicas, "initial_replicas": settings.gateway_replicas,
-            "max_replicas": top, "target_ongoing_requests": settings.gateway_target_ongoing,
-            "upscale_delay_s": settings.gateway_upscale_delay_s,
-            "downscale_delay_s": settings.gateway_downscale_delay_s}
+            "min_replicas": least, "initial_replicas": least, "max_replicas": top,
+            "target_ongoing_requests": target, "upscale_delay_s": delays[0], "downscale_delay_s": delays[1]}
     return options

@@ -130,7 +130,9 @@ Ctrl-C stops everything; state is kept in the data dir.
 def scale(
     player_shards: Annotated[int | None, typer.Option(help="Player shard actors from now on")] = None,
     leaderboard_shards: Annotated[int | None, typer.Option(help="Leaderboard shard actors from now on")] = None,
-    replicas: Annotated[int | None, typer.Option(help="Gateway replicas from now on")] = None,
+    replicas: Annotated[int | None, typer.Option(help="Socket plane replicas (the gateway's, without "
+                                                "split planes) from now on")] = None,
+    http_replicas: Annotated[int | None, typer.Option(help="HTTP plane replicas from now on")] = None,
     timeout: Annotated[float, typer.Option(help="Seconds to wait for the answer")] = 300.0,
     data_dir: DataDir = None,
 ) -> None:
@@ -147,9 +149,11 @@ def scale(
     if url is None:
         typer.echo("no running cluster found (no PODIUM_REDIS_URL and no embedded Redis in the data dir)", err=True)
         raise typer.Exit(1)
-    wanted = {"player_shards": player_shards, "leaderboard_shards": leaderboard_shards, "replicas": replicas}
+    wanted = {"player_shards": player_shards, "leaderboard_shards": leaderboard_shards, "replicas": replicas,
+              "http_replicas": http_replicas}
     if all(v is None for v in wanted.values()):
-        raise typer.BadParameter("say what to scale: --player-shards, --leaderboard-shards or --replicas")
+        raise typer.BadParameter("say what to scale: --player-shards, --leaderboard-shards, --replicas or "
+                                 "--http-replicas")
     if any(v is not None and v < 1 for v in wanted.values()):
         raise typer.BadParameter("counts are at least 1")
     request_id = uuid.uuid4().hex
@@ -278,9 +282,10 @@ def status(as_json: Annotated[bool, typer.Option("--json", help="One JSON object
                        str(r.get("checkpoint_age_s", "")), str(size), str(r.get("online", "")),
                        f"{r['recovered_in_s']:.2f}" if r.get("recovered_in_s") is not None else "",
                        loop_lag_cell(r.get("loop")))
-    replicas = Table("replica", "player sockets", "heartbeat age s", "loop lag p99/max ms", title="gateway replicas")
+    replicas = Table("replica", "plane", "player sockets", "heartbeat age s", "loop lag p99/max ms",
+                     title="gateway replicas")
     for r in report["replicas"]:
-        replicas.add_row(r["replica"], str(r["player_sockets"]), f"{r['heartbeat_age_s']:.1f}",
+        replicas.add_row(r["replica"], r.get("plane") or "", str(r["player_sockets"]), f"{r['heartbeat_age_s']:.1f}",
                          loop_lag_cell(r.get("loop")))
     console = Console(width=None if sys.stdout.isatty() else 200)  # piped: whole rows, not ellipses
     console.print(shards)

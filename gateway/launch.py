@@ -24,7 +24,7 @@ from actors import directory
 from actors.leaderboard_shard import LeaderboardShard
 from actors.player_shard import PlayerShard
 from actors.routing import leaderboard_shard_name, player_shard_name, shard_of
-from gateway.app import gateway_app
+from gateway.app import delete_gateway, run_gateway
 from gateway.limits import HAPROXY_BUFSIZE, haproxy_maxconn, nofile_limit
 from gateway.processes import haproxy_dir
 from gateway.push_hub import drain_all, draining_key
@@ -176,10 +176,10 @@ def stop_ray(settings: Settings) -> None:
 
 
 def deploy(settings: Settings) -> None:
-    """Start (or find) the shard actors, then the Serve gateway on host:port."""
+    """Start (or find) the shard actors, then the Serve gateway (both planes) on host:port."""
     start_actors(settings)
     serve.start(http_options={"host": settings.host, "port": settings.port})
-    serve.run(gateway_app(settings), name="podium", route_prefix="/")
+    run_gateway(settings)
 
 
 class StartFailed(Exception):
@@ -284,7 +284,7 @@ def scale_result_key(prefix: str, request_id: str) -> str:
 
 
 def reshard(settings: Settings, *, player_shards: int | None = None, leaderboard_shards: int | None = None,
-            replicas: int | None = None) -> tuple[Settings, dict[str, Any]]:
+            replicas: int | None = None, http_replicas: int | None = None) -> tuple[Settings, dict[str, Any]]:
     """Move a running cluster to new shard counts (and replica count); returns
     the new settings and what happened, with timings. Unlocks pause meanwhile:
     the gateway is drained (sockets close 1012, clients reconnect) and removed,
@@ -292,22 +292,26 @@ def reshard(settings: Settings, *, player_shards: int | None = None, leaderboard
     unlocks, lets its queue commit and reach the leaderboards, and
     checkpoints; the players' rows move to their new shards in one
     transaction (persistence/layout.py); the old actors go, the new ones
-    recover, the gateway comes back. Only the replica count changing is a
-    Serve update with no pause."""
+    recover, the gateway (both planes) comes back. Only replica counts
+    changing (`replicas`: the socket plane's, `http_replicas`: the HTTP
+    plane's) is a Serve update with no pause."""
     from persistence.layout import relayout_players
 
     new = settings.model_copy(update={k: v for k, v in (("player_shards", player_shards),
                                                         ("leaderboard_shards", leaderboard_shards),
-                                                        ("gateway_replicas", replicas)) if v is not None})
+                                                        ("gateway_replicas", replicas),
+                                                        ("http_replicas", http_replicas)) if v is not None})
     t0 = time.monotonic()
-    report: dict[str, Any] = {"from": [settings.player_shards, settings.leaderboard_shards, settings.gateway_replicas],
-                              "to": [new.player_shards, new.leaderboard_shards, new.gateway_replicas]}
+    def counts(s: Settings) -> list[int]:
+        return [s.player_shards, s.leaderboard_shards, s.gateway_replicas, s.http_replicas]
+
+    report: dict[str, Any] = {"from": counts(settings), "to": counts(new)}
     if (new.player_shards, new.leaderboard_shards) == (settings.player_shards, settings.leaderboard_shards):
-        serve.run(gateway_app(new, bound=settings), name="podium", route_prefix="/")  # same bound args: no restart
+        run_gateway(new, bound=settings)  # same bound args: no restart
         report["paused_s"] = 0.0
         return new, report
     drain_gateways(settings)
-    serve.delete("podium")
+    delete_gateway()
     report["gateway_down_s"] = round(time.monotonic() - t0, 2)
     old_players = [ray.get_actor(player_shard_name(i), namespace=settings.ray_namespace)
                    for i in range(settings.player_shards)]
@@ -327,7 +331,7 @@ def reshard(settings: Settings, *, player_shards: int | None = None, leaderboard
     report["relayout_s"] = round(time.monotonic() - t0, 2)
     _relayout_actors(settings, new)
     report["actors_s"] = round(time.monotonic() - t0, 2)
-    serve.run(gateway_app(new), name="podium", route_prefix="/")
+    run_gateway(new)
     report["paused_s"] = round(time.monotonic() - t0, 2)
     log.info("resharded: %s", report)
     return new, report
@@ -385,7 +389,7 @@ def serve_scale_requests(settings: Settings, redis_url: str) -> Settings:
         try:
             settings, report = reshard(settings, player_shards=request.get("player_shards"),
                                        leaderboard_shards=request.get("leaderboard_shards"),
-                                       replicas=request.get("replicas"))
+                                       replicas=request.get("replicas"), http_replicas=request.get("http_replicas"))
             answer = {"ok": True, **report}
         except Exception as exc:
             log.exception("resharding failed")

@@ -42,14 +42,21 @@ def nofile_limit() -> int:
     return 1 << 20 if hard == resource.RLIM_INFINITY else int(hard)
 
 
+def http_plane_connections(settings: Settings) -> int:
+    """What the HTTP plane's replicas (split planes, gateway/app.py) take at once."""
+    return settings.max_http_in_flight * settings.http_replicas if settings.split_planes else 0
+
+
 def haproxy_maxconn(settings: Settings, nofile: int) -> int:
     """Connections HAProxy is configured for: every replica's sockets and HTTP
     requests, as far as the node's descriptors allow."""
-    wanted = (settings.max_sockets_per_replica + settings.max_http_in_flight) * settings.gateway_replicas + 256
+    wanted = ((settings.max_sockets_per_replica + settings.max_http_in_flight) * settings.gateway_replicas
+              + http_plane_connections(settings) + 256)
     return max(1, min(wanted, (nofile - RESERVED_FDS) // FDS_PER_CONNECTION))
 
 
 def sockets_per_replica(settings: Settings, nofile: int) -> int:
     """The socket limit a replica enforces: the setting, or less if HAProxy cannot carry it."""
-    share = haproxy_maxconn(settings, nofile) // settings.gateway_replicas - settings.max_http_in_flight
+    share = ((haproxy_maxconn(settings, nofile) - http_plane_connections(settings)) // settings.gateway_replicas
+             - settings.max_http_in_flight)
     return max(1, min(settings.max_sockets_per_replica, share))

@@ -60,10 +60,12 @@ def _replicas(settings: Settings, redis_url: str) -> list[dict[str, Any]]:
         out = []
         for raw, at in beats:
             replica = raw.decode() if isinstance(raw, bytes) else str(raw)
-            loop = loops.get(replica.encode())
-            out.append({"replica": replica, "heartbeat_age_s": round(now - float(at), 1),
+            raw_loop = loops.get(replica.encode())
+            loop = json.loads(raw_loop) if raw_loop else None
+            out.append({"replica": replica, "plane": loop.pop("plane", None) if loop else None,
+                        "heartbeat_age_s": round(now - float(at), 1),
                         "player_sockets": int(client.scard(presence.replica_key(settings.redis_prefix, replica))),  # type: ignore[arg-type]
-                        "loop": json.loads(loop) if loop else None})
+                        "loop": loop})
         return out
     finally:
         client.close()

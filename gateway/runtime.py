@@ -46,8 +46,9 @@ LOOP_KEY_TTL_S = 60  # a replica's loop lag in Redis outlives it this long at mo
 
 
 class Runtime:
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, plane: str = "both") -> None:
         self.settings = settings
+        self.plane = plane  # which routes this replica serves (gateway/app.py): sockets, http or both
         self.replica = uuid.uuid4().hex  # presence, metrics and `podium status` know the replica by this
         self.loop_lag = loop_monitor(settings, "gateway", self.replica)
         try:  # Serve runs the constructor on the replica's loop: watch it from now on
@@ -121,7 +122,7 @@ class Runtime:
             try:
                 key = loop_key(self.settings.redis_prefix)
                 async with self.redis.pipeline(transaction=False) as pipe:
-                    pipe.hset(key, replica, orjson.dumps(self.loop_lag.status()))
+                    pipe.hset(key, replica, orjson.dumps({**self.loop_lag.status(), "plane": self.plane}))
                     pipe.expire(key, LOOP_KEY_TTL_S)
                     await pipe.execute()
             except Exception as exc:

@@ -271,7 +271,7 @@ async def online_phase(system: Podium, profile: Profile, work: Workload, session
     500 reads/s over HTTP. A push sample is one unlock: from the send of its
     frame to the `unlock.accepted` in its player's `update` frame."""
     watched = list(range(1_000, 1_000 + profile.online_sockets))  # preloaded players, mid-board
-    health = f"{system.base}/v1/health"
+    health = f"{system.base}/v1/ws/health"  # a socket plane replica: its RSS grows with the sockets
     async with session.get(health) as r:
         rss_before = (await r.json())["replica"]["rss_mib"]
     sent: dict[tuple[str, str, str], float] = {}

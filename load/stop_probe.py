@@ -8,7 +8,7 @@ Each round starts `podium up` the way tests/integration/test_lifecycle.py does
 (a data dir and node ports of its own, one replica, one player shard), waits
 for /v1/health 200 and opens --sockets player sockets (--concurrency at a time,
 each until its "subscribed" frame). In a crash round it SIGKILLs the replica
-(its pid from /v1/health), GETs /v1/health every 100 ms until it is 200 again
+(its pid from /v1/ws/health: a socket plane replica), GETs /v1/ws/health every 100 ms until it is 200 again
 (every other answer should be 503 + Retry-After + problem+json; the rest are
 counted as `bad`) and opens sockets again up to --sockets. Then it sends SIGTERM
 to `podium up`'s process group and times: the process's exit, the end of every
@@ -147,12 +147,12 @@ async def open_sockets(up: Up, players: list[str], concurrency: int) -> Opened:
 
 
 def replica_pid(up: Up) -> int:
-    body = httpx.get(f"{up.base}/v1/health", headers={"Connection": "close"}, timeout=10).json()
+    body = httpx.get(f"{up.base}/v1/ws/health", headers={"Connection": "close"}, timeout=10).json()
     return int(body["replica"]["pid"])
 
 
 async def crash_gap(up: Up) -> dict[str, Any]:
-    """SIGKILL the replica; GET /v1/health every 100 ms until 200. What did clients get meanwhile?"""
+    """SIGKILL the socket plane replica; GET /v1/ws/health every 100 ms until 200. What did clients get meanwhile?"""
     pid = await asyncio.to_thread(replica_pid, up)
     statuses: Counter[str] = Counter()
     bad: list[dict[str, Any]] = []
@@ -164,7 +164,7 @@ async def crash_gap(up: Up) -> dict[str, Any]:
         while time.monotonic() < t0 + RECOVERY_WAIT_S:
             at = round(time.monotonic() - t0, 2)
             try:
-                response = await client.get(f"{up.base}/v1/health")
+                response = await client.get(f"{up.base}/v1/ws/health")
             except httpx.HTTPError as exc:
                 key = type(exc).__name__
                 statuses[key] += 1
@@ -257,7 +257,7 @@ async def run_round(n: int, args: argparse.Namespace) -> dict[str, Any]:
         live = [s for s in all_sockets if s.closed_at is None]
         result["sockets_at_stop"] = len(live)
         result["health_before_stop"] = (await asyncio.to_thread(
-            lambda: httpx.get(f"{up.base}/v1/health", headers={"Connection": "close"}, timeout=10).json()
+            lambda: httpx.get(f"{up.base}/v1/ws/health", headers={"Connection": "close"}, timeout=10).json()
         )).get("push_sockets")
         result["stop"] = await asyncio.to_thread(measure_stop, up)
         sampler.done.set()

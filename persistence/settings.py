@@ -48,7 +48,12 @@ class Settings(BaseSettings):
     ray_namespace: str = Field("podium", description="Ray namespace of Podium's named actors")
     player_shards: int = Field(2, ge=1, le=1024, description="Player shard actors (stable hash of player_id)")
     leaderboard_shards: int = Field(1, ge=1, le=1024, description="Leaderboard shard actors (stable hash of game_id)")
-    gateway_replicas: int = Field(1, ge=1, description="Serve replicas of the gateway (the least, with autoscaling)")
+    split_planes: bool = Field(True, description="The gateway as two Serve deployments on one port: the socket "
+                               "plane (/v1/ws/...: pushes, acks, board and query sockets; gateway_* replicas) and "
+                               "the HTTP plane (the rest; http_* replicas), so reads cannot stall pushes and acks. "
+                               "False: one deployment serves both (gateway_* replicas)")
+    gateway_replicas: int = Field(1, ge=1, description="Serve replicas of the socket plane (of the whole gateway "
+                                  "without split_planes): the least, with autoscaling")
     gateway_max_replicas: int | None = Field(None, ge=1, description="Set above gateway_replicas: Serve autoscales "
                                              "the gateway between the two on ongoing requests (sockets count)")
     gateway_target_ongoing: float = Field(2000.0, gt=0, description="Autoscaling: ongoing requests (open sockets "
@@ -57,6 +62,16 @@ class Settings(BaseSettings):
                                            "adds replicas")
     gateway_downscale_delay_s: float = Field(600.0, ge=0, description="Autoscaling: load below target this long "
                                              "removes replicas (their sockets close and reconnect elsewhere)")
+    http_replicas: int = Field(1, ge=1, description="Serve replicas of the HTTP plane (split_planes): the least, "
+                               "with autoscaling")
+    http_max_replicas: int | None = Field(None, ge=1, description="Set above http_replicas: Serve autoscales the "
+                                          "HTTP plane between the two on requests in flight")
+    http_target_ongoing: float = Field(32.0, gt=0, description="HTTP plane autoscaling: requests in flight per "
+                                       "replica Serve aims for")
+    http_upscale_delay_s: float = Field(10.0, ge=0, description="HTTP plane autoscaling: load above target this "
+                                        "long adds replicas")
+    http_downscale_delay_s: float = Field(120.0, ge=0, description="HTTP plane autoscaling: load below target "
+                                          "this long removes replicas (no socket is closed by it)")
     max_sockets_per_replica: int = Field(10_000, ge=1, description="WebSockets (player and ingest) one gateway "
                                          "replica takes (less if the node's nofile limit cannot carry them); "
                                          "past it a handshake gets 503 + Retry-After at once")

@@ -1,4 +1,6 @@
-"""GET /v1/health: PostgreSQL, Redis and every shard actor answer, or 503."""
+"""GET /v1/health: PostgreSQL, Redis and every shard actor answer, or 503; and what the replica
+that answered holds. GET /v1/ws/health is answered by a socket plane replica (its sockets, memory
+and loop), /v1/health by an HTTP plane one (gateway/app.py)."""
 from __future__ import annotations
 
 import asyncio
@@ -29,6 +31,7 @@ async def _check(call: Callable[[], Any]) -> dict[str, Any]:
 
 
 @router.get("/v1/health", tags=["operations"])
+@router.get("/v1/ws/health", tags=["operations"])  # the same, answered by a socket plane replica
 async def health(rt: Runtime = Depends(runtime)) -> Response:
     s = rt.settings
     checks = {
@@ -42,7 +45,7 @@ async def health(rt: Runtime = Depends(runtime)) -> Response:
     results = dict(zip(checks, await asyncio.gather(*checks.values()), strict=True))
     ok = all(r["ok"] for r in results.values())
     body = {"status": "ok" if ok else "degraded", "checks": results, "push_sockets": rt.hub.sockets,
-            "replica": {"id": rt.replica, "pid": os.getpid(),
+            "replica": {"id": rt.replica, "plane": rt.plane, "pid": os.getpid(),
                         "rss_mib": round(psutil.Process().memory_info().rss / 2**20, 1), "loop": rt.loop_lag.status()},
             "sockets": {"open": rt.admission.open, "limit": rt.admission.max_sockets,
                         "refused": rt.admission.refused, "draining": rt.admission.draining},

@@ -112,7 +112,8 @@ def wait_healthy(up: Up, timeout: float = START_TIMEOUT_S) -> None:
         assert up.proc.poll() is None, f"podium up exited {up.proc.returncode}:\n{up.output()[-3000:]}"
         up.snapshot()
         try:
-            if httpx.get(f"{up.base}/v1/health", timeout=5).status_code == 200:
+            if all(httpx.get(f"{up.base}{path}", timeout=5).status_code == 200  # both planes
+                   for path in ("/v1/health", "/v1/ws/health")):
                 return
         except httpx.HTTPError:
             pass
@@ -192,12 +193,13 @@ def stale_haproxy(data_dir: Path, port: int) -> subprocess.Popen[bytes]:
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
-def replica_sockets(up: Up, replicas: int) -> dict[int, int]:
-    """Player sockets per gateway replica pid (each /v1/health answers for the replica it reached)."""
+def replica_sockets(up: Up, replicas: int, health: str = "/v1/ws/health") -> dict[int, int]:
+    """Player sockets per gateway replica pid (each health answers for the replica it reached: /v1/ws/health
+    a socket plane one, /v1/health an HTTP plane one)."""
     counts: dict[int, int] = {}
     deadline = time.monotonic() + 30
     while len(counts) < replicas and time.monotonic() < deadline:
-        body = httpx.get(f"{up.base}/v1/health", headers={"Connection": "close"}, timeout=5).json()
+        body = httpx.get(f"{up.base}{health}", headers={"Connection": "close"}, timeout=5).json()
         counts[body["replica"]["pid"]] = body["push_sockets"]
     assert len(counts) == replicas, counts
     return counts
@@ -297,7 +299,7 @@ def test_two_clusters_run_side_by_side_with_admin_ports_on_loopback(clusters: di
 
 def test_a_lone_replica_crash_answers_503_with_retry_after_until_it_is_back(clusters: dict[str, Any]) -> None:
     b = clusters["b"]
-    (pid,) = replica_sockets(b, 1)
+    (pid,) = replica_sockets(b, 1, "/v1/health")  # the HTTP plane's: the probe below reads over HTTP
     os.kill(pid, signal.SIGKILL)
     seen, recovered_s = probe_until_healthy(b)
     print(f"lone replica SIGKILLed: {len(seen) - 1} answers of 503 + Retry-After, back after {recovered_s:.1f} s")

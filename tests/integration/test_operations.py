@@ -87,6 +87,9 @@ def _a_loop_figure(loop: Any) -> bool:
 async def test_health_shows_the_loop_lag_of_the_replica_and_every_shard(cluster, http) -> None:
     body = (await http.get("/v1/health")).json()
     assert _a_loop_figure(body["replica"]["loop"]) and len(body["replica"]["id"]) == 32
+    sockets = (await http.get("/v1/ws/health")).json()  # the same answer from a socket plane replica
+    assert (body["replica"]["plane"], sockets["replica"]["plane"]) == ("http", "sockets")
+    assert sockets["replica"]["pid"] != body["replica"]["pid"] and _a_loop_figure(sockets["replica"]["loop"])
     shards = {name: check for name, check in body["checks"].items() if "shard" in name}
     assert len(shards) == 4 and all(_a_loop_figure(check["loop"]) for check in shards.values())
     assert all(check["loop"]["interval_ms"] == 100.0 for check in shards.values())
@@ -135,9 +138,11 @@ def test_podium_status_prints_every_shard_and_replica(cluster) -> None:
     assert [r["name"] for r in status["shards"]] == [
         "leaderboard-shard-0", "leaderboard-shard-1", "player-shard-0", "player-shard-1"]
     assert all(r["ok"] and r["node"] for r in status["shards"])
-    assert len(status["replicas"]) == s.gateway_replicas and status["replicas"][0]["heartbeat_age_s"] < 30
+    planes = sorted(r["plane"] for r in status["replicas"])  # every replica of both planes
+    assert planes == ["http"] * s.http_replicas + ["sockets"] * s.gateway_replicas, status["replicas"]
+    assert all(r["heartbeat_age_s"] < 30 for r in status["replicas"])
     assert all(_a_loop_figure(r["loop"]) for r in status["shards"])
-    assert _a_loop_figure(status["replicas"][0]["loop"])  # written to Redis every 5 s by the replica
+    assert all(_a_loop_figure(r["loop"]) for r in status["replicas"])  # written to Redis every 5 s by each replica
     table = subprocess.run([sys.executable, "-m", "gateway.cli", "status"], env=env, capture_output=True,
                            text=True, timeout=120)
     assert table.returncode == 0 and "player-shard-1" in table.stdout and "replica" in table.stdout

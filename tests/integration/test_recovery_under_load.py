@@ -50,10 +50,11 @@ async def stream(cluster, api_key: str, tag: str, stop: asyncio.Event,
 
 
 def gateway_replicas() -> list:
-    """Handles of the gateway's Serve replicas (named SERVE_REPLICA::podium#gateway#...)."""
+    """Handles of the gateway's Serve replicas, both planes (SERVE_REPLICA::podium-sockets#sockets#...,
+    SERVE_REPLICA::podium#http#...)."""
     return [ray.get_actor(a["name"], namespace=a["namespace"])
             for a in ray.util.list_named_actors(all_namespaces=True)
-            if a["name"].startswith("SERVE_REPLICA::podium#gateway#")]
+            if a["name"].startswith(("SERVE_REPLICA::podium-sockets#sockets#", "SERVE_REPLICA::podium#http#"))]
 
 
 def recompute(rows) -> list[tuple[str, int, int]]:

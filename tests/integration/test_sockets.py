@@ -16,7 +16,7 @@ from ray import serve
 from websockets.client import ClientProtocol
 from websockets.uri import parse_uri
 
-from gateway.app import gateway_app
+from gateway.app import gateway_apps
 from gateway.auth import mint_token
 from gateway.launch import drain_gateways
 from tests.integration.conftest import SOCKETS_PER_REPLICA, eventually, get_ok, wait_online
@@ -55,7 +55,7 @@ async def test_a_players_sockets_past_the_per_player_limit_are_refused(cluster, 
 
 
 async def test_a_full_replica_refuses_player_and_ingest_sockets_at_once(cluster, http, api_key, uid) -> None:
-    health = await get_ok(http, "/v1/health")
+    health = await get_ok(http, "/v1/ws/health")  # the socket plane's replica holds the sockets
     assert health["sockets"]["limit"] == SOCKETS_PER_REPLICA
     async with contextlib.AsyncExitStack() as stack:
         opened, refusal = 0, None
@@ -72,7 +72,7 @@ async def test_a_full_replica_refuses_player_and_ingest_sockets_at_once(cluster,
         assert orjson.loads(refusal.body)["code"] == "overloaded"
         assert opened >= SOCKETS_PER_REPLICA - health["sockets"]["open"]
         await refused(f"{cluster.ws_url}/v1/ws/ingest", additional_headers={"X-API-Key": api_key})
-        assert (await get_ok(http, "/v1/health"))["sockets"]["refused"] >= health["sockets"]["refused"] + 2
+        assert (await get_ok(http, "/v1/ws/health"))["sockets"]["refused"] >= health["sockets"]["refused"] + 2
 
     async def room_again() -> bool:
         async with websockets.connect(player_url(cluster, uid("after"))) as ws:
@@ -176,7 +176,9 @@ async def test_a_drained_replica_closes_its_sockets_with_1012_and_refuses_new_on
     # A gateway of its own (another Serve app, another Redis prefix for its broadcast),
     # so draining it leaves the suite's gateway alone.
     settings = cluster.settings.model_copy(update={"redis_prefix": f"{cluster.settings.redis_prefix}drain:"})
-    await asyncio.to_thread(serve.run, gateway_app(settings), name="drain-test", route_prefix="/drain-test")
+    # Both planes in one deployment: the planes' own route prefixes are the suite gateway's.
+    app = gateway_apps(settings.model_copy(update={"split_planes": False}))[0].app
+    await asyncio.to_thread(serve.run, app, name="drain-test", route_prefix="/drain-test")
     base = f"{cluster.ws_url}/drain-test"
     p = uid("last-word")
     unlock = orjson.dumps([{"player_id": p, "game_id": "arena", "achievement_id": "a1"}]).decode()
