@@ -1,6 +1,8 @@
+import asyncio
+
 import pytest
 
-from gateway.rate_limits import Meter, credential_id, parse_specs
+from gateway.rate_limits import Meter, RateLimits, credential_id, parse_specs
 
 
 def test_a_meter_charges_at_most_once_per_interval_with_the_summed_cost() -> None:
@@ -45,17 +47,13 @@ class _CountingLimits:
     """RateLimits with `_over` replaced: each hit is recorded (its cost) and answered after `gate` opens."""
 
     def __init__(self, limit: int) -> None:
-        import asyncio
-
-        from gateway.rate_limits import RateLimits
-
         self.limits = RateLimits("redis://127.0.0.1:1/0", "t:", {"unlocks": "1000/second"})
         self.hits: list[int] = []
         self.counted = 0
         self.limit = limit
         self.gate = asyncio.Event()
 
-        async def over(items, kind, who, cost):  # noqa: ANN001, ANN202
+        async def over(items, kind, who, cost):
             self.hits.append(cost)
             await self.gate.wait()
             if self.counted + cost > self.limit:
@@ -67,8 +65,6 @@ class _CountingLimits:
 
 
 async def test_concurrent_checks_of_one_client_go_as_one_hit_of_their_summed_cost() -> None:
-    import asyncio
-
     fake = _CountingLimits(limit=100)
     first = asyncio.ensure_future(fake.limits.retry_after("unlocks", "k", 1))
     await asyncio.sleep(0)
@@ -83,8 +79,6 @@ async def test_concurrent_checks_of_one_client_go_as_one_hit_of_their_summed_cos
 
 
 async def test_a_joint_hit_over_the_limit_refuses_everyone_in_it_and_lets_nothing_through() -> None:
-    import asyncio
-
     fake = _CountingLimits(limit=5)
     first = asyncio.ensure_future(fake.limits.retry_after("unlocks", "k", 4))
     await asyncio.sleep(0)
@@ -95,11 +89,9 @@ async def test_a_joint_hit_over_the_limit_refuses_everyone_in_it_and_lets_nothin
 
 
 async def test_a_failed_check_lets_the_request_and_its_joiners_through() -> None:
-    import asyncio
-
     fake = _CountingLimits(limit=5)
 
-    async def broken(items, kind, who, cost):  # noqa: ANN001, ANN202
+    async def broken(items, kind, who, cost):
         await fake.gate.wait()
         raise ConnectionError("redis away")
 
