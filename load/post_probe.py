@@ -29,7 +29,8 @@ from load.workload import Workload
 
 VARIANTS = {"podium": lambda: Podium(),
             "podium-throughput": lambda: Podium("podium-throughput", {"RAY_SERVE_THROUGHPUT_OPTIMIZED": "1"})}
-PODIUM_PATH = ("ray::ServeReplica", "ray::PlayerShard", "ray::LeaderboardShard")  # and HAProxy
+PODIUM_ROLES = (("ray::ServeReplica", "replica"), ("ray::PlayerShard", "shards"), ("ray::LeaderboardShard", "shards"),
+                ("/haproxy", "haproxy"))
 
 
 def make(name: str) -> System:
@@ -59,25 +60,28 @@ def podium_pids() -> dict[str, int]:
     return pids
 
 
-def cpu_seconds(system: System) -> float:
-    """User+system CPU of the system's processes on the request path so far (Podium: HAProxy, the
-    gateway replica and the shard actors this driver started, not Ray's own daemons; a peer: its
-    uvicorn processes). PostgreSQL and Redis are shared and not counted."""
+def cpu_seconds(system: System) -> dict[str, float]:
+    """User+system CPU so far of the system's processes on the request path, by role (Podium: the
+    gateway replica, the shard actors and HAProxy this driver started, not Ray's own daemons; a peer:
+    its uvicorn processes). PostgreSQL and Redis are shared and not counted."""
     import psutil
 
     root = psutil.Process(system.proc.pid) if isinstance(system, Peer) else psutil.Process()
     procs = root.children(recursive=True) + ([root] if isinstance(system, Peer) else [])
-    total = 0.0
+    out: dict[str, float] = {}
     for proc in procs:
         try:
             exe = proc.cmdline()[0]
-            if isinstance(system, Podium) and not (exe.startswith(PODIUM_PATH) or exe.endswith("/haproxy")):
-                continue
             t = proc.cpu_times()
         except (psutil.Error, IndexError):
             continue
-        total += t.user + t.system
-    return total
+        role = "app"
+        if isinstance(system, Podium):
+            role = next((r for prefix, r in PODIUM_ROLES if exe.startswith(prefix) or exe.endswith(prefix)), "")
+            if not role:
+                continue
+        out[role] = out.get(role, 0.0) + t.user + t.system
+    return out
 
 
 def spy(pid: int, seconds: float, out: Path) -> subprocess.Popen[bytes]:
@@ -91,7 +95,11 @@ def spy(pid: int, seconds: float, out: Path) -> subprocess.Popen[bytes]:
 class Round:
     out: Outcome
     cpu: CpuMeter
-    cpu_ms_per_unlock: float  # the system's own processes (cpu_seconds)
+    cpu_ms: dict[str, float]  # CPU ms per accepted unlock of the system's processes, by role (cpu_seconds)
+
+    @property
+    def cpu_ms_per_unlock(self) -> float:
+        return sum(self.cpu_ms.values())
 
 
 async def one_round(system: System, work: Workload, clients: int, seconds: float) -> Round:
@@ -99,8 +107,9 @@ async def one_round(system: System, work: Workload, clients: int, seconds: float
         before = cpu_seconds(system)
         with CpuMeter() as cpu:
             out = await closed_loop(writers * clients, 1, 1, seconds, work)
-        used = cpu_seconds(system) - before
-    return Round(out, cpu, 1000 * used / max(1, out.accepted))
+        after = cpu_seconds(system)
+    return Round(out, cpu, {role: 1000 * (t - before.get(role, 0.0)) / max(1, out.accepted)
+                            for role, t in after.items()})
 
 
 def main() -> None:
@@ -138,7 +147,9 @@ def main() -> None:
                 results[system.name].append(one)
                 p50, _, p99 = percentiles(one.out.latencies_ms)
                 print(f"round {r + 1} {system.name}: {one.out.rate:,.0f}/s p50 {p50:.1f} ms p99 {p99:.1f} ms, "
-                      f"{one.cpu_ms_per_unlock:.2f} CPU ms per unlock; machine CPU {one.cpu.machine_pct:.0f}%, "
+                      f"{one.cpu_ms_per_unlock:.2f} CPU ms per unlock ("
+                      f"{', '.join(f'{k} {v:.2f}' for k, v in sorted(one.cpu_ms.items()))}); "
+                      f"machine CPU {one.cpu.machine_pct:.0f}%, "
                       f"other acks {one.out.other}", flush=True)
         podium = next((s for s in systems if isinstance(s, Podium)), None)
         if args.profile and podium is not None:  # an extra round, not counted: py-spy takes CPU of its own
@@ -157,16 +168,19 @@ def main() -> None:
         servers.stop()
         shutil.rmtree(data_dir, ignore_errors=True)
     lines = [f"# One unlock per POST, {args.clients} clients, {args.rounds} alternated rounds of {args.seconds:g} s",
-             "", "| system | rounds (unlocks/s) | median | p50 / p99 ms (median round) | CPU ms per unlock (median) |",
-             "| --- | --- | --- | --- | --- |"]
+             "", "| system | rounds (unlocks/s) | median | p50 / p99 ms (median round) | CPU ms per unlock (median) | "
+             "by process (medians) |", "| --- | --- | --- | --- | --- | --- |"]
     medians: dict[str, float] = {}
     for name, runs in results.items():
         rates = [x.out.rate for x in runs]
         medians[name] = statistics.median(rates)
+        roles = sorted({k for x in runs for k in x.cpu_ms})
         mid = sorted(runs, key=lambda x: x.out.rate)[len(runs) // 2].out
         p50, _, p99 = percentiles(mid.latencies_ms)
         lines.append(f"| {name} | {', '.join(f'{x:,.0f}' for x in rates)} | {medians[name]:,.0f} | "
-                     f"{p50:.1f} / {p99:.1f} | {statistics.median(x.cpu_ms_per_unlock for x in runs):.2f} |")
+                     f"{p50:.1f} / {p99:.1f} | {statistics.median(x.cpu_ms_per_unlock for x in runs):.2f} | "
+                     f"{', '.join(f'{k} {statistics.median(x.cpu_ms.get(k, 0.0) for x in runs):.2f}' for k in roles)}"
+                     " |")
     first = systems[0].name
     for other in systems[1:]:
         per_round = [a.out.rate / b.out.rate for a, b in zip(results[first], results[other.name], strict=True)
