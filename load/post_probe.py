@@ -28,7 +28,9 @@ from load.systems import ROOT, Infra, Peer, Podium, System, keep_result, peers
 from load.workload import Workload
 
 VARIANTS = {"podium": lambda: Podium(),
-            "podium-throughput": lambda: Podium("podium-throughput", {"RAY_SERVE_THROUGHPUT_OPTIMIZED": "1"})}
+            "podium-throughput": lambda: Podium("podium-throughput", {"RAY_SERVE_THROUGHPUT_OPTIMIZED": "1"}),
+            # Two gateway replicas behind HAProxy: what a second process for HTTP buys on this box
+            "podium-2replicas": lambda: Podium("podium-2replicas", settings={"gateway_replicas": 2})}
 PODIUM_ROLES = (("ray::ServeReplica", "replica"), ("ray::PlayerShard", "shards"), ("ray::LeaderboardShard", "shards"),
                 ("/haproxy", "haproxy"))
 
