@@ -6,6 +6,7 @@ commit or request, never per unlock: a record costs ~2.8 us here.
 docs/operations.md "Metrics" says what each one means."""
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -71,9 +72,38 @@ def _metric(name: str) -> Any:
     return metric
 
 
+COUNT_FLUSH_S = 0.5  # counts made on an event loop reach Ray's counters summed, this often
+_counts: dict[tuple[str, tuple[tuple[str, str], ...]], float] = {}
+_flush_on: asyncio.AbstractEventLoop | None = None  # the loop a flush is scheduled on
+
+
 def count(name: str, value: float = 1.0, **tags: str) -> None:
-    if value:
+    """Add to a counter. On an event loop the adds are summed per series and
+    handed to Ray every COUNT_FLUSH_S (a record is ~3 us; a POST made four)."""
+    global _flush_on
+    if not value:
+        return
+    try:
+        loop = asyncio.get_running_loop()
+    except RuntimeError:
         _metric(name).inc(value, tags)
+        return
+    _metric(name)  # made now, not in the flush (the first one imports Ray's metrics: seconds without Ray)
+    key = (name, tuple(tags.items()))
+    _counts[key] = _counts.get(key, 0.0) + value
+    if _flush_on is not loop:  # none scheduled, or on a loop that may have ended (asyncio.run in a driver)
+        _flush_on = loop
+        loop.call_later(COUNT_FLUSH_S, flush_counts)
+
+
+def flush_counts() -> None:
+    """Hand the summed counts to Ray now."""
+    global _flush_on
+    _flush_on = None
+    pending = list(_counts.items())
+    _counts.clear()
+    for (name, tags), value in pending:
+        _metric(name).inc(value, dict(tags))
 
 
 def observe(name: str, value: float, **tags: str) -> None:

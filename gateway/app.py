@@ -2,6 +2,7 @@
 and the HTTP plane (everything else), one codebase split by route path."""
 from __future__ import annotations
 
+import inspect
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -80,9 +81,13 @@ def build_app(plane: str = BOTH) -> FastAPI:
     """One plane's app: the routes of every route module that belong to it (one codebase, the routes
     split by path, never copied). The HTTP plane keeps the OpenAPI docs."""
     docs = plane != SOCKETS
+    # FastAPI's own OpenTelemetry hooks (0.16x) look up the global providers on every
+    # request (a few % of a POST's cost, py-spy); Podium exports to Ray's metrics instead.
+    quiet = {"telemetry": {"tracing": False, "metrics": False, "logs": False}} \
+        if "telemetry" in inspect.signature(FastAPI).parameters else {}
     app = FastAPI(title="Podium", version="0.1.0", description="Real-time achievements, rankings and notifications",
                   openapi_url="/openapi.json" if docs else None, docs_url="/docs" if docs else None,
-                  redoc_url="/redoc" if docs else None)
+                  redoc_url="/redoc" if docs else None, **quiet)
     routes = [route for module in MODULES for route in module.router.routes
               if plane == BOTH or in_socket_plane(getattr(route, "path", "")) == (plane == SOCKETS)]
     app.router.routes.extend(routes)  # the route objects themselves: their dependencies and tags come along

@@ -16,6 +16,14 @@ it once Redis says it is over. A heavy client thus costs one round trip per
 100 ms, not one per read; a client can pass its limit by at most what it
 sends a replica in 100 ms.
 
+Checks of one client by one replica never queue up behind each other: while
+a hit for (kind, client) is in flight, the checks that arrive join the next
+one, which carries their summed cost (like a group commit). Every request is
+still counted in Redis before it goes on, so the limit is exact; a joint hit
+that does not fit refuses all who joined it (near the limit only, and never
+more let through). Many concurrent POSTs of one key thus cost a round trip
+per in-flight hit, not one each.
+
 A limit spec is the library's notation ("100/second", "20/second;600/minute");
 empty turns that limit off. The limits guard the cluster, not correctness:
 when Redis is away or slow a check gives up within `timeout_s` and lets the
@@ -24,10 +32,12 @@ Redis never stops ingest."""
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
 import logging
 import math
 import time
+from dataclasses import dataclass
 
 import redis.asyncio as aioredis
 from cachetools import TTLCache
@@ -67,8 +77,10 @@ def parse_specs(specs: dict[str, str]) -> dict[str, list[RateLimitItem]]:
     return out
 
 
+@functools.lru_cache(maxsize=4096)
 def credential_id(secret: str) -> str:
-    """What a key or token is counted under: a digest, so no secret is a Redis key."""
+    """What a key or token is counted under: a digest, so no secret is a Redis key.
+    Cached: a game server's key is digested once, not on every POST."""
     return hashlib.sha256(secret.encode()).hexdigest()[:24]
 
 
@@ -96,6 +108,13 @@ class Meter:
         self.blocked_until = now + wait_s
 
 
+@dataclass(slots=True)
+class _Joint:
+    """Checks of one (kind, client) waiting for the hit in flight to end: they go as one hit."""
+    answer: asyncio.Future[int | None]
+    cost: int = 0
+
+
 class RateLimits:
     def __init__(self, redis_url: str, prefix: str, specs: dict[str, str], *,
                  timeout_s: float = CHECK_TIMEOUT_S, connections: int = 64) -> None:
@@ -109,6 +128,9 @@ class RateLimits:
         self._timeout_s = timeout_s
         self._open_until = 0.0
         self._meters: TTLCache[tuple[str, str], Meter] = TTLCache(METERS_MAX, 10.0)
+        self._in_flight: set[tuple[str, str]] = set()  # (kind, client) with a hit in flight
+        self._joining: dict[tuple[str, str], _Joint] = {}  # ... and the checks that go in its next hit
+        self._tasks: set[asyncio.Task[None]] = set()
 
     def enabled(self, kind: str) -> bool:
         return kind in self._items
@@ -132,9 +154,52 @@ class RateLimits:
             raise RateLimited(kind, wait)
 
     async def retry_after(self, kind: str, who: str, cost: int = 1) -> int | None:
-        """None when `cost` fits (and is counted); else whole seconds to wait."""
+        """None when `cost` fits (and is counted); else whole seconds to wait.
+        While a hit of the same (kind, who) is in flight, this joins the next one."""
         items = self._items.get(kind)
         if not items or cost <= 0 or time.monotonic() < self._open_until:
+            return None
+        key = (kind, who)
+        if key in self._in_flight:
+            joint = self._joining.get(key)
+            if joint is None:
+                joint = self._joining[key] = _Joint(asyncio.get_running_loop().create_future())
+            joint.cost += cost
+            wait = await asyncio.shield(joint.answer)
+        else:
+            self._in_flight.add(key)
+            try:
+                wait = await self._check(items, kind, who, cost)
+            finally:
+                self._next_hit(key, items)
+        if wait is not None:
+            metrics.count("podium_rate_limited", kind=kind)
+        return wait
+
+    def _next_hit(self, key: tuple[str, str], items: list[RateLimitItem]) -> None:
+        """The hit for `key` ended: send the checks that joined meanwhile as one, or free the key."""
+        joint = self._joining.pop(key, None)
+        if joint is None:
+            self._in_flight.discard(key)
+            return
+
+        async def hit() -> None:
+            try:
+                joint.answer.set_result(await self._check(items, *key, joint.cost))
+            except BaseException as exc:  # cancelled (the replica stops): the joiners are not left waiting
+                joint.answer.set_exception(exc if isinstance(exc, Exception) else RuntimeError("check stopped"))
+                raise
+            finally:
+                self._next_hit(key, items)
+
+        task = asyncio.ensure_future(hit())
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _check(self, items: list[RateLimitItem], kind: str, who: str, cost: int) -> int | None:
+        """One hit of `cost` in Redis: None when it fits (counted), else whole seconds to wait.
+        Redis away or slow (past timeout_s): None, and no checks for PAUSE_AFTER_ERROR_S."""
+        if time.monotonic() < self._open_until:
             return None
         try:
             async with asyncio.timeout(self._timeout_s):
@@ -149,7 +214,6 @@ class RateLimits:
             return None
         if reset is None:
             return None
-        metrics.count("podium_rate_limited", kind=kind)
         return max(1, math.ceil(reset - time.time()))
 
     async def _over(self, items: list[RateLimitItem], kind: str, who: str, cost: int) -> float | None:

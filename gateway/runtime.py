@@ -22,7 +22,7 @@ from actors.messages import ALL_GAMES, AckBatch, AckStatus, UnlockBatch
 from actors.periods import ALL_TIME, PeriodClock, board_id
 from actors.player_state import now_us
 from actors.routing import shard_of
-from actors.shell import loop_monitor
+from actors.shell import loop_monitor, settle_gc
 from actors.tasks import log_failure
 from gateway.admission import Admission
 from gateway.auth import KeyCache, token_keys
@@ -104,6 +104,9 @@ class Runtime:
                     self._metrics_task = asyncio.ensure_future(self._export_metrics())
                     self._metrics_task.add_done_callback(log_failure)
                     self._started = True
+                    # Ray's, Serve's and FastAPI's objects (most of the heap) out of later full GC
+                    # passes: under POSTs every full pass walked them all (py-spy: ~8 % of the replica).
+                    settle_gc()
         return self
 
     async def _export_metrics(self) -> None:

@@ -1,6 +1,8 @@
+import asyncio
+
 import pytest
 
-from gateway.rate_limits import Meter, credential_id, parse_specs
+from gateway.rate_limits import Meter, RateLimits, credential_id, parse_specs
 
 
 def test_a_meter_charges_at_most_once_per_interval_with_the_summed_cost() -> None:
@@ -39,3 +41,63 @@ def test_settings_refuse_a_limit_the_library_cannot_read(tmp_path) -> None:
     with pytest.raises(ValueError, match="rate_limit_reads"):
         Settings(data_dir=tmp_path, rate_limit_reads="lots")
     assert Settings(data_dir=tmp_path, rate_limit_reads="").rate_limits()["reads"] == ""
+
+
+class _CountingLimits:
+    """RateLimits with `_over` replaced: each hit is recorded (its cost) and answered after `gate` opens."""
+
+    def __init__(self, limit: int) -> None:
+        self.limits = RateLimits("redis://127.0.0.1:1/0", "t:", {"unlocks": "1000/second"})
+        self.hits: list[int] = []
+        self.counted = 0
+        self.limit = limit
+        self.gate = asyncio.Event()
+
+        async def over(items, kind, who, cost):
+            self.hits.append(cost)
+            await self.gate.wait()
+            if self.counted + cost > self.limit:
+                return 0.0  # "resets now": whole seconds, at least 1
+            self.counted += cost
+            return None
+
+        self.limits._over = over  # type: ignore[method-assign]
+
+
+async def test_concurrent_checks_of_one_client_go_as_one_hit_of_their_summed_cost() -> None:
+    fake = _CountingLimits(limit=100)
+    first = asyncio.ensure_future(fake.limits.retry_after("unlocks", "k", 1))
+    await asyncio.sleep(0)
+    joined = [asyncio.ensure_future(fake.limits.retry_after("unlocks", "k", n)) for n in (2, 3, 4)]
+    other = asyncio.ensure_future(fake.limits.retry_after("unlocks", "other", 5))  # another client: its own hit
+    await asyncio.sleep(0.01)
+    assert fake.hits == [1, 5]  # the joiners wait for the hit in flight
+    fake.gate.set()
+    assert await asyncio.gather(first, *joined, other) == [None] * 5
+    assert fake.hits == [1, 5, 9] and fake.counted == 15  # every request counted, in two round trips for "k"
+    assert await fake.limits.retry_after("unlocks", "k", 1) is None and fake.hits[-1] == 1  # idle again: at once
+
+
+async def test_a_joint_hit_over_the_limit_refuses_everyone_in_it_and_lets_nothing_through() -> None:
+    fake = _CountingLimits(limit=5)
+    first = asyncio.ensure_future(fake.limits.retry_after("unlocks", "k", 4))
+    await asyncio.sleep(0)
+    joined = [asyncio.ensure_future(fake.limits.retry_after("unlocks", "k", 1)) for _ in range(2)]
+    fake.gate.set()
+    assert await asyncio.gather(first, *joined) == [None, 1, 1]  # 4 fit; 4 + 2 would not: both wait 1 s
+    assert fake.counted == 4
+
+
+async def test_a_failed_check_lets_the_request_and_its_joiners_through() -> None:
+    fake = _CountingLimits(limit=5)
+
+    async def broken(items, kind, who, cost):
+        await fake.gate.wait()
+        raise ConnectionError("redis away")
+
+    fake.limits._over = broken  # type: ignore[method-assign]
+    first = asyncio.ensure_future(fake.limits.retry_after("unlocks", "k", 1))
+    await asyncio.sleep(0)
+    joined = asyncio.ensure_future(fake.limits.retry_after("unlocks", "k", 1))
+    fake.gate.set()
+    assert await asyncio.gather(first, joined) == [None, None]
