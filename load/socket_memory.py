@@ -36,22 +36,22 @@ FIRST_PLAYER = 1_000
 
 
 class Retrying(Podium):
-    """Podium, whose start is tried again (3 times in all) when Ray's node does not come up in
-    time: on a box shared with other clusters, ray.init sometimes times out."""
+    """Podium, whose start is tried again (3 times in all) when it fails: on a box shared with
+    other clusters, Ray's node or Serve's proxy sometimes does not come up in time."""
 
     def start(self, infra: Infra) -> None:
-        import ray
+        from gateway import launch
 
         for attempt in range(3):
             try:
                 super().start(infra)
                 return
             except Exception as exc:
-                ray.shutdown()
+                launch.stop_ray(self.settings)
                 asyncio.run(admin(infra.database_url, f'DROP DATABASE IF EXISTS "{self.database}" WITH (FORCE)'))
-                if attempt == 2 or "timed out during startup" not in str(exc):
+                if attempt == 2:
                     raise
-                print(f"Ray did not start ({exc}); trying again", flush=True)
+                print(f"Podium did not start ({type(exc).__name__}: {str(exc)[:200]}); trying again", flush=True)
 
 
 async def replica_rss(session: Any, base: str) -> tuple[float, int]:

@@ -10,6 +10,8 @@ import logging
 
 import orjson
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
+from starlette.routing import WebSocketRoute
+from starlette.types import Receive, Scope, Send
 
 from gateway import queries
 from gateway.auth import Unauthorized
@@ -23,7 +25,19 @@ router = APIRouter()
 INBOX_ON_CONNECT = 100  # inbox items sent on connect (the inbox keeps at most inbox_max)
 
 
-@router.websocket("/v1/ws/players/{player_id}")
+class PlayerSocketRoute:
+    """The route's app, plain ASGI: FastAPI's WebSocket wrapper (two AsyncExitStacks
+    and an exception wrapper, ~4 KiB held for a socket's life) serves dependencies,
+    which this route has none of; what the handler raises reaches the app's
+    exception middleware and uvicorn as before."""
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await player_socket(WebSocket(scope, receive=receive, send=send), scope["path_params"]["player_id"])
+
+
+router.routes.append(WebSocketRoute("/v1/ws/players/{player_id}", PlayerSocketRoute(), name="player_socket"))
+
+
 async def player_socket(websocket: WebSocket, player_id: str) -> None:
     rt = await runtime()
     if await handshake_refused(rt, websocket):
