@@ -164,7 +164,7 @@ class PlayerSession:
 
     def _slow_consumer(self) -> None:
         self.slow = True
-        if self._deadline is not None:
+        if self._deadline is not None and not self._deadline.expired():
             self._deadline.reschedule(asyncio.get_running_loop().time())  # the reader stops now
 
     async def read(self, player_id: str) -> None:
@@ -201,11 +201,12 @@ class PlayerSession:
         assert self._in_flight is not None
         try:
             frame = await answer_frame(self.rt, raw, owner)
-            await self.send(frame.decode())
-        except TimeoutError:
-            self._slow_consumer()
-        except (WebSocketDisconnect, RuntimeError):
-            pass
+            try:
+                await self.send(frame.decode())
+            except TimeoutError:
+                self._slow_consumer()
+            except (WebSocketDisconnect, RuntimeError):  # gone, or closed meanwhile: the reader ends it
+                pass
         finally:
             self._in_flight.release()
 
