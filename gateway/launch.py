@@ -52,6 +52,7 @@ def serve_env(settings: Settings) -> dict[str, str]:
     maxconn = haproxy_maxconn(settings, nofile_limit())
     return {"RAY_SERVE_ENABLE_HA_PROXY": "1", "RAY_SERVE_HAPROXY_MAXCONN": str(maxconn),
             "RAY_SERVE_RUN_USER_CODE_IN_SEPARATE_THREAD": "0",
+            "RAY_SERVE_HTTP_PROXY_CALLBACK_IMPORT_PATH": "gateway.ingress:ingress_middlewares",  # gateway/ingress.py
             # A stopping replica stays reachable this long so HAProxy can drop it
             # (Serve's default, 30 s, made every `podium up` stop take 40 s); HAProxy
             # checks its servers every 250 ms once one fails.

@@ -6,6 +6,7 @@ socket is a slow consumer: the mailbox says so and takes no more."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from typing import Any
 
 Event = dict[str, Any]
@@ -35,12 +36,18 @@ def merge(events: list[Event]) -> list[Event]:
 
 
 class Mailbox:
-    def __init__(self, limit: int) -> None:
+    """`wake` (the socket's) is called on every put and close; `wait` is for
+    a reader that would rather block (an Event made only then)."""
+
+    __slots__ = ("_events", "_ready", "_wake", "closing", "limit", "overflowed")
+
+    def __init__(self, limit: int, wake: Callable[[], None] | None = None) -> None:
         self.limit = limit
         self.overflowed = False
-        self._events: list[Event] = []
-        self._ready = asyncio.Event()
         self.closing: tuple[int, str] | None = None  # (close code, reason) once the socket must go
+        self._events: list[Event] = []
+        self._wake = wake
+        self._ready: asyncio.Event | None = None
 
     def __len__(self) -> int:
         return len(self._events)
@@ -55,20 +62,33 @@ class Mailbox:
             if len(self._events) > self.limit:
                 self.overflowed = True
                 self.close(1013, f"slow consumer: more than {self.limit} pushes unread")
-        self._ready.set()
+                return True
+        self._signal()
         return True
 
     def close(self, code: int, reason: str) -> None:
-        """Ask the socket's loop to close with this code (draining, slow consumer)."""
+        """Ask the socket to close with this code (draining, slow consumer)."""
         if self.closing is None:
             self.closing = (code, reason)
-        self._ready.set()
+        self._signal()
+
+    def _signal(self) -> None:
+        if self._ready is not None:
+            self._ready.set()
+        if self._wake is not None:
+            self._wake()
 
     async def wait(self) -> None:
+        """Until something waits (or the socket must close)."""
+        if self._ready is None:
+            self._ready = asyncio.Event()
+            if self._events or self.closing is not None:
+                self._ready.set()
         await self._ready.wait()
 
     def take(self) -> list[Event]:
         """Everything waiting, merged; empty if nothing is."""
-        self._ready.clear()
+        if self._ready is not None:
+            self._ready.clear()
         events, self._events = self._events, []
         return merge(events) if len(events) > 1 else events

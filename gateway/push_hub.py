@@ -11,6 +11,7 @@ import asyncio
 import logging
 import uuid
 from collections import defaultdict
+from collections.abc import Callable
 from typing import Any
 
 import orjson
@@ -86,8 +87,9 @@ class PushHub:
             log.warning("could not retire presence of replica %s; it expires in %.0fs", self.replica, self._ttl_s)
         await self._pubsub.aclose()
 
-    async def attach(self, player_id: str) -> Mailbox:
-        queue = Mailbox(self._backlog)
+    async def attach(self, player_id: str, wake: Callable[[], None] | None = None) -> Mailbox:
+        """A mailbox for one socket of the player; `wake` is called when something is put in it."""
+        queue = Mailbox(self._backlog, wake)
         async with self._lock:
             if not self._queues[player_id]:
                 await self._presence(presence.join, player_id)  # actors address its pushes here from now on
