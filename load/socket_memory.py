@@ -56,7 +56,7 @@ class Retrying(Podium):
 
 async def replica_rss(session: Any, base: str) -> tuple[float, int]:
     """(RSS MiB, open player sockets) of the replica that answers /v1/health."""
-    async with session.get(f"{base}/v1/health") as r:
+    async with session.get(f"{base}/v1/ws/health") as r:
         body = await r.json()
     return body["replica"]["rss_mib"], body["push_sockets"]
 

@@ -150,7 +150,7 @@ async def pinger(ws: Any, offset: float) -> None:
 
 
 async def replica_rss(session: Any, system: Podium) -> float:
-    async with session.get(f"{system.base}/v1/health") as r:
+    async with session.get(f"{system.base}/v1/ws/health") as r:
         return float((await r.json())["replica"]["rss_mib"])
 
 
