@@ -23,11 +23,12 @@ from actors.periods import ALL_TIME, PeriodClock, board_id
 from actors.player_state import now_us
 from actors.routing import shard_of
 from actors.shell import loop_monitor
-from actors.tasks import log_failure
+from actors.tasks import log_failure, supervise
 from gateway.admission import Admission
 from gateway.auth import KeyCache, token_keys
 from gateway.batcher import ShardBatcher
 from gateway.board_watch import BoardWatch, Key
+from gateway.heap import HeapFreezer
 from gateway.limits import nofile_limit, sockets_per_replica
 from gateway.push_hub import PushHub, draining_key, loop_key
 from gateway.rate_limits import RateLimits
@@ -81,6 +82,7 @@ class Runtime:
         self._catalog: Catalog = Catalog({})
         self._catalog_at = -CATALOG_TTL_S
         self._rarity: dict[str, tuple[float, dict[str, Any]]] = {}
+        self.heap = HeapFreezer(growth=settings.gateway_gc_growth)
         self._started = False
         self._lock = asyncio.Lock()
 
@@ -102,6 +104,8 @@ class Runtime:
                     await self.hub.start()
                     self._metrics_task = asyncio.ensure_future(self._export_metrics())
                     self._metrics_task.add_done_callback(log_failure)
+                    if s.gateway_gc_freeze_s:
+                        self._gc_task = asyncio.ensure_future(supervise("gc freeze", self._freeze_heap))
                     self._started = True
         return self
 
@@ -128,6 +132,12 @@ class Runtime:
                 log.warning("loop lag not written to Redis (%r)", exc)
             await asyncio.sleep(METRICS_S)
 
+    async def _freeze_heap(self) -> None:
+        """gateway/heap.py, every gateway_gc_freeze_s: full collections walk only what is new."""
+        while True:
+            self.heap.step()
+            await asyncio.sleep(self.settings.gateway_gc_freeze_s)
+
     def drain(self) -> None:
         """Refuse new sockets, have the open ones close with 1012, and report
         how many are still open until none is (`podium up` waits for that)."""
@@ -152,6 +162,8 @@ class Runtime:
         await self.loop_lag.stop()
         if self._started:
             self._metrics_task.cancel()
+            if hasattr(self, "_gc_task"):
+                self._gc_task.cancel()
             await self.boards.stop()
             await self.hub.stop()
             for channel in [*self.channels.values(), *self.ingest_channels.values()]:
