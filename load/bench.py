@@ -276,6 +276,21 @@ async def staleness_phase(system: Podium, profile: Profile, work: Workload, sess
                 "probes/s", note=f"writes {writes.rate:,.0f}/s (offered {profile.stale_rate:,.0f})")]
 
 
+async def replica_health(session: Any, url: str) -> dict[str, Any]:
+    """The gateway replica's part of /v1/health (RSS, loop lag); {} if it did not answer in time."""
+    for _ in range(3):
+        try:
+            async with session.get(url, timeout=aiohttp.ClientTimeout(total=10)) as r:
+                body = await r.json(content_type=None)
+                if isinstance(body, dict) and "replica" in body:
+                    return dict(body["replica"])
+                say(f"  /v1/health answered {r.status}: {str(body)[:200]}")
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            say(f"  /v1/health failed: {exc!r}")
+        await asyncio.sleep(1.0)
+    return {}
+
+
 async def seed_phase(system: Podium, profile: Profile, work: Workload, session: Any) -> list[Row]:
     """One node's share of the seeds' load (issue 23): `seed_sockets` player
     sockets held by `seed_workers` processes, `seed_rate` unlocks/s for those
@@ -288,8 +303,7 @@ async def seed_phase(system: Podium, profile: Profile, work: Workload, session: 
 
     watched = range(1_000, 1_000 + profile.seed_sockets)  # preloaded players, mid-board
     health = f"{system.base}/v1/health"
-    async with session.get(health) as r:
-        rss_before = (await r.json())["replica"]["rss_mib"]
+    rss_before = (await replica_health(session, health)).get("rss_mib", float("nan"))
     index = {player_id(i): i for i in watched}
     pairs = [[p, system.token(p)] for p in index]
     acks = Outcome()
@@ -308,8 +322,7 @@ async def seed_phase(system: Podium, profile: Profile, work: Workload, session: 
             say(f"  {system.name} seed: {len(online):,} sockets open in {time.perf_counter() - t_open:.1f}s "
                 f"({profile.seed_workers} processes), {refused} refused")
             await asyncio.sleep(2.0)  # presence reaches every actor
-            async with session.get(health) as r:
-                rss_after = (await r.json())["replica"]["rss_mib"]
+            rss_after = (await replica_health(session, health)).get("rss_mib", float("nan"))
             t0 = time.monotonic() + 1.0
             for w in (*workers, reader):
                 w.send({"t0": t0, "seconds": profile.seed_s})
@@ -339,8 +352,9 @@ async def seed_phase(system: Podium, profile: Profile, work: Workload, session: 
                 acks.seconds = profile.seed_s
                 done = [await w.line(profile.seed_s + GRACE_S + 120) for w in workers]
                 reads = await reader.line(GRACE_S + 120)
-            async with session.get(health) as r:
-                loop = (await r.json())["replica"]["loop"]
+            loop = {"p99_ms": float("nan"), "max_ms": float("nan"), "stalls": "?", "gc_ms": float("nan"),
+                    "gc_max_ms": float("nan"), "window_s": float("nan"),
+                    **(await replica_health(session, health)).get("loop", {})}
         finally:
             for w in (*workers, reader):
                 await w.finish()
@@ -357,8 +371,9 @@ async def seed_phase(system: Podium, profile: Profile, work: Workload, session: 
         read_out.other["skipped (client cap)"] = reads["skipped"]
     lags = [d["lag"] for d in done] + [reads["lag"]]
     client = f"client loop lag max {max(x['max_ms'] for x in lags):.0f} ms (p99 {max(x['p99_ms'] for x in lags):.0f})"
-    server = (f"replica loop lag p99 {loop['p99_ms']:.0f} / max {loop['max_ms']:.0f} ms, {loop['stalls']} stalls "
-              f"in the last {loop['window_s']:.0f} s")
+    server = (f"replica loop lag p99 {loop['p99_ms']:.0f} / max {loop['max_ms']:.0f} ms, {loop['stalls']} stalls, "
+              f"GC passes >= 1 ms {loop['gc_ms']:.0f} ms in all (longest {loop['gc_max_ms']:.0f}) in the last "
+              f"{loop['window_s']:.0f} s")
     dropped = sum(d["dropped"] for d in done)
     per_socket_kib = (rss_after - rss_before) * 1024 / max(1, len(online))
     say(f"  {system.name} seed: ack p99 {percentiles(acks.latencies_ms)[2]:.0f} ms, push p99 "
