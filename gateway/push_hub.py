@@ -63,7 +63,6 @@ class PushHub:
         self._heartbeat_task: asyncio.Task[None] | None = None
         self._lock = asyncio.Lock()
         self._draining = False
-        self.closed = 0  # sockets detached since start (gateway/heap.py's compactions count them)
 
     async def start(self) -> None:
         await self._pubsub.subscribe(replica_channel(self._prefix, self.replica), broadcast_channel(self._prefix))
@@ -96,7 +95,6 @@ class PushHub:
         return queue
 
     async def detach(self, player_id: str, queue: Mailbox) -> None:
-        self.closed += 1
         async with self._lock:
             queues = self._queues.get(player_id)
             if queues is None:

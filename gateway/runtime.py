@@ -43,7 +43,6 @@ _STATUS = {s.value: s for s in AckStatus}
 CATALOG_TTL_S = 2.0
 METRICS_S = 5.0  # how often the replica's gauges are exported
 RARITY_TTL_S = 10.0  # rarity is a journal count: recount at most this often per game and replica
-COMPACT_MIN_CLOSES = 1000  # socket closes before a GC compaction, however few sockets are open
 LOOP_KEY_TTL_S = 60  # a replica's loop lag in Redis outlives it this long at most
 
 
@@ -134,19 +133,15 @@ class Runtime:
             await asyncio.sleep(METRICS_S)
 
     async def _freeze_heap(self) -> None:
-        """gateway/heap.py, every gateway_gc_freeze_s; a compaction once as many
-        sockets closed as are open (their cycles are frozen garbage), and at
-        least every gateway_gc_compact_s (requests in flight at a freeze)."""
+        """gateway/heap.py, every gateway_gc_freeze_s; a compaction at start and
+        then every gateway_gc_compact_s."""
         s = self.settings
-        closed_at = self.hub.closed
         compacted = time.monotonic() - s.gateway_gc_compact_s  # the first step compacts: the start-up heap
         while True:
-            churn = self.hub.closed - closed_at
-            compact = churn >= max(COMPACT_MIN_CLOSES, self.hub.sockets) or \
-                time.monotonic() - compacted >= s.gateway_gc_compact_s
+            compact = time.monotonic() - compacted >= s.gateway_gc_compact_s
             self.heap.step(compact)
             if compact:
-                closed_at, compacted = self.hub.closed, time.monotonic()
+                compacted = time.monotonic()
             await asyncio.sleep(s.gateway_gc_freeze_s)
 
     def drain(self) -> None:
