@@ -22,12 +22,13 @@ from actors.messages import ALL_GAMES, AckBatch, AckStatus, UnlockBatch
 from actors.periods import ALL_TIME, PeriodClock, board_id
 from actors.player_state import now_us
 from actors.routing import shard_of
-from actors.shell import loop_monitor, settle_gc
-from actors.tasks import log_failure
+from actors.shell import loop_monitor
+from actors.tasks import log_failure, supervise
 from gateway.admission import Admission
 from gateway.auth import KeyCache, token_keys
 from gateway.batcher import ShardBatcher
 from gateway.board_watch import BoardWatch, Key
+from gateway.heap import HeapFreezer
 from gateway.limits import nofile_limit, sockets_per_replica
 from gateway.push_hub import PushHub, draining_key, loop_key
 from gateway.rate_limits import RateLimits
@@ -82,6 +83,7 @@ class Runtime:
         self._catalog: Catalog = Catalog({})
         self._catalog_at = -CATALOG_TTL_S
         self._rarity: dict[str, tuple[float, dict[str, Any]]] = {}
+        self.heap = HeapFreezer()
         self._started = False
         self._lock = asyncio.Lock()
 
@@ -103,10 +105,9 @@ class Runtime:
                     await self.hub.start()
                     self._metrics_task = asyncio.ensure_future(self._export_metrics())
                     self._metrics_task.add_done_callback(log_failure)
+                    if s.gateway_gc_freeze_s:
+                        self._gc_task = asyncio.ensure_future(supervise("gc freeze", self._freeze_heap))
                     self._started = True
-                    # Ray's, Serve's and FastAPI's objects (most of the heap) out of later full GC
-                    # passes: under POSTs every full pass walked them all (py-spy: ~8 % of the replica).
-                    settle_gc()
         return self
 
     async def _export_metrics(self) -> None:
@@ -132,6 +133,18 @@ class Runtime:
                 log.warning("loop lag not written to Redis (%r)", exc)
             await asyncio.sleep(METRICS_S)
 
+    async def _freeze_heap(self) -> None:
+        """gateway/heap.py, every gateway_gc_freeze_s; a compaction at start and
+        then every gateway_gc_compact_s."""
+        s = self.settings
+        compacted = time.monotonic() - s.gateway_gc_compact_s  # the first step compacts: the start-up heap
+        while True:
+            compact = time.monotonic() - compacted >= s.gateway_gc_compact_s
+            self.heap.step(compact)
+            if compact:
+                compacted = time.monotonic()
+            await asyncio.sleep(s.gateway_gc_freeze_s)
+
     def drain(self) -> None:
         """Refuse new sockets, have the open ones close with 1012, and report
         how many are still open until none is (`podium up` waits for that)."""
@@ -156,6 +169,8 @@ class Runtime:
         await self.loop_lag.stop()
         if self._started:
             self._metrics_task.cancel()
+            if hasattr(self, "_gc_task"):
+                self._gc_task.cancel()
             await self.boards.stop()
             await self.hub.stop()
             for channel in [*self.channels.values(), *self.ingest_channels.values()]:

@@ -9,7 +9,9 @@ prefix) and stopped before the next, so none steals CPU from another. Phases:
 (a) ingest: closed loop at two concurrency levels, the best one counts;
 (b) mixed: a fixed offered unlock rate plus paced rank / top-page / around-me
 reads; (c) push latency (Podium): ack of an unlock to its rank.changed at a
-subscribed socket; (d) growth: ingest and read costs at each player count.
+subscribed socket; (d) growth: ingest and read costs at each player count;
+then (e)-(i), docs/benchmarks.md. `--phases seed` (or `seed,online`, ...)
+with `--systems podium` runs only those against Podium.
 Without PODIUM_DATABASE_URL / PODIUM_REDIS_URL it starts the embedded servers.
 The full run writes the table into docs/benchmarks.md and the plots beside it."""
 from __future__ import annotations
@@ -21,10 +23,11 @@ import os
 import platform
 import shutil
 import subprocess
+import sys
 import tempfile
 import time
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -74,11 +77,19 @@ class Profile:
     online_sockets: int = 10_000  # g. online: player sockets open at once
     online_rate: float = 1_000  # unlocks/s, all for players with a socket open
     online_s: float = 15
+    online_reads: float = 500  # HTTP reads/s beside the online phase's unlocks
+    seed_sockets: int = 6_000  # i. seed: one node's share of the seeds' load (issue 23)
+    seed_rate: float = 20  # unlocks/s for those players, frames of one over one ingest socket
+    seed_reads: float = 350  # HTTP reads/s, open loop, from a process of their own
+    seed_s: float = 25
+    seed_workers: int = 2  # processes holding the player sockets
 
 
 FULL = Profile("full", 100_000, (10_000, 100_000, 1_000_000), ingest_s=10, mixed_s=15, push_s=15, growth_s=5)
 QUICK = Profile("quick", 10_000, (10_000,), ingest_s=2, mixed_s=4, push_s=4, growth_s=2, subscribers=100,
-                idle_read_s=3, online_sockets=2_000, online_s=5)
+                idle_read_s=3, online_sockets=2_000, online_s=5, seed_s=10)
+OVERLOAD_WITHOUT_INGEST = 20_000  # unlocks/s offered by the overload phase when the ingest phase did not run
+PHASES = ("idle", "ingest", "mixed", "push", "staleness", "seed", "online", "overload", "growth")
 
 
 @dataclass
@@ -265,10 +276,126 @@ async def staleness_phase(system: Podium, profile: Profile, work: Workload, sess
                 "probes/s", note=f"writes {writes.rate:,.0f}/s (offered {profile.stale_rate:,.0f})")]
 
 
+async def replica_health(session: Any, url: str) -> dict[str, Any]:
+    """The gateway replica's part of /v1/health (RSS, loop lag); {} if it did not answer in time."""
+    for _ in range(3):
+        try:
+            async with session.get(url, timeout=aiohttp.ClientTimeout(total=10)) as r:
+                body = await r.json(content_type=None)
+                if isinstance(body, dict) and "replica" in body:
+                    return dict(body["replica"])
+                say(f"  /v1/health answered {r.status}: {str(body)[:200]}")
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            say(f"  /v1/health failed: {exc!r}")
+        await asyncio.sleep(1.0)
+    return {}
+
+
+async def seed_phase(system: Podium, profile: Profile, work: Workload, session: Any) -> list[Row]:
+    """One node's share of the seeds' load (issue 23): `seed_sockets` player
+    sockets held by `seed_workers` processes, `seed_rate` unlocks/s for those
+    players in frames of one over one ingest socket (this process), and
+    `seed_reads` HTTP reads/s open loop from a process of their own. Every
+    latency counts from the scheduled time of its frame or request: an ack,
+    the `unlock.accepted` in the player's `update` frame (push), a read's
+    response. Each client process reports its own loop lag (note)."""
+    from load.seed import GRACE_S, Worker, spread
+
+    watched = range(1_000, 1_000 + profile.seed_sockets)  # preloaded players, mid-board
+    health = f"{system.base}/v1/health"
+    rss_before = (await replica_health(session, health)).get("rss_mib", float("nan"))
+    index = {player_id(i): i for i in watched}
+    pairs = [[p, system.token(p)] for p in index]
+    acks = Outcome()
+    sent: dict[tuple[str, str, str], float] = {}
+    async with system.writers("ws", session, 1) as (writer,):  # first: it counts against the socket limit too
+        t_open = time.perf_counter()
+        workers = [await Worker.spawn("sockets", {"ws_url": system.ws_url, "players": part})
+                   for part in spread(pairs, profile.seed_workers)]
+        reader = await Worker.spawn("reads", {"base": system.base, "rate": profile.seed_reads,
+                                              "players": work.players})
+        try:
+            ready = [await w.line(600) for w in workers]
+            await reader.line(60)
+            online = [index[p] for r in ready for p in r["online"]]
+            refused = sum(r["refused"] for r in ready)
+            say(f"  {system.name} seed: {len(online):,} sockets open in {time.perf_counter() - t_open:.1f}s "
+                f"({profile.seed_workers} processes), {refused} refused")
+            await asyncio.sleep(2.0)  # presence reaches every actor
+            rss_after = (await replica_health(session, health)).get("rss_mib", float("nan"))
+            t0 = time.monotonic() + 1.0
+            for w in (*workers, reader):
+                w.send({"t0": t0, "seconds": profile.seed_s})
+                assert w.proc.stdin is not None
+                await w.proc.stdin.drain()
+
+            async def one(due: float) -> None:
+                item = None
+                while item is None:
+                    item = work.next_for(work.rng.choice(online))
+                sent[(item["player_id"], item["game_id"], item["achievement_id"])] = due
+                statuses = await writer.send([item])
+                acks.latencies_ms.append((time.monotonic() - due) * 1000)
+                acks.count(statuses)
+
+            tasks: set[asyncio.Task[None]] = set()
+            with CpuMeter() as cpu:
+                n = 0
+                await asyncio.sleep(max(0.0, t0 - time.monotonic()))
+                while (due := t0 + n / profile.seed_rate) < t0 + profile.seed_s:
+                    await asyncio.sleep(max(0.0, due - time.monotonic()))
+                    task = asyncio.ensure_future(one(due))
+                    tasks.add(task)
+                    task.add_done_callback(tasks.discard)
+                    n += 1
+                await asyncio.gather(*tasks)
+                acks.seconds = profile.seed_s
+                done = [await w.line(profile.seed_s + GRACE_S + 120) for w in workers]
+                reads = await reader.line(GRACE_S + 120)
+            loop = {"p99_ms": float("nan"), "max_ms": float("nan"), "stalls": "?", "gc_ms": float("nan"),
+                    "gc_max_ms": float("nan"), "window_s": float("nan"),
+                    **(await replica_health(session, health)).get("loop", {})}
+        finally:
+            for w in (*workers, reader):
+                await w.finish()
+    pushed = []
+    for d in done:
+        for player, game, achievement, at in d["receipts"]:
+            due_at = sent.pop((player, game, achievement), None)
+            if due_at is not None:
+                pushed.append((at - due_at) * 1000)
+    read_lat = [ms for lat in reads["by_kind"].values() for ms in lat]
+    read_out = Outcome(profile.seed_s, reads["statuses"].get("200", 0),
+                       {f"http_{k}": v for k, v in reads["statuses"].items() if k != "200"}, read_lat)
+    if reads["skipped"]:
+        read_out.other["skipped (client cap)"] = reads["skipped"]
+    lags = [d["lag"] for d in done] + [reads["lag"]]
+    client = f"client loop lag max {max(x['max_ms'] for x in lags):.0f} ms (p99 {max(x['p99_ms'] for x in lags):.0f})"
+    server = (f"replica loop lag p99 {loop['p99_ms']:.0f} / max {loop['max_ms']:.0f} ms, {loop['stalls']} stalls, "
+              f"GC passes >= 1 ms {loop['gc_ms']:.0f} ms in all (longest {loop['gc_max_ms']:.0f}) in the last "
+              f"{loop['window_s']:.0f} s")
+    dropped = sum(d["dropped"] for d in done)
+    per_socket_kib = (rss_after - rss_before) * 1024 / max(1, len(online))
+    say(f"  {system.name} seed: ack p99 {percentiles(acks.latencies_ms)[2]:.0f} ms, push p99 "
+        f"{percentiles(pushed)[2]:.0f} ms, read p99 {percentiles(read_lat)[2]:.0f} ms; {len(sent)} pushes missing, "
+        f"{dropped} dropped; {client}; {server}")
+    p = work.players
+    label = f"{system.name} (ws)"
+    return [row(label, "i. seed: acks", p, acks, cpu, f"unlocks/s (offered {profile.seed_rate:,.0f}); latency per "
+                "frame of 1, from its scheduled send", note=f"1 ingest socket; {server}"),
+            row(label, "i. seed: send -> push", p, Outcome(acks.seconds, len(pushed), {}, pushed), cpu,
+                "pushes/s; from the frame's scheduled send",
+                note=f"{len(online):,} sockets in {profile.seed_workers} processes ({refused} refused, {dropped} "
+                     f"dropped), replica RSS +{per_socket_kib:.1f} KiB per socket; {len(sent)} pushes not seen "
+                     f"within {GRACE_S:g} s"),
+            row(label, "i. seed: reads", p, read_out, cpu, f"reads/s (offered {profile.seed_reads:,.0f}); from the "
+                "scheduled time", note=f"a process of its own; rank / top 50 / around-me 2:1:1; {client}")]
+
+
 async def online_phase(system: Podium, profile: Profile, work: Workload, session: Any) -> list[Row]:
     """Many players online: `online_sockets` player sockets open, `online_rate`
     unlocks/s all for those players (frames of 10 over 2 ingest sockets) plus
-    500 reads/s over HTTP. A push sample is one unlock: from the send of its
+    `online_reads` reads/s over HTTP (none if 0). A push sample is one unlock: from the send of its
     frame to the `unlock.accepted` in its player's `update` frame."""
     watched = list(range(1_000, 1_000 + profile.online_sockets))  # preloaded players, mid-board
     health = f"{system.base}/v1/ws/health"  # a socket plane replica: its RSS grows with the sockets
@@ -330,9 +457,9 @@ async def online_phase(system: Podium, profile: Profile, work: Workload, session
             with CpuMeter() as cpu:
                 began = time.perf_counter()
                 _, (reads, _) = await asyncio.gather(
-                    paced(profile.online_rate / 10, profile.online_s, one, cap=64),
-                    paced_reads(session, system.base, system.paths, profile.read_rate, profile.online_s, work,
-                                first_game, player_id))
+                    paced(profile.online_rate / 10, profile.online_s, one, cap=64), no_reads() if not
+                    profile.online_reads else paced_reads(session, system.base, system.paths, profile.online_reads,
+                                                          profile.online_s, work, first_game, player_id))
                 acks.seconds = time.perf_counter() - began
                 await asyncio.sleep(2.0)  # the last pushes
         finally:
@@ -347,11 +474,17 @@ async def online_phase(system: Podium, profile: Profile, work: Workload, session
             f"per socket")
     p = work.players
     label = f"{system.name} (ws)"
-    return [row(label, "g. online: send -> push", p, Outcome(acks.seconds, len(pushed), {}, pushed), cpu,
+    rows = [row(label, "g. online: send -> push", p, Outcome(acks.seconds, len(pushed), {}, pushed), cpu,
                 "pushes/s", note=f"{note}; {lost} pushes not seen within 2 s"),
             row(label, "g. online: acks", p, acks, cpu, f"unlocks/s (offered {profile.online_rate:,.0f}); "
-                "latency per 10", note="2 ingest sockets"),
-            row(label, "g. online: reads", p, reads, cpu, f"reads/s (offered {profile.read_rate:,.0f})")]
+                "latency per 10", note="2 ingest sockets")]
+    if profile.online_reads:
+        rows.append(row(label, "g. online: reads", p, reads, cpu, f"reads/s (offered {profile.online_reads:,.0f})"))
+    return rows
+
+
+async def no_reads() -> tuple[Outcome, dict[str, list[float]]]:
+    return Outcome(), {}
 
 
 async def overload_phase(system: Podium, profile: Profile, work: Workload, session: Any, sustained: float) -> Row:
@@ -395,38 +528,50 @@ async def growth_phase(system: System, mode: str, label: str, profile: Profile, 
 
 # ---- one system --------------------------------------------------------------------
 
-async def exercise(system: System, profile: Profile) -> list[Row]:
+async def exercise(system: System, profile: Profile, phases: tuple[str, ...] = PHASES) -> list[Row]:
     rows: list[Row] = []
     work = Workload()
     main_mode = "ws" if isinstance(system, Podium) else ("batch" if "batch" in system.modes else "post")
     label = {"ws": f"{system.name} (ws)", "batch": f"{system.name} (batch)", "post": f"{system.name} (per request)"}
+    sizes = {*profile.growth, profile.main_players} if "growth" in phases else {profile.main_players}
     async with http_session() as session:
-        for size in sorted({*profile.growth, profile.main_players}):
+        for size in sorted(sizes):
             t0 = time.perf_counter()
             await system.preload(work.grow(size))
             await asyncio.sleep(2.0)  # let boards and checkpoints settle
             say(f"{system.name}: {size:,} players preloaded in {time.perf_counter() - t0:.1f}s")
             if size == profile.main_players:
-                rows += await idle_read_phase(system, label[main_mode], profile, work, session)
-                for mode in system.modes:
-                    rows.append(await ingest_phase(system, mode, label[mode], size, profile.ingest_s, work, session))
-                rows += await mixed_phase(system, main_mode, label[main_mode], profile, work, session)
+                if "idle" in phases:
+                    rows += await idle_read_phase(system, label[main_mode], profile, work, session)
+                if "ingest" in phases:
+                    for mode in system.modes:
+                        rows.append(await ingest_phase(system, mode, label[mode], size, profile.ingest_s, work,
+                                                       session))
+                if "mixed" in phases:
+                    rows += await mixed_phase(system, main_mode, label[main_mode], profile, work, session)
                 if isinstance(system, Podium):
-                    rows += await push_phase(system, profile, work, session)
-                    rows += await staleness_phase(system, profile, work, session)
-                    rows += await online_phase(system, profile, work, session)
-                    sustained = max(r.rate for r in rows if r.phase == "a. ingest" and r.system == label["ws"])
-                    rows.append(await overload_phase(system, profile, work, session, sustained))
-            if size in profile.growth:
+                    if "push" in phases:
+                        rows += await push_phase(system, profile, work, session)
+                    if "staleness" in phases:
+                        rows += await staleness_phase(system, profile, work, session)
+                    if "seed" in phases:
+                        rows += await seed_phase(system, profile, work, session)
+                    if "online" in phases:
+                        rows += await online_phase(system, profile, work, session)
+                    if "overload" in phases:
+                        best = [r.rate for r in rows if r.phase == "a. ingest" and r.system == label["ws"]]
+                        sustained = max(best) if best else OVERLOAD_WITHOUT_INGEST / 2
+                        rows.append(await overload_phase(system, profile, work, session, sustained))
+            if size in profile.growth and "growth" in phases:
                 rows += await growth_phase(system, main_mode, label[main_mode], profile, work, session)
     return rows
 
 
-def run_system(system: System, profile: Profile, infra: Infra) -> list[Row]:
+def run_system(system: System, profile: Profile, infra: Infra, phases: tuple[str, ...] = PHASES) -> list[Row]:
     say(f"starting {system.name}")
     system.start(infra)
     try:
-        return asyncio.run(exercise(system, profile))
+        return asyncio.run(exercise(system, profile, phases))
     finally:
         system.stop()
         say(f"stopped {system.name}")
@@ -527,8 +672,22 @@ def main() -> None:
     ap.add_argument("--quick", action="store_true", help="the 60-second version")
     ap.add_argument("--systems", default="podium,zset,reference,reviewed")
     ap.add_argument("--no-docs", action="store_true", help="do not write docs/benchmarks.md")
+    ap.add_argument("--phases", default=",".join(PHASES),
+                    help=f"the phases to run, of {','.join(PHASES)} (the preload always runs; a partial run does "
+                         "not write docs/benchmarks.md)")
+    ap.add_argument("--online-sockets", type=int, help="g. online: player sockets open")
+    ap.add_argument("--online-rate", type=float, help="g. online: unlocks/s for those players")
+    ap.add_argument("--online-reads", type=float, help="g. online: HTTP reads/s beside them (0: none)")
+    ap.add_argument("--seed-seconds", type=float, help="i. seed: seconds of measuring")
     args = ap.parse_args()
     profile = QUICK if args.quick else FULL
+    phases = tuple(p.strip() for p in args.phases.split(",") if p.strip())
+    unknown = set(phases) - set(PHASES)
+    if unknown:
+        ap.error(f"unknown phases {sorted(unknown)}; choose from {','.join(PHASES)}")
+    overrides = {"online_sockets": args.online_sockets, "online_rate": args.online_rate,
+                 "online_reads": args.online_reads, "seed_s": args.seed_seconds}
+    profile = replace(profile, **{k: v for k, v in overrides.items() if v is not None})
     started = time.perf_counter()
     from persistence.embedded import ensure_servers
 
@@ -551,17 +710,21 @@ def main() -> None:
     out.mkdir(exist_ok=True)
     try:
         for system in systems:
-            rows += run_system(system, profile, infra)
+            rows += run_system(system, profile, infra, phases)
             (out / f"{profile.name}-partial.md").write_text(table(rows) + "\n")  # survives a later failure
     finally:
         servers.stop()
         shutil.rmtree(data_dir, ignore_errors=True)
+    partial = set(phases) != set(PHASES) or any(v is not None for v in overrides.values())
     command = "make bench-quick" if args.quick else "make bench"
+    if partial:
+        command = "python -m load.bench " + " ".join(sys.argv[1:])
     text = report(rows, profile, command, time.perf_counter() - started)
     print(text)
-    (out / f"{profile.name}.md").write_text(text + "\n")
-    (out / f"{profile.name}.json").write_bytes(orjson.dumps([r.__dict__ for r in rows], option=orjson.OPT_INDENT_2))
-    if not args.quick and not args.no_docs:
+    name = f"{profile.name}-{'-'.join(phases)}" if partial else profile.name
+    (out / f"{name}.md").write_text(text + "\n")
+    (out / f"{name}.json").write_bytes(orjson.dumps([r.__dict__ for r in rows], option=orjson.OPT_INDENT_2))
+    if not args.quick and not args.no_docs and not partial:
         write_docs(text, plots(rows))
 
 

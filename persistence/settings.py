@@ -166,6 +166,12 @@ class Settings(BaseSettings):
                                  "logged (LOOP_STALL) with what the loop was running and how much of it was GC")
     loop_stall_log_s: float = Field(10.0, ge=0, description="At most one LOOP_STALL line per process this often; "
                                     "the next says how many stalls were left out")
+    gateway_gc_freeze_s: float = Field(5.0, ge=0, description="A gateway replica collects its young objects and "
+                                       "freezes the survivors out of the cyclic GC this often (gateway/heap.py), so "
+                                       "a full collection never walks every open socket; 0: Python's default GC")
+    gateway_gc_compact_s: float = Field(3600.0, gt=0, description="This often the replica unfreezes and collects "
+                                        "its whole heap once: the cyclic garbage frozen meanwhile (closed sockets "
+                                        "left ~1 object each); one pause as long as a full collection")
     socket_idle_s: float = Field(120.0, gt=0, description="A socket whose client sends nothing (no frame, no "
                                  "`ping`) this long is closed (1001); clients ping every socket_idle_s / 4")
 

@@ -46,7 +46,8 @@ async def health(rt: Runtime = Depends(runtime)) -> Response:
     ok = all(r["ok"] for r in results.values())
     body = {"status": "ok" if ok else "degraded", "checks": results, "push_sockets": rt.hub.sockets,
             "replica": {"id": rt.replica, "plane": rt.plane, "pid": os.getpid(),
-                        "rss_mib": round(psutil.Process().memory_info().rss / 2**20, 1), "loop": rt.loop_lag.status()},
+                        "rss_mib": round(psutil.Process().memory_info().rss / 2**20, 1), "loop": rt.loop_lag.status(),
+                        "gc": rt.heap.status()},
             "sockets": {"open": rt.admission.open, "limit": rt.admission.max_sockets,
                         "refused": rt.admission.refused, "draining": rt.admission.draining},
             "leaderboard_reads": {"reads": rt.reads.reads, "requests": rt.reads.calls,

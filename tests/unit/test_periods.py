@@ -84,6 +84,57 @@ def test_closed_periods_are_evicted_only_once_checkpointed() -> None:
     assert book.periods[("p", "g")] == {}
 
 
+def test_recovered_closed_periods_are_evicted_at_the_first_look() -> None:
+    book, now = PlayerBook(), us(2026, 11, 22, 12)
+    book.load_period("p", "g", DAY, us(2026, 11, 2), PeriodStats(10, 1, us(2026, 11, 2), 1))
+    book.load_period("p", "g", DAY, us(2026, 11, 22), PeriodStats(5, 1, us(2026, 11, 22), 2))
+    assert book.evict_periods(now) == 1
+    assert list(book.periods[("p", "g")]) == [(DAY, us(2026, 11, 22))]
+
+
+class SweepingBook(PlayerBook):
+    """The eviction as it was: every held period looked at on every call."""
+
+    def evict_periods(self, now_us: int) -> int:
+        evicted = 0
+        for (player_id, game_id), held in self.periods.items():
+            for kind, start in [p for p in held if not self.clock.is_live(p[0], p[1], now_us)]:
+                if (player_id, game_id, kind, start) not in self._dirty_periods:
+                    del held[(kind, start)]
+                    evicted += 1
+        return evicted
+
+
+ops = st.lists(st.one_of(
+    st.tuples(st.just("apply"), st.sampled_from("abc"), st.sampled_from(["g1", "g2"]),
+              st.integers(min_value=-20 * DAY_US, max_value=0)),  # an unlock stamped up to 20 days back
+    st.tuples(st.just("checkpoint"), st.booleans()),  # the write succeeds, or fails (rows go back to dirty)
+    st.tuples(st.just("later"), st.integers(min_value=0, max_value=3 * DAY_US))), max_size=80)
+
+
+@settings(max_examples=examples(200), deadline=None)
+@given(ops)
+def test_eviction_forgets_what_a_sweep_of_every_period_would(steps: list) -> None:
+    """Periods closing as time moves, unlocks stamped in closed periods, failed
+    checkpoints: after each eviction the book holds what the full sweep keeps."""
+    now = us(2026, 11, 20, 12)
+    books = [PlayerBook(), SweepingBook()]
+    for seq, step in enumerate(steps, start=1):
+        if step[0] == "apply":
+            for book in books:
+                book.apply(seq, step[1], step[2], 5, now + step[3])
+        elif step[0] == "later":
+            now += step[1]
+        else:
+            for book in books:
+                dirty = book.take_dirty()
+                if not step[1]:
+                    book.mark_dirty(dirty)
+                    continue
+                book.evict_periods(now)
+            assert books[0].periods == books[1].periods
+
+
 def test_history_overlays_memory_on_the_checkpoint_and_fills_gaps() -> None:
     first = us(2026, 11, 20)
     series = day_series([("g", first, 5, 1), ("g", first + DAY_US, 7, 1)], [("g", first + DAY_US, 9, 2)], first, 3)
