@@ -5,8 +5,11 @@ Without it a replica holding 6,000 sockets spent 0.6-2.0 s in each full
 collection, every few seconds under 350 reads/s (LOOP_STALL, issue 23): every
 ack, push and read on the replica waited.
 
-A step collects the young generations (cheap: bounded by the GC thresholds)
-and freezes what survived. Frozen objects that later become cyclic garbage are
+A step runs a full collection of what is not frozen (cheap: only what was
+allocated and survived since the last step) and freezes what survived. It is
+a full one, not of the young generations only, so a cycle that outlived a
+young collection and died before the step (a slow request's exception and
+its traceback) is freed now, not frozen as garbage. Frozen objects that later become cyclic garbage are
 not collected while frozen, so a compaction unfreezes, collects everything
 once and freezes again: a pause as long as one old full collection (3-5 s on
 a starved 2-core box with a large heap), so it is rare (gateway/runtime.py:
@@ -35,18 +38,16 @@ class HeapFreezer:
     compactions: int = 0
     last_step_ms: float = 0.0
     last_compaction_ms: float = 0.0
-    collected: int = 0  # objects the compactions found to be garbage, in all
+    collected: int = 0  # objects the steps and compactions found to be garbage, in all
 
     def step(self, compact: bool = False) -> None:
-        """Collect the young generations and freeze what survived; or, if
+        """Collect what is not frozen and freeze what survived; or, if
         `compact`, unfreeze and collect everything first."""
         t0 = self.clock()
         if compact:
             self.unfreeze()
-            found = self.collect(2)
-            self.collected += found
-        else:
-            self.collect(1)
+        found = self.collect(2)  # with the old heap frozen, this walks only what came since the last step
+        self.collected += found
         self.freeze()
         took_ms = (self.clock() - t0) * 1000
         self.last_step_ms = took_ms

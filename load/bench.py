@@ -302,7 +302,7 @@ async def seed_phase(system: Podium, profile: Profile, work: Workload, session: 
     from load.seed import GRACE_S, Worker, spread
 
     watched = range(1_000, 1_000 + profile.seed_sockets)  # preloaded players, mid-board
-    health = f"{system.base}/v1/health"
+    health = f"{system.base}/v1/ws/health"
     rss_before = (await replica_health(session, health)).get("rss_mib", float("nan"))
     index = {player_id(i): i for i in watched}
     pairs = [[p, system.token(p)] for p in index]

@@ -6,6 +6,7 @@ socket in order of completion (gateway/queries.py)."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 
 import orjson
@@ -90,6 +91,9 @@ async def _serve(rt: Runtime, websocket: WebSocket, player_id: str, inbox_since:
         pass
     finally:
         session.stop()
+        # The mailbox wakes the session (mailbox -> session.wake -> session -> mailbox): a cycle the
+        # replica's frozen heap (gateway/heap.py) would keep until its next compaction. Broken here.
+        session.mailbox = None
         await rt.hub.detach(player_id, mailbox)
     if session.slow:
         send_timeout_s = rt.settings.socket_send_timeout_s
@@ -178,7 +182,8 @@ class PlayerSession:
             except TimeoutError:
                 if not self.slow:
                     async with asyncio.timeout(self.rt.settings.socket_send_timeout_s):
-                        await self.websocket.close(code=IDLE, reason=f"idle: nothing received in {idle_s:g} s")
+                        with contextlib.suppress(WebSocketDisconnect, RuntimeError):  # closed by the pusher meanwhile
+                            await self.websocket.close(code=IDLE, reason=f"idle: nothing received in {idle_s:g} s")
                 return
             finally:
                 self._deadline = None
@@ -186,7 +191,10 @@ class PlayerSession:
                 return
             text = message.get("text")
             if text == "ping":
-                await self.send('{"type":"pong"}')
+                try:
+                    await self.send('{"type":"pong"}')
+                except (WebSocketDisconnect, RuntimeError):  # the pusher closed the socket meanwhile (drain, overflow)
+                    return
             elif text is not None or message.get("bytes") is not None:  # an empty frame is answered too
                 if self._in_flight is None:
                     self._in_flight = asyncio.Semaphore(self.rt.settings.max_socket_queries)
