@@ -7,6 +7,7 @@ docs/operations.md "Metrics" says what each one means."""
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -72,6 +73,7 @@ def _metric(name: str) -> Any:
     return metric
 
 
+log = logging.getLogger(__name__)
 COUNT_FLUSH_S = 0.5  # counts made on an event loop reach Ray's counters summed, this often
 _counts: dict[tuple[str, tuple[tuple[str, str], ...]], float] = {}
 _flush_on: asyncio.AbstractEventLoop | None = None  # the loop a flush is scheduled on
@@ -103,7 +105,10 @@ def flush_counts() -> None:
     pending = list(_counts.items())
     _counts.clear()
     for (name, tags), value in pending:
-        _metric(name).inc(value, dict(tags))
+        try:
+            _metric(name).inc(value, dict(tags))
+        except Exception:  # one bad series loses its own count, not the others'
+            log.exception("counter %s not recorded", name)
 
 
 def observe(name: str, value: float, **tags: str) -> None:

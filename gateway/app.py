@@ -99,24 +99,30 @@ def build_app(plane: str = BOTH) -> FastAPI:
     return app
 
 
+class _Replica:
+    def __del__(self) -> None:
+        # Serve calls this as the replica stops: the last COUNT_FLUSH_S of counts reach Ray's counters.
+        metrics.flush_counts()
+
+
 # Serve needs each deployment's ingress at import; one class per plane, the same constructor.
 @serve.deployment(name="http", ray_actor_options={"num_cpus": 0})
 @serve.ingress(build_app(HTTP))
-class HttpPlane:
+class HttpPlane(_Replica):
     def __init__(self, settings: Settings) -> None:
         install_runtime(Runtime(settings, plane=HTTP))
 
 
 @serve.deployment(name="sockets", ray_actor_options={"num_cpus": 0})
 @serve.ingress(build_app(SOCKETS))
-class SocketPlane:
+class SocketPlane(_Replica):
     def __init__(self, settings: Settings) -> None:
         install_runtime(Runtime(settings, plane=SOCKETS))
 
 
 @serve.deployment(name="gateway", ray_actor_options={"num_cpus": 0})
 @serve.ingress(build_app(BOTH))
-class Gateway:
+class Gateway(_Replica):
     def __init__(self, settings: Settings) -> None:
         install_runtime(Runtime(settings, plane=BOTH))
 

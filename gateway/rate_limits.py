@@ -19,9 +19,9 @@ sends a replica in 100 ms.
 Checks of one client by one replica never queue up behind each other: while
 a hit for (kind, client) is in flight, the checks that arrive join the next
 one, which carries their summed cost (like a group commit). Every request is
-still counted in Redis before it goes on, so the limit is exact; a joint hit
-that does not fit refuses all who joined it (near the limit only, and never
-more let through). Many concurrent POSTs of one key thus cost a round trip
+still counted in Redis before it goes on, so the limit is exact; when a joint
+hit of several does not fit, each of them tries alone (so a burst is cut at
+the limit, never below it, and never more let through). Many concurrent POSTs of one key thus cost a round trip
 per in-flight hit, not one each.
 
 A limit spec is the library's notation ("100/second", "20/second;600/minute");
@@ -113,6 +113,7 @@ class _Joint:
     """Checks of one (kind, client) waiting for the hit in flight to end: they go as one hit."""
     answer: asyncio.Future[int | None]
     cost: int = 0
+    members: int = 0
 
 
 class RateLimits:
@@ -165,7 +166,12 @@ class RateLimits:
             if joint is None:
                 joint = self._joining[key] = _Joint(asyncio.get_running_loop().create_future())
             joint.cost += cost
+            joint.members += 1
             wait = await asyncio.shield(joint.answer)
+            if wait is not None and joint.members > 1:
+                # The summed cost did not fit, but this one alone may: the limit counts it on its own, so
+                # a burst over the limit is cut at the limit, as it was before checks joined.
+                wait = await self._check(items, kind, who, cost)
         else:
             self._in_flight.add(key)
             try:

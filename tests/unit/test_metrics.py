@@ -17,6 +17,9 @@ class _Recorder:
 def recorder(monkeypatch: pytest.MonkeyPatch) -> _Recorder:
     rec = _Recorder()
     monkeypatch.setattr(metrics, "_metric", lambda name: rec)
+    # Counts an earlier test left pending on the session's loop (and its flush) are not this test's.
+    monkeypatch.setattr(metrics, "_counts", {})
+    monkeypatch.setattr(metrics, "_flush_on", None)
     return rec
 
 
