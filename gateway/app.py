@@ -158,11 +158,12 @@ SOCKETS_APP_NAME = "podium-sockets"
 APP_NAMES = (APP_NAME, SOCKETS_APP_NAME)
 
 
-def run_gateway(settings: Settings, bound: Settings | None = None) -> None:
-    """Deploy (or update) every plane of the gateway together; a plane that split_planes no longer
-    asks for is removed."""
+def run_gateway(settings: Settings, bound: Settings | None = None, only: set[str] | None = None) -> None:
+    """Deploy (or update) every plane of the gateway together, or the ones named in `only` (the others
+    are left running, untouched); a plane that split_planes no longer asks for is removed."""
     planes = gateway_apps(settings, bound)
-    serve.run_many([RunTarget(target=p.app, name=p.name, route_prefix=p.route_prefix) for p in planes])
+    chosen = [p for p in planes if only is None or p.name in only]
+    serve.run_many([RunTarget(target=p.app, name=p.name, route_prefix=p.route_prefix) for p in chosen])
     for name in set(APP_NAMES) - {p.name for p in planes}:
         if name in serve.status().applications:
             serve.delete(name)

@@ -24,7 +24,7 @@ from actors import directory
 from actors.leaderboard_shard import LeaderboardShard
 from actors.player_shard import PlayerShard
 from actors.routing import leaderboard_shard_name, player_shard_name, shard_of
-from gateway.app import delete_gateway, run_gateway
+from gateway.app import APP_NAME, SOCKETS_APP_NAME, delete_gateway, run_gateway
 from gateway.limits import HAPROXY_BUFSIZE, haproxy_maxconn, nofile_limit
 from gateway.processes import haproxy_dir
 from gateway.push_hub import drain_all, draining_key
@@ -308,8 +308,20 @@ def reshard(settings: Settings, *, player_shards: int | None = None, leaderboard
 
     report: dict[str, Any] = {"from": counts(settings), "to": counts(new)}
     if (new.player_shards, new.leaderboard_shards) == (settings.player_shards, settings.leaderboard_shards):
-        run_gateway(new, bound=settings)  # same bound args: no restart
+        # Serve restarts whatever it redeploys (a new code version per imperative deploy), so only the
+        # plane whose count changed is redeployed; the socket plane's sockets are closed 1012 first
+        # (clients reconnect), never cut without a close frame.
+        changed: set[str] = set()
+        if new.http_replicas != settings.http_replicas:
+            changed.add(APP_NAME)
+        if new.gateway_replicas != settings.gateway_replicas:
+            changed.add(SOCKETS_APP_NAME if settings.split_planes else APP_NAME)
+        if SOCKETS_APP_NAME in changed or (APP_NAME in changed and not settings.split_planes):
+            drain_gateways(settings)
+        if changed:
+            run_gateway(new, bound=settings, only=changed)
         report["paused_s"] = 0.0
+        report["redeployed"] = sorted(changed)
         return new, report
     drain_gateways(settings)
     delete_gateway()

@@ -211,3 +211,33 @@ async def test_a_drained_replica_closes_its_sockets_with_1012_and_refuses_new_on
         assert orjson.loads(await ws.recv())[0]["status"] in ("accepted", "duplicate")
     rank = await eventually(lambda: get_ok(http, f"/v1/games/arena/players/{p}/rank", timeout=5))
     assert rank["points"] == 20
+
+
+async def test_scaling_the_http_plane_redeploys_only_it_and_leaves_player_sockets_open(cluster, http, uid) -> None:
+    from gateway.app import APP_NAME
+    from gateway.launch import reshard
+
+    settings = cluster.settings
+    async with websockets.connect(player_url(cluster, uid("scaled"))) as ws:
+        assert orjson.loads(await ws.recv())["type"] == "subscribed"
+
+        async def keep_alive() -> int:  # as a client does (the tests' idle limit is shorter than a redeploy)
+            pongs = 0
+            while True:
+                await ws.send("ping")
+                assert orjson.loads(await asyncio.wait_for(ws.recv(), 10))["type"] == "pong"
+                pongs += 1
+                await asyncio.sleep(2)
+
+        pinger = asyncio.ensure_future(keep_alive())
+        try:
+            bigger, report = await asyncio.to_thread(reshard, settings, http_replicas=settings.http_replicas + 1)
+            try:
+                assert report["redeployed"] == [APP_NAME] and report["paused_s"] == 0.0
+                assert not pinger.done()  # the socket plane was not touched: the same socket kept answering
+                assert (await get_ok(http, "/v1/health"))["status"] == "ok"
+            finally:
+                _, back = await asyncio.to_thread(reshard, bigger, http_replicas=settings.http_replicas)
+            assert back["redeployed"] == [APP_NAME] and not pinger.done()
+        finally:
+            pinger.cancel()
