@@ -68,6 +68,10 @@ def serve_env(settings: Settings) -> dict[str, str]:
             # if there is one (Serve's config redispatches); each try waits up to 1 s in HAProxy, so
             # with the one replica gone a client hears 503 + Retry-After after ~1 s, not ~3 s.
             "RAY_SERVE_HAPROXY_RETRIES": "1",
+            # Serve gives a starting proxy 5 s to say it is ready, then kills it, and serve.start fails
+            # on the dead proxy: on a busy node (three clusters starting in the suite) HAProxy's manager
+            # can take longer. A proxy that never starts still fails the start, after 30 s.
+            "RAY_SERVE_PROXY_READY_CHECK_TIMEOUT_S": "30",
             "RAY_SERVE_FALLBACK_PROXY_HTTP_PORT": str(settings.serve_fallback_port),
             "RAY_SERVE_DIRECT_INGRESS_MIN_HTTP_PORT": settings.replica_ports.split("-")[0],
             "RAY_SERVE_DIRECT_INGRESS_MAX_HTTP_PORT": settings.replica_ports.split("-")[1],
