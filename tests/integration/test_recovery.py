@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from typing import Any
 
 import asyncpg
 import orjson
@@ -131,4 +132,10 @@ async def test_reads_answer_503_at_once_while_a_shard_recovers(cluster, http, ap
     down = next(i for i, a in enumerate(answers) if a[0] != 200)  # ray.kill takes effect a moment later
     assert all(a[0] == 503 and a[2] == "1" for a in answers[down:]), answers
     assert all(a[1] < 1.0 for a in recovering), answers
-    assert await eventually(lambda: get_ok(http, rank_path)) == before
+    # The player's own entry comes back as it was. The board's size (`total`, and with it `percentile`)
+    # is not compared: "arena" is shared by the suite, and another test's unlock may land meanwhile
+    # (seen once in CI: 5,126 -> 5,127 players, the entry itself unchanged).
+    def entry(body: dict[str, Any]) -> dict[str, Any]:
+        return {k: v for k, v in body.items() if k not in ("total", "percentile")}
+
+    assert entry(await eventually(lambda: get_ok(http, rank_path))) == entry(before)
