@@ -69,13 +69,11 @@ bench-quick: $(BENCH)
 up: install
 	$(BIN)/podium up $(if $(PORT),--port $(PORT))
 
+# The layers are contracts ([tool.importlinter] in pyproject.toml); mypy checks what [tool.mypy] names, whole.
 lint: install
 	$(BIN)/ruff check .
-	$(BIN)/mypy actors/ranking.py actors/cursors.py actors/routing.py actors/intake.py actors/player_state.py actors/standings.py \
-		actors/catalog.py actors/messages.py actors/periods.py actors/history.py actors/journal_pipeline.py actors/delivery.py actors/recovery.py \
-		actors/presence.py actors/tasks.py actors/friendship.py actors/social_events.py actors/social.py persistence/friends.py gateway/routes/friends.py actors/board_reads.py actors/score_counts.py actors/read_wire.py actors/channel.py gateway/frames.py gateway/batcher.py \
-		gateway/read_batcher.py gateway/read_channel.py gateway/auth.py gateway/admission.py gateway/mailbox.py gateway/ingress.py gateway/limits.py gateway/rate_limits.py gateway/routes/tokens.py gateway/board_watch.py gateway/routes/boards.py gateway/routes/page.py gateway/operations.py actors/metrics.py persistence/copy_text.py \
-		gateway/processes.py gateway/supervisor.py gateway/haproxy_shim.py actors/loop_lag.py load/loop_lag_probe.py load/capacity.py gateway/heap.py
+	$(BIN)/lint-imports
+	$(BIN)/mypy
 
 test-unit: install
 	$(BIN)/pytest -q tests/unit

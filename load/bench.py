@@ -689,7 +689,7 @@ def main() -> None:
                  "online_reads": args.online_reads, "seed_s": args.seed_seconds}
     profile = replace(profile, **{k: v for k, v in overrides.items() if v is not None})
     started = time.perf_counter()
-    from persistence.embedded import ensure_servers
+    from podium.cluster.embedded import ensure_servers
 
     data_dir = Path(tempfile.mkdtemp(prefix="podium-bench-"))
     data_dir.chmod(0o755)

@@ -24,10 +24,10 @@ import asyncpg
 import psutil
 import ray
 
-from actors.messages import ScoreUpdates
-from actors.standings import Standings
-from persistence import catalog_store, migrations
-from persistence.settings import Settings
+from podium.core.standings import Standings
+from podium.persistence import catalog_store, migrations
+from podium.settings import Settings
+from podium.wire.messages import ScoreUpdates
 
 FILL = """
 INSERT INTO players (player_id, region)
@@ -90,7 +90,7 @@ def main() -> None:
     url = urlunsplit(urlsplit(a.database_url)._replace(path=f"/{name}"))
     asyncio.run(prepare(a.database_url, url, name, a.entries))
     try:
-        from actors.leaderboard_shard import LeaderboardShard
+        from podium.actors.leaderboard_shard import LeaderboardShard
 
         ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
         for shards, shard, what in ((2, 1, "game board"), (2, 0, "all-games board"),

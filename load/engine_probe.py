@@ -1,7 +1,7 @@
 """Issue-8 probe: the cost of a score move on one leaderboard of N players,
 three ways in one run, same moves, same machine:
-  - podium: Podium's Board (actors/ranking.py: a bucket per score and a radix
-    tree of counts per score, actors/score_counts.py),
+  - podium: Podium's Board (podium/core/ranking.py: a bucket per score and a radix
+    tree of counts per score, podium/core/score_counts.py),
   - sorted: one SortedList of packed keys (Podium's board until 2026-12-01),
   - redis: a Redis sorted set, ZINCRBY and ZREVRANK pipelined through redis-py.
 A move is what a player shard's update does to one board: the old key out,
@@ -22,7 +22,7 @@ from collections.abc import Callable
 import redis.asyncio as aioredis
 from sortedcontainers import SortedList
 
-from actors.ranking import Board, SortKey, sort_key
+from podium.core.ranking import Board, SortKey, sort_key
 
 BASE_US = 1_795_000_000_000_000
 

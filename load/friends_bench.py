@@ -34,8 +34,8 @@ def ring_pairs(players: int, friends: int) -> list[tuple[str, str]]:
 
 
 async def import_friends(system: Podium, pairs: list[tuple[str, str]]) -> float:
-    from actors.routing import shard_of
-    from persistence import friends
+    from podium.core.routing import shard_of
+    from podium.persistence import friends
 
     t0 = time.perf_counter()
     conn = await asyncpg.connect(system.settings.database_url)
@@ -49,10 +49,11 @@ async def import_friends(system: Podium, pairs: list[tuple[str, str]]) -> float:
 
 async def reload_and_wait(system: Podium, edges: int) -> float:
     """Tell the shards to reload (as `podium friends import` does) and wait until they hold `edges`."""
-    from actors import directory
-    from actors.social import reload_channel
+    from podium.actors.social import reload_channel
+    from podium.transport import directory
 
     t0 = time.perf_counter()
+    assert system.settings.redis_url
     redis.Redis.from_url(system.settings.redis_url).publish(reload_channel(system.settings.redis_prefix), b"bench")
     while True:
         held = 0
@@ -174,7 +175,7 @@ async def run(system: Podium, a: argparse.Namespace) -> dict[str, Any]:
 async def read_phase(system: Podium, work: Workload, seconds: float) -> dict[str, Any]:
     """Closed-loop HTTP reads, no writes: a friends board (~100 friends) vs a
     plain rank read, 32 clients each, one after the other in this run."""
-    from gateway.auth import mint_token
+    from podium.gateway.auth import mint_token
 
     secret = system.settings.resolved_token_secret()
     tokens: dict[int, str] = {}

@@ -28,8 +28,8 @@ import orjson
 from locust import HttpUser, User, between, events, task
 from websockets.sync.client import connect
 
-from gateway.auth import mint_token
 from load.workload import GAMES, PER_PLAYER, first_game, player_id, unlock
+from podium.gateway.auth import mint_token
 
 API_KEY = os.environ.get("PODIUM_API_KEY", "")
 TOKEN_SECRET = os.environ.get("PODIUM_TOKEN_SECRET", "")

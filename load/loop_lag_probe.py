@@ -1,4 +1,4 @@
-"""What the loop-lag monitor costs (actors/loop_lag.py; issue 23), in CPU time,
+"""What the loop-lag monitor costs (podium/telemetry/loop_lag.py; issue 23), in CPU time,
 so a busy box's other processes hardly move the figures:
 
 1. idle: a loop doing nothing else for `seconds`, with no monitor, with the
@@ -19,7 +19,7 @@ import gc
 import statistics
 import time
 
-from actors.loop_lag import GcTimer, LoopLagMonitor
+from podium.telemetry.loop_lag import GcTimer, LoopLagMonitor
 
 
 async def _idle(seconds: float, monitor: bool, watchdog: bool) -> float:

@@ -205,7 +205,7 @@ async def run_round(way: Way, reads: bool, a: argparse.Namespace, read_urls: lis
 async def probe(podium: Podium, a: argparse.Namespace) -> list[dict[str, Any]]:
     from ray import serve
 
-    from gateway.app import gateway_apps
+    from podium.gateway.app import gateway_apps
 
     one = gateway_apps(podium.settings.model_copy(update={"split_planes": False}))[0].app
     await asyncio.to_thread(serve.run, one, name="one", route_prefix="/one")

@@ -123,7 +123,7 @@ def main() -> None:
     ap.add_argument("--players", type=int, default=10_000)
     ap.add_argument("--profile", type=float, default=0.0, help="py-spy Podium's processes this long (last round)")
     args = ap.parse_args()
-    from persistence.embedded import ensure_servers
+    from podium.cluster.embedded import ensure_servers
 
     data_dir = Path(tempfile.mkdtemp(prefix="podium-postprobe-"))
     data_dir.chmod(0o755)

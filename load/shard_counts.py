@@ -38,7 +38,7 @@ def main() -> None:
     ap.add_argument("--players", type=int, default=10_000)
     ap.add_argument("--seconds", type=float, default=8.0)
     a = ap.parse_args()
-    from persistence.embedded import ensure_servers
+    from podium.cluster.embedded import ensure_servers
 
     data_dir = Path(tempfile.mkdtemp(prefix="podium-shards-"))
     data_dir.chmod(0o755)

@@ -40,7 +40,7 @@ class Retrying(Podium):
     other clusters, Ray's node or Serve's proxy sometimes does not come up in time."""
 
     def start(self, infra: Infra) -> None:
-        from gateway import launch
+        from podium.cluster import launch
 
         for attempt in range(3):
             try:

@@ -40,9 +40,9 @@ import httpx
 import orjson
 import websockets
 
-from gateway.auth import mint_token
-from gateway.processes import haproxy_dir
-from persistence.settings import Settings
+from podium.cluster.processes import haproxy_dir
+from podium.gateway.auth import mint_token
+from podium.settings import Settings
 from tests.integration.test_lifecycle import Up, _alive, _describe, _free, marked, start, wait_healthy
 
 STOP_WAIT_S = 60.0  # give up measuring a stop after this long

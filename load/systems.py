@@ -95,7 +95,7 @@ PER_REQUEST = (Level("8 clients, 1 unlock per POST", 8, 1, 1), Level("32 clients
 
 class Podium(System):
     name = "podium"
-    modes: ClassVar[dict[str, list[Level]]] = {
+    modes: ClassVar[dict[str, list[Level]]] = {  # type: ignore[misc]
         "ws": [Level("1 socket, 4 frames of 500 in flight", 1, 4, 500),
                Level("2 sockets, 4 frames of 500 in flight", 2, 4, 500)],
         "post": list(PER_REQUEST)}
@@ -108,9 +108,9 @@ class Podium(System):
         self.name, self.env, self.overrides = name, env or {}, {**BENCH_LIMITS, **(settings or {})}
 
     def start(self, infra: Infra) -> None:
-        from gateway import launch
-        from persistence import api_keys, catalog_store
-        from persistence.settings import Settings
+        from podium.cluster import launch
+        from podium.persistence import api_keys, catalog_store
+        from podium.settings import Settings
 
         for key in ("RAY_SERVE_THROUGHPUT_OPTIMIZED",):  # variants set it; the raylet inherits os.environ
             os.environ.pop(key, None)
@@ -146,7 +146,7 @@ class Podium(System):
         launch.deploy(self.settings)
 
     def stop(self) -> None:
-        from gateway import launch
+        from podium.cluster import launch
 
         try:
             launch.stop_ray(self.settings)
@@ -159,7 +159,7 @@ class Podium(System):
         return self.base.replace("http", "ws", 1)
 
     def token(self, player_id: str) -> str:
-        from gateway.auth import mint_token
+        from podium.gateway.auth import mint_token
 
         return mint_token(self.settings.resolved_token_secret(), player_id, 3600)
 
@@ -310,7 +310,7 @@ def run_alone(system: Podium, run: Callable[[Podium], Coroutine[Any, Any, T]], l
     import shutil
     import tempfile
 
-    from persistence.embedded import ensure_servers
+    from podium.cluster.embedded import ensure_servers
 
     data_dir = Path(tempfile.mkdtemp(prefix=f"podium-{label}-"))
     data_dir.chmod(0o755)

@@ -117,7 +117,11 @@ async def hold(meter: ClusterCpu, name: str, seconds: float,
     """Run `load` (it returns units done per second) or sleep, and measure the cluster's CPU meanwhile."""
     await meter.sample()
     t0 = time.perf_counter()
-    done = await load() if load else await asyncio.sleep(seconds) or 0.0
+    done = 0.0
+    if load:
+        done = await load()
+    else:
+        await asyncio.sleep(seconds)
     wall = time.perf_counter() - t0
     used = await meter.sample()
     step = Step(name, wall, {k: v / wall for k, v in used.items()}, done)
@@ -158,6 +162,7 @@ async def measure(system: Podium, args: argparse.Namespace) -> dict[str, Any]:
     work = Workload()
     await system.preload(work.grow(PLAYERS))
     await asyncio.sleep(3.0)
+    assert system.settings.database_url
     meter = ClusterCpu(system.settings.database_url)
     steps: list[Step] = []
     async with http_session() as session:
@@ -245,7 +250,7 @@ def main() -> None:
     ap.add_argument("--post-rate", type=float, default=200.0)
     ap.add_argument("--json", type=Path)
     args = ap.parse_args()
-    from persistence.embedded import ensure_servers
+    from podium.cluster.embedded import ensure_servers
 
     data_dir = Path(tempfile.mkdtemp(prefix="podium-costs-"))
     data_dir.chmod(0o755)

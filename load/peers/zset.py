@@ -7,6 +7,8 @@ Ties order by member name (a sorted set has no second key); a crash between
 the commit and the ZINCRBY leaves the board short (no replay)."""
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import FastAPI, HTTPException
 
 from load.peers.common import UNLOCKS_SCHEMA, Peer, UnlockIn, lifespan
@@ -51,7 +53,7 @@ async def unlocks(batch: list[UnlockIn]) -> list[dict[str, object]]:
     rows = await peer.pool.fetch(INSERT_MANY, [u.player_id for u in batch], [u.game_id for u in batch],
                                  [u.achievement_id for u in batch], points)
     new = {(r["player_id"], r["game_id"], r["achievement_id"]) for r in rows}
-    statuses = []
+    statuses: list[dict[str, object]] = []
     async with peer.redis.pipeline(transaction=False) as pipe:
         for u, pts in zip(batch, points, strict=True):
             key = (u.player_id, u.game_id, u.achievement_id)
@@ -79,14 +81,14 @@ async def rank(game_id: str, player_id: str) -> dict[str, object]:
 
 @app.get("/games/{game_id}/top")
 async def top(game_id: str, limit: int = 50) -> list[dict[str, object]]:
-    rows = await peer.redis.zrevrange(board(game_id), 0, limit - 1, withscores=True)
+    rows: Any = await peer.redis.zrevrange(board(game_id), 0, limit - 1, withscores=True)
     return [{"rank": i + 1, "player_id": p.decode(), "points": int(s)} for i, (p, s) in enumerate(rows)]
 
 
 @app.get("/games/{game_id}/players/{player_id}/around")
 async def around(game_id: str, player_id: str, k: int = 5) -> list[dict[str, object]]:
-    at = await peer.redis.zrevrank(board(game_id), player_id)
+    at: Any = await peer.redis.zrevrank(board(game_id), player_id)
     if at is None:
         return []
-    rows = await peer.redis.zrevrange(board(game_id), max(0, at - k), at + k, withscores=True)
+    rows: Any = await peer.redis.zrevrange(board(game_id), max(0, at - k), at + k, withscores=True)
     return [{"player_id": p.decode(), "points": int(s)} for p, s in rows]

@@ -18,10 +18,10 @@ from typing import Any
 
 import ray
 
-from actors import directory
-from actors.messages import ALL_GAMES
-from actors.routing import shard_of
-from persistence.settings import Settings
+from podium.core.routing import shard_of
+from podium.settings import Settings
+from podium.transport import directory
+from podium.wire.messages import ALL_GAMES
 from tests.integration.driver import run_driver
 from tests.integration.resender import Resender, stream, whole_board
 

@@ -22,11 +22,11 @@ import httpx
 import pytest
 import redis
 
-from gateway import launch
-from gateway.processes import free_port, own_ports
-from persistence import api_keys, catalog_store
-from persistence.embedded import EmbeddedServers, ensure_servers
-from persistence.settings import Settings
+from podium.cluster import launch
+from podium.cluster.embedded import EmbeddedServers, ensure_servers
+from podium.cluster.processes import free_port, own_ports
+from podium.persistence import api_keys, catalog_store
+from podium.settings import Settings
 
 TEST_CATALOG: list[dict[str, Any]] = [
     {"game_id": "arena", "name": "Arena", "achievements": [
@@ -196,7 +196,7 @@ async def get_ok(http: httpx.AsyncClient, path: str, *, timeout: float = 60.0, *
 
 async def wait_online(settings: Settings, player_id: str, online: bool = True) -> None:
     """Until every shard actor sees the player online (or offline): pushes are built only for players seen."""
-    from actors import directory
+    from podium.transport import directory
 
     handles = [directory.player_shard(settings, i) for i in range(settings.player_shards)]
     handles += [directory.leaderboard_shard(settings, i) for i in range(settings.leaderboard_shards)]

@@ -16,10 +16,10 @@ from typing import Any
 import asyncpg
 import orjson
 
-from gateway import launch
-from gateway.processes import own_ports
-from persistence import api_keys, catalog_store
-from persistence.settings import Settings
+from podium.cluster import launch
+from podium.cluster.processes import own_ports
+from podium.persistence import api_keys, catalog_store
+from podium.settings import Settings
 from tests.integration.conftest import TEST_CATALOG, _admin, _with_database, drop_test_state
 
 

@@ -22,14 +22,14 @@ import orjson
 import ray
 from ray.cluster_utils import Cluster
 
-from actors import directory
-from actors.messages import AckStatus, Unlock
-from actors.routing import shard_of
-from gateway import launch
-from gateway.processes import own_ports
-from gateway.runtime import Runtime
-from persistence import catalog_store
-from persistence.settings import Settings
+from podium.cluster import launch
+from podium.cluster.processes import own_ports
+from podium.core.routing import shard_of
+from podium.gateway.runtime import Runtime
+from podium.persistence import catalog_store
+from podium.settings import Settings
+from podium.transport import directory
+from podium.wire.messages import AckStatus, Unlock
 from tests.integration.conftest import TEST_CATALOG, _admin, _with_database, drop_test_state
 
 RATE = 400  # unlocks/s, in frames of 20

@@ -23,13 +23,13 @@ import httpx
 import orjson
 import websockets
 
-from actors import directory
-from gateway import launch
-from gateway.auth import mint_token
-from gateway.processes import own_ports
-from persistence import api_keys, catalog_store
-from persistence.embedded import start_postgres, start_redis
-from persistence.settings import Settings
+from podium.cluster import launch
+from podium.cluster.embedded import start_postgres, start_redis
+from podium.cluster.processes import own_ports
+from podium.gateway.auth import mint_token
+from podium.persistence import api_keys, catalog_store
+from podium.settings import Settings
+from podium.transport import directory
 from tests.integration.conftest import TEST_CATALOG
 from tests.integration.resender import Resender, stream
 

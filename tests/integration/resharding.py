@@ -1,5 +1,5 @@
 """Resharding a running cluster while unlocks stream over HTTP: 2 -> 4 -> 1
-player shards and 1 -> 3 leaderboard shards (gateway/launch.py `reshard`,
+player shards and 1 -> 3 leaderboard shards (podium/cluster/launch.py `reshard`,
 what `podium scale` asks `podium up` to do). A client resends what was not
 acked (as the protocol asks); afterwards every acked unlock is in the journal
 once and the boards equal a recomputation. Prints one JSON report; run by
@@ -19,8 +19,8 @@ from typing import Any
 import asyncpg
 import orjson
 
-from gateway import launch
-from persistence.settings import Settings
+from podium.cluster import launch
+from podium.settings import Settings
 from tests.integration.conftest import TEST_CATALOG
 from tests.integration.driver import run_driver
 from tests.integration.resender import Resender, stream, whole_board
@@ -39,8 +39,8 @@ def scale_via_cli(settings: Settings, players: int) -> tuple[Settings, dict[str,
     """Run `podium scale --player-shards N` while serving scale requests as `podium up` does."""
     env = {**os.environ, "PODIUM_REDIS_URL": settings.redis_url or "", "PODIUM_REDIS_PREFIX": settings.redis_prefix,
            "PODIUM_DATA_DIR": str(settings.data_dir)}
-    cli = subprocess.Popen([sys.executable, "-m", "gateway.cli", "scale", "--player-shards", str(players)], env=env,
-                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    cli = subprocess.Popen([sys.executable, "-m", "podium.cluster.cli", "scale", "--player-shards", str(players)],
+                           env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     now = settings
     deadline = time.monotonic() + 180
     while now is settings:

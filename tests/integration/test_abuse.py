@@ -14,8 +14,8 @@ import orjson
 import pytest
 import websockets
 
-from gateway.auth import mint_token
-from persistence import api_keys
+from podium.gateway.auth import mint_token
+from podium.persistence import api_keys
 from tests.integration.conftest import (
     HANDSHAKES_PER_S,
     PLAYER_READS_PER_S,

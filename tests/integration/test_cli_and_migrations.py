@@ -11,11 +11,11 @@ import asyncpg
 import orjson
 import pytest
 
-from gateway.auth import verify_token
-from persistence import api_keys, migrations
+from podium.gateway.auth import verify_token
+from podium.persistence import api_keys, migrations
 from tests.integration.conftest import eventually
 
-PODIUM = [sys.executable, "-m", "gateway.cli"]
+PODIUM = [sys.executable, "-m", "podium.cluster.cli"]
 
 
 def run_cli(cluster, *args: str) -> subprocess.CompletedProcess[str]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncpg
 
-from persistence import copy_text
+from podium.persistence import copy_text
 
 _ROWS = """
 SELECT v.i, v.s FROM (

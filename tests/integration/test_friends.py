@@ -14,9 +14,9 @@ import orjson
 import ray
 import websockets
 
-from actors import directory
-from gateway.auth import mint_token
-from persistence import catalog_store
+from podium.gateway.auth import mint_token
+from podium.persistence import catalog_store
+from podium.transport import directory
 from tests.integration.conftest import eventually, get_ok, wait_online
 from tests.integration.test_pushes import events_of
 
@@ -274,7 +274,7 @@ def import_csv(cluster, path) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "PODIUM_DATABASE_URL": s.database_url, "PODIUM_REDIS_URL": s.redis_url,
            "PODIUM_REDIS_PREFIX": s.redis_prefix, "PODIUM_PLAYER_SHARDS": str(s.player_shards),
            "PODIUM_TOKEN_SECRET": s.token_secret, "PODIUM_DATA_DIR": str(s.data_dir)}
-    return subprocess.run([sys.executable, "-m", "gateway.cli", "friends", "import", str(path)], env=env,
+    return subprocess.run([sys.executable, "-m", "podium.cluster.cli", "friends", "import", str(path)], env=env,
                           capture_output=True, text=True, timeout=120)
 
 

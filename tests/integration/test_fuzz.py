@@ -23,18 +23,24 @@ import websockets.sync.client
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from gateway.app import build_app
-from gateway.auth import mint_token
-from gateway.frames import IDENT_MAX_LENGTH
-from gateway.limits import HAPROXY_BUFSIZE, HAPROXY_MAXREWRITE, LARGEST_REQUEST_LINE, MAX_AMONG, REGION_MAX_LENGTH
-from persistence import catalog_store
+from podium.gateway.app import build_app
+from podium.gateway.auth import mint_token
+from podium.gateway.frames import IDENT_MAX_LENGTH
+from podium.gateway.limits import (
+    HAPROXY_BUFSIZE,
+    HAPROXY_MAXREWRITE,
+    LARGEST_REQUEST_LINE,
+    MAX_AMONG,
+    REGION_MAX_LENGTH,
+)
+from podium.persistence import catalog_store
 from tests.integration.conftest import an_address, eventually
 from tests.randomness import SEED, examples
 
 SCHEMA = schemathesis.openapi.from_dict(build_app().openapi(), config=schemathesis.Config(seed=SEED))
 FUZZ = settings(max_examples=examples(20), deadline=None, suppress_health_check=list(HealthCheck))
 PREFIX = f"fz{uuid.uuid4().hex[:6]}-"
-HEAD_ROOM = HAPROXY_BUFSIZE - HAPROXY_MAXREWRITE  # request line + headers HAProxy takes (gateway/limits.py)
+HEAD_ROOM = HAPROXY_BUFSIZE - HAPROXY_MAXREWRITE  # request line + headers HAProxy takes (podium/gateway/limits.py)
 HAPROXY_REFUSALS = (400, 414, 431)  # HAProxy's documented answers to a request it cannot parse or hold
 
 

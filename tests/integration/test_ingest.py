@@ -9,8 +9,8 @@ import orjson
 import pytest
 import websockets
 
-from gateway.auth import KeyCache, Unauthorized
-from persistence import api_keys
+from podium.gateway.auth import KeyCache, Unauthorized
+from podium.persistence import api_keys
 from tests.integration.conftest import eventually
 
 

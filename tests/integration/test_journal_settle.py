@@ -15,7 +15,7 @@ from typing import Any
 import asyncpg
 import pytest
 
-from persistence import journal
+from podium.persistence import journal
 from tests.integration.conftest import _admin, _with_database
 
 SHARD = 7
@@ -121,10 +121,10 @@ async def test_a_settle_never_terminates_a_transaction_begun_after_the_one_it_sa
 
 
 async def test_journaled_tells_which_unlocks_the_journal_holds(two_databases) -> None:
-    """The check that answers a refused retry `duplicate` (actors/journal_pipeline.py)."""
+    """The check that answers a refused retry `duplicate` (podium/core/journal_pipeline.py)."""
     from datetime import UTC, datetime
 
-    from persistence import migrations
+    from podium.persistence import migrations
 
     url_a, _ = two_databases
     conn = await asyncpg.connect(url_a)

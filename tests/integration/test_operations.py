@@ -13,7 +13,7 @@ import httpx
 import orjson
 import ray
 
-from actors import directory
+from podium.transport import directory
 from tests.integration.conftest import eventually
 
 RANK_ROUTE = 'endpoint="GET /v1/games/{game_id}/players/{player_id}/rank"'
@@ -131,7 +131,7 @@ def test_podium_status_prints_every_shard_and_replica(cluster) -> None:
            "PODIUM_RAY_NAMESPACE": s.ray_namespace,
            "PODIUM_REDIS_URL": s.redis_url, "PODIUM_REDIS_PREFIX": s.redis_prefix,
            "PODIUM_DATABASE_URL": s.database_url, "PODIUM_DATA_DIR": str(s.data_dir)}
-    out = subprocess.run([sys.executable, "-m", "gateway.cli", "status", "--json"], env=env, capture_output=True,
+    out = subprocess.run([sys.executable, "-m", "podium.cluster.cli", "status", "--json"], env=env, capture_output=True,
                          text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     status = orjson.loads(out.stdout)
@@ -143,7 +143,7 @@ def test_podium_status_prints_every_shard_and_replica(cluster) -> None:
     assert all(r["heartbeat_age_s"] < 30 for r in status["replicas"])
     assert all(_a_loop_figure(r["loop"]) for r in status["shards"])
     assert all(_a_loop_figure(r["loop"]) for r in status["replicas"])  # written to Redis every 5 s by each replica
-    table = subprocess.run([sys.executable, "-m", "gateway.cli", "status"], env=env, capture_output=True,
+    table = subprocess.run([sys.executable, "-m", "podium.cluster.cli", "status"], env=env, capture_output=True,
                            text=True, timeout=120)
     assert table.returncode == 0 and "player-shard-1" in table.stdout and "replica" in table.stdout
     assert table.stdout.count("loop lag p99/max ms") == 2

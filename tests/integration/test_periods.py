@@ -7,8 +7,8 @@ from datetime import datetime
 
 import ray
 
-from actors import directory
-from actors.routing import shard_of
+from podium.core.routing import shard_of
+from podium.transport import directory
 from tests.integration.conftest import eventually, get_ok
 from tests.integration.test_recovery import ingest
 
@@ -145,7 +145,7 @@ async def test_period_and_history_problems(server, uid) -> None:
 
 
 async def test_changed_points_apply_to_later_unlocks_without_restart(http, api_key, uid, db, server) -> None:
-    from persistence import catalog_store
+    from podium.persistence import catalog_store
 
     game = {"game_id": "tuning", "name": "Tuning",
             "achievements": [{"achievement_id": "t0", "name": "T", "points": 10}]}

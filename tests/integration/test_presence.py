@@ -1,4 +1,4 @@
-"""Presence heals itself: the follower the actors run (actors/presence.follow)
+"""Presence heals itself: the follower the actors run (podium/transport/presence.follow)
 against a real Redis behind a fault proxy. Redis away at start, connections
 cut while a player joins, a replica that dies without a word."""
 from __future__ import annotations
@@ -10,8 +10,8 @@ from collections.abc import AsyncIterator
 
 import redis.asyncio as aioredis
 
-from actors import presence
-from actors.presence import PresenceView
+from podium.transport import presence
+from podium.transport.presence import PresenceView
 from tests.integration.conftest import eventually
 from tests.integration.faults import FaultProxy
 

@@ -10,9 +10,9 @@ import redis
 import redis.asyncio as aioredis
 import websockets
 
-from actors import presence
-from actors.messages import ALL_GAMES
-from gateway.auth import mint_token
+from podium.gateway.auth import mint_token
+from podium.transport import presence
+from podium.wire.messages import ALL_GAMES
 from tests.integration.conftest import eventually, wait_online
 
 

@@ -10,8 +10,8 @@ import asyncpg
 import orjson
 import ray
 
-from actors import directory
-from actors.routing import shard_of
+from podium.core.routing import shard_of
+from podium.transport import directory
 from tests.integration.conftest import eventually, get_ok
 
 

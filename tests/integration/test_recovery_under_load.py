@@ -11,9 +11,9 @@ import orjson
 import ray
 import websockets
 
-from actors import directory
-from actors.messages import ALL_GAMES
-from actors.player_state import to_us
+from podium.core.player_state import to_us
+from podium.transport import directory
+from podium.wire.messages import ALL_GAMES
 from tests.integration.conftest import eventually
 
 GAMES = {"arena": [f"a{i}" for i in range(6)], "puzzle": [f"p{i}" for i in range(4)]}

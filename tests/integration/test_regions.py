@@ -5,8 +5,8 @@ from __future__ import annotations
 import orjson
 import ray
 
-from actors import directory
-from actors.messages import ALL_GAMES
+from podium.transport import directory
+from podium.wire.messages import ALL_GAMES
 from tests.integration.conftest import eventually
 
 

@@ -8,7 +8,7 @@ import asyncio
 import orjson
 import websockets
 
-from gateway.auth import mint_token
+from podium.gateway.auth import mint_token
 from tests.integration.conftest import eventually, get_ok
 
 

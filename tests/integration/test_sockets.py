@@ -16,9 +16,9 @@ from ray import serve
 from websockets.client import ClientProtocol
 from websockets.uri import parse_uri
 
-from gateway.app import gateway_apps
-from gateway.auth import mint_token
-from gateway.launch import drain_gateways
+from podium.cluster.launch import drain_gateways
+from podium.gateway.app import gateway_apps
+from podium.gateway.auth import mint_token
 from tests.integration.conftest import SOCKETS_PER_REPLICA, eventually, get_ok, wait_online
 
 
@@ -217,8 +217,8 @@ async def test_a_drained_replica_closes_its_sockets_with_1012_and_refuses_new_on
 
 
 async def test_scaling_the_http_plane_redeploys_only_it_and_leaves_player_sockets_open(cluster, http, uid) -> None:
-    from gateway.app import APP_NAME
-    from gateway.launch import reshard
+    from podium.cluster.launch import reshard
+    from podium.gateway.app import APP_NAME
 
     settings = cluster.settings
     async with websockets.connect(player_url(cluster, uid("scaled"))) as ws:

@@ -13,8 +13,8 @@ import orjson
 import ray
 import websockets
 
-from gateway.auth import mint_token
-from persistence import api_keys
+from podium.gateway.auth import mint_token
+from podium.persistence import api_keys
 
 
 def log_files(*roots: Path) -> list[Path]:

@@ -6,8 +6,8 @@ import asyncio
 
 import orjson
 
-from actors.board_reads import Encoded, Read
-from actors.read_wire import serve
+from podium.core.board_reads import Encoded, Read
+from podium.transport.read_wire import serve
 
 KEY = b"k" * 32  # the key tests/unit/test_read_channel.py presents
 

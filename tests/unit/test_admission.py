@@ -1,7 +1,7 @@
-"""Which sockets a gateway replica takes (gateway/admission.py)."""
+"""Which sockets a gateway replica takes (podium/gateway/admission.py)."""
 from __future__ import annotations
 
-from gateway.admission import Admission
+from podium.gateway.admission import Admission
 
 
 def test_a_replica_takes_sockets_up_to_its_limit_and_frees_them_on_leave() -> None:

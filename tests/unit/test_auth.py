@@ -1,7 +1,7 @@
 import jwt
 import pytest
 
-from gateway.auth import Unauthorized, mint_token, verify_token
+from podium.gateway.auth import Unauthorized, mint_token, verify_token
 
 SECRET = "unit-test-secret-that-is-long-enough-for-hs256"
 
@@ -25,14 +25,14 @@ def test_bad_tokens_are_refused(token: str | None) -> None:
 
 
 def test_placeholder_secret_is_refused_in_production() -> None:
-    from persistence.settings import Settings
+    from podium.settings import Settings
 
     with pytest.raises(ValueError, match="TOKEN_SECRET"):
         Settings(environment="production", token_secret="changeme")
 
 
 def test_tokens_of_another_issuer_or_audience_are_refused() -> None:
-    from gateway.auth import TokenKeys
+    from podium.gateway.auth import TokenKeys
 
     keys = TokenKeys(SECRET, issuer="studio-a", audience="podium")
     verify = keys.verify(keys.mint("alice"), "alice")
@@ -45,7 +45,7 @@ def test_tokens_of_another_issuer_or_audience_are_refused() -> None:
 
 
 def test_during_a_rotation_old_and_new_secrets_verify_and_only_the_new_one_signs() -> None:
-    from gateway.auth import TokenKeys
+    from podium.gateway.auth import TokenKeys
 
     old_keys = TokenKeys(OTHER)
     rotating = TokenKeys(SECRET, previous=(OTHER,))
@@ -64,7 +64,7 @@ def test_during_a_rotation_old_and_new_secrets_verify_and_only_the_new_one_signs
 def test_a_refresh_carries_the_vouching_forward_until_refresh_max() -> None:
     import time
 
-    from gateway.auth import TokenKeys
+    from podium.gateway.auth import TokenKeys
 
     keys = TokenKeys(SECRET, ttl_s=3600, refresh_max_s=86_400)
     first = keys.verify(keys.mint("alice"), "alice")
@@ -75,8 +75,8 @@ def test_a_refresh_carries_the_vouching_forward_until_refresh_max() -> None:
 
 
 def test_settings_give_the_keys_of_a_rotation(tmp_path) -> None:
-    from gateway.auth import token_keys
-    from persistence.settings import Settings
+    from podium.gateway.auth import token_keys
+    from podium.settings import Settings
 
     keys = token_keys(Settings(data_dir=tmp_path, token_secret=SECRET, token_previous_secrets=f" {OTHER} ,,",
                                token_issuer="studio-a"))

@@ -2,8 +2,8 @@ import asyncio
 
 import pytest
 
-from actors.messages import AckBatch, AckStatus, Unlock, UnlockBatch
-from gateway.batcher import ShardBatcher
+from podium.gateway.batcher import ShardBatcher
+from podium.wire.messages import AckBatch, AckStatus, Unlock, UnlockBatch
 from tests.unit.polling import until
 
 

@@ -1,6 +1,6 @@
-from actors.board_reads import answer_all
-from actors.messages import ScoreUpdates
-from actors.standings import Standings
+from podium.core.board_reads import answer_all
+from podium.core.standings import Standings
+from podium.wire.messages import ScoreUpdates
 
 
 def standings() -> Standings:

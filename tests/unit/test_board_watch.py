@@ -2,7 +2,7 @@ import asyncio
 
 import orjson
 
-from gateway.board_watch import BoardWatch, Slot, changed_players, parse_key
+from podium.gateway.board_watch import BoardWatch, Slot, changed_players, parse_key
 
 
 def entry(player: str, rank: int, points: int) -> dict:

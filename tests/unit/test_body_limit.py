@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from starlette.requests import Request
 
-from gateway.frames import FrameError
-from gateway.routes.ingest import read_body
+from podium.gateway.frames import FrameError
+from podium.gateway.routes.ingest import read_body
 
 CHUNK = 64 * 1024
 

@@ -1,4 +1,4 @@
-"""Calls over a channel (actors/channel.py) on real loopback sockets, no Ray:
+"""Calls over a channel (podium/transport/channel.py) on real loopback sockets, no Ray:
 each call runs in a task of its own, domain errors travel as codes, garbage
 closes the connection, and a stream that breaks fails what was in flight. A
 peer that stops answering or reading is dropped and asked for again; a
@@ -15,10 +15,10 @@ from typing import Any
 import orjson
 import pytest
 
-from actors import channel as channel_module
-from actors import read_wire
-from actors.channel import Channel, serve_calls
-from actors.errors import ShardUnavailable, UnknownGame
+from podium.transport import channel as channel_module
+from podium.transport import read_wire
+from podium.transport.channel import Channel, serve_calls
+from podium.wire.errors import ShardUnavailable, UnknownGame
 from tests.unit.polling import until
 
 KEY = b"k" * 32
@@ -339,7 +339,7 @@ async def test_a_caller_that_takes_no_answers_is_cut_off(serve: Callable[[str], 
                 writer.write(read_wire.encode_request(i, [("rank", (len(big),))]))
             else:
                 writer.write(channel_module.encode_call(i, "echo", big))
-        with caplog.at_level("WARNING", logger="actors.channel"):
+        with caplog.at_level("WARNING", logger="podium.transport.channel"):
             await until(lambda: "took no answer" in caplog.text, 5.0)
     finally:
         writer.transport.abort()

@@ -14,7 +14,8 @@ import ray.autoscaler
 import yaml
 from ray.autoscaler._private.util import prepare_config, validate_config
 
-from gateway.app import (
+from podium.cluster.launch import serve_env
+from podium.gateway.app import (
     APP_NAME,
     BOTH,
     HTTP,
@@ -26,8 +27,7 @@ from gateway.app import (
     in_socket_plane,
     serve_options,
 )
-from gateway.launch import serve_env
-from persistence.settings import Settings
+from podium.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[2]
 SCHEMA = json.loads((Path(ray.autoscaler.__file__).parent / "ray-schema.json").read_text())
@@ -100,7 +100,7 @@ def test_the_rayservice_manifest_carries_a_valid_serve_config() -> None:
         Settings(**application.args)  # the args are Podium settings
     head = manifest["spec"]["rayClusterConfig"]["headGroupSpec"]["template"]["spec"]["containers"][0]
     assert {e["name"] for e in head["env"]} >= {"PODIUM_DATABASE_URL", "PODIUM_REDIS_URL", "PODIUM_TOKEN_SECRET"}
-    # Serve's process-wide switches that shape the gateway (gateway/launch.py serve_env) hold on KubeRay too
+    # Serve's process-wide switches that shape the gateway (podium/cluster/launch.py serve_env) hold on KubeRay too
     env = {e["name"]: e.get("value") for e in head["env"]}
     for key in ("RAY_SERVE_ENABLE_HA_PROXY", "RAY_SERVE_RUN_USER_CODE_IN_SEPARATE_THREAD",
                 "RAY_SERVE_HTTP_PROXY_CALLBACK_IMPORT_PATH"):

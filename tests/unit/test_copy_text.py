@@ -1,11 +1,11 @@
-"""PostgreSQL text-format COPY lines -> fields (pure part of persistence/copy_text)."""
+"""PostgreSQL text-format COPY lines -> fields (pure part of podium/persistence/copy_text)."""
 from __future__ import annotations
 
 import asyncio
 
 import pytest
 
-from persistence.copy_text import _Lines, field, split_line
+from podium.persistence.copy_text import _Lines, field, split_line
 
 
 def test_plain_lines_split_on_tabs() -> None:

@@ -1,7 +1,7 @@
 import pytest
 
-from actors import cursors
-from actors.errors import BadCursor
+from podium.core import cursors
+from podium.wire.errors import BadCursor
 
 
 def test_round_trip() -> None:

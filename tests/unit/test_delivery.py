@@ -3,15 +3,15 @@ leaderboard's frame cap, where a pair is delivered, and the per-shard
 backlog's admission rule."""
 from __future__ import annotations
 
-from actors import channel
-from actors.delivery import CHUNK_BYTES, CHUNK_PAIRS, admit, chunks, columns, destinations, encoded_size, fit
-from actors.messages import ALL_GAMES, ScoreUpdates
-from actors.periods import DAY_US, PeriodClock
-from actors.player_state import PlayerBook, now_us
-from actors.routing import shard_of
-from persistence.settings import Settings
+from podium.core.delivery import CHUNK_BYTES, CHUNK_PAIRS, admit, chunks, columns, destinations, encoded_size, fit
+from podium.core.periods import DAY_US, PeriodClock
+from podium.core.player_state import PlayerBook, now_us
+from podium.core.routing import shard_of
+from podium.settings import Settings
+from podium.transport import channel
+from podium.wire.messages import ALL_GAMES, ScoreUpdates
 
-LONGEST_ID = 64  # gateway/frames.py: ids are [A-Za-z0-9_.:@-]{1,64}; regions [a-z0-9-]{1,16}
+LONGEST_ID = 64  # podium/gateway/frames.py: ids are [A-Za-z0-9_.:@-]{1,64}; regions [a-z0-9-]{1,16}
 
 
 def test_the_largest_legal_chunk_is_one_frame_well_under_the_receivers_cap() -> None:

@@ -1,7 +1,7 @@
 import orjson
 import pytest
 
-from gateway.frames import FrameError, item_ids, parse_frame
+from podium.gateway.frames import FrameError, item_ids, parse_frame
 
 
 def parse(items: object, **kw: int) -> list:

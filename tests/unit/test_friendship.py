@@ -5,9 +5,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from actors.board_reads import friends as friends_board
-from actors.errors import InvalidRequest
-from actors.friendship import (
+from podium.core.board_reads import friends as friends_board
+from podium.core.friendship import (
     BLOCKED,
     FRIEND,
     INVITED,
@@ -20,10 +19,11 @@ from actors.friendship import (
     plan,
     replace_changes,
 )
-from actors.messages import ScoreUpdates
-from actors.ranking import sort_key
-from actors.social_events import TopWatch, online_friends
-from actors.standings import Standings
+from podium.core.ranking import sort_key
+from podium.core.social_events import TopWatch, online_friends
+from podium.core.standings import Standings
+from podium.wire.errors import InvalidRequest
+from podium.wire.messages import ScoreUpdates
 from tests.randomness import examples
 
 

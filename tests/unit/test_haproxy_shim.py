@@ -1,4 +1,4 @@
-"""gateway/haproxy_shim.py: Serve's generated HAProxy config as Podium runs it."""
+"""podium/cluster/haproxy_shim.py: Serve's generated HAProxy config as Podium runs it."""
 from __future__ import annotations
 
 import json
@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from gateway import haproxy_shim
+from podium.cluster import haproxy_shim
 
 # The parts of a config Serve 2.60 wrote on this machine (ray/serve/_private/haproxy_templates.py) that the shim edits.
 SERVE_CONFIG = """global

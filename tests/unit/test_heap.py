@@ -1,6 +1,6 @@
 import gc
 
-from gateway.heap import HeapFreezer
+from podium.gateway.heap import HeapFreezer
 
 
 class FakeGc:

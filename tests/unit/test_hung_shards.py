@@ -1,6 +1,6 @@
 """Channel calls that used to wait for a hung shard forever now give up at
-actor_call_timeout_s: the friends board request (gateway/runtime.py) and the
-pass worker's `passes` calls (actors/social.py). Real loopback sockets, no Ray."""
+actor_call_timeout_s: the friends board request (podium/gateway/runtime.py) and the
+pass worker's `passes` calls (podium/actors/social.py). Real loopback sockets, no Ray."""
 from __future__ import annotations
 
 import asyncio
@@ -9,12 +9,12 @@ from typing import Any
 
 import pytest
 
-from actors.channel import Channel, serve_calls
-from actors.errors import ShardUnavailable
-from actors.friendship import FriendBook
-from actors.social import Social
-from gateway.runtime import Runtime
-from persistence.settings import Settings
+from podium.actors.social import Social
+from podium.core.friendship import FriendBook
+from podium.gateway.runtime import Runtime
+from podium.settings import Settings
+from podium.transport.channel import Channel, serve_calls
+from podium.wire.errors import ShardUnavailable
 
 KEY = b"k" * 32
 SETTINGS = Settings(token_secret="unit-test-secret", actor_call_timeout_s=0.2, player_shards=1, leaderboard_shards=1)
@@ -65,7 +65,7 @@ async def test_the_pass_worker_gives_up_on_a_hung_leaderboard_shard(caplog: pyte
     server, release, channel = await hung_shard()
     worker = PassWorker(channel)
     try:
-        with caplog.at_level(logging.WARNING, logger="actors.social"):
+        with caplog.at_level(logging.WARNING, logger="podium.actors.social"):
             await asyncio.wait_for(worker.fan_out_passes({("alice", "g"): (None, (10, 1))}), 2.0)
         assert "friend passes not computed" in caplog.text
     finally:

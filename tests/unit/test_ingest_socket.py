@@ -1,4 +1,4 @@
-"""The ingest socket (gateway/routes/ingest.py) against a stand-in WebSocket:
+"""The ingest socket (podium/gateway/routes/ingest.py) against a stand-in WebSocket:
 a client that stops reading its acks is closed as a slow consumer after
 socket_send_timeout_s, as the push and board sockets are, instead of holding
 the handler and its place until socket_idle_s."""
@@ -8,9 +8,9 @@ import asyncio
 from types import SimpleNamespace
 from typing import Any
 
-from gateway.push_hub import SLOW_CONSUMER
-from gateway.routes.ingest import _serve
-from persistence.settings import Settings
+from podium.gateway.push_hub import SLOW_CONSUMER
+from podium.gateway.routes.ingest import _serve
+from podium.settings import Settings
 
 
 class NotReading:

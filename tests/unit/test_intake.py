@@ -1,6 +1,6 @@
-from actors.catalog import Catalog
-from actors.intake import plan_intake
-from actors.messages import AckStatus, Unlock, UnlockBatch
+from podium.core.catalog import Catalog
+from podium.core.intake import plan_intake
+from podium.wire.messages import AckStatus, Unlock, UnlockBatch
 
 CATALOG = Catalog({"g": {"a": 10, "b": 0}})
 

@@ -11,8 +11,8 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from actors.journal_pipeline import Committed, JournalPipeline, Pair
-from actors.messages import ALL_GAMES, AckBatch, AckStatus, Reason, Unlock, UnlockBatch
+from podium.core.journal_pipeline import Committed, JournalPipeline, Pair
+from podium.wire.messages import ALL_GAMES, AckBatch, AckStatus, Reason, Unlock, UnlockBatch
 from tests.unit.polling import until
 
 TOTALS = 2  # the leaderboard shard of every player's total

@@ -1,12 +1,12 @@
 """Socket limits cut to what the node's file descriptors allow, and HAProxy's request buffer against the largest
-legal request (gateway/limits.py)."""
+legal request (podium/gateway/limits.py)."""
 from __future__ import annotations
 
 from urllib.parse import quote, urlencode
 
-from gateway import launch
-from gateway.frames import IDENT_MAX_LENGTH
-from gateway.limits import (
+from podium.cluster import launch
+from podium.gateway.frames import IDENT_MAX_LENGTH
+from podium.gateway.limits import (
     HAPROXY_BUFSIZE,
     HAPROXY_MAXREWRITE,
     HEADERS_ALLOWANCE,
@@ -16,7 +16,7 @@ from gateway.limits import (
     haproxy_maxconn,
     sockets_per_replica,
 )
-from persistence.settings import Settings
+from podium.settings import Settings
 
 
 def settings(**kw: object) -> Settings:

@@ -1,4 +1,4 @@
-"""actors/loop_lag.py: the lag window, the monitor on an injected clock, the
+"""podium/telemetry/loop_lag.py: the lag window, the monitor on an injected clock, the
 stall line (rate limit, GC attribution), and one real loop held on purpose."""
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from actors.loop_lag import GcTimer, LagSummary, LagWindow, LoopLagMonitor, quantile, stack_lines
+from podium.telemetry.loop_lag import GcTimer, LagSummary, LagWindow, LoopLagMonitor, quantile, stack_lines
 from tests.unit.polling import until
 
 
@@ -70,7 +70,7 @@ async def test_the_monitor_reports_quantiles_and_stalls_of_its_window(caplog: py
     monitor = LoopLagMonitor("player-shard-0", interval_s=0.1, stall_s=0.2, window_s=60.0, log_every_s=10.0,
                              report=reports.append, report_every_s=5.0, watchdog=False, clock=clock, sleep=sleep,
                              gc_timer=GcTimer(clock))
-    with caplog.at_level(logging.WARNING, logger="actors.loop_lag"):
+    with caplog.at_level(logging.WARNING, logger="podium.telemetry.loop_lag"):
         monitor.start()
         await until(lambda: ticks() == len(lags))
         await asyncio.sleep(0)
@@ -94,7 +94,7 @@ async def test_stall_lines_are_rate_limited_and_say_how_many_were_left_out(
     clock = Clock()
     monitor = LoopLagMonitor("gateway", interval_s=0.1, stall_s=0.2, log_every_s=10.0, watchdog=False,
                              clock=clock, gc_timer=GcTimer(clock))
-    with caplog.at_level(logging.WARNING, logger="actors.loop_lag"):
+    with caplog.at_level(logging.WARNING, logger="podium.telemetry.loop_lag"):
         for seq, at in enumerate([0.0, 1.0, 2.0, 3.0, 10.5], start=1):
             monitor.observe(seq, 1000.0 + at - 0.4, 1000.0 + at, 0.3)
     lines = [r.getMessage() for r in caplog.records if "LOOP_STALL" in r.getMessage()]
@@ -160,7 +160,7 @@ def hold_the_loop(seconds: float) -> None:
 
 async def test_a_real_loop_held_on_purpose_shows_as_lag_and_a_stack(caplog: pytest.LogCaptureFixture) -> None:
     monitor = LoopLagMonitor("unit", interval_s=0.05, stall_s=0.1, log_every_s=10.0)
-    with caplog.at_level(logging.WARNING, logger="actors.loop_lag"):
+    with caplog.at_level(logging.WARNING, logger="podium.telemetry.loop_lag"):
         monitor.start()
         try:
             await asyncio.sleep(0.2)  # a few healthy ticks first
@@ -183,7 +183,7 @@ async def test_a_real_loop_held_on_purpose_shows_as_lag_and_a_stack(caplog: pyte
 
 
 def test_the_reporter_exports_quantiles_and_counts_only_what_is_new(monkeypatch: pytest.MonkeyPatch) -> None:
-    from actors import metrics
+    from podium.telemetry import metrics
 
     calls: list[tuple[str, str, float, dict[str, str]]] = []
 

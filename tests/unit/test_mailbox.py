@@ -1,9 +1,9 @@
-"""Merging pushes for one socket and bounding what waits (gateway/mailbox.py)."""
+"""Merging pushes for one socket and bounding what waits (podium/gateway/mailbox.py)."""
 from __future__ import annotations
 
 import asyncio
 
-from gateway.mailbox import Mailbox, merge
+from podium.gateway.mailbox import Mailbox, merge
 
 
 def rank(game: str, board: str, old: int | None, new: int, points: int) -> dict:

@@ -2,7 +2,7 @@ import asyncio
 
 import pytest
 
-from actors import metrics
+from podium.telemetry import metrics
 
 
 class _Recorder:

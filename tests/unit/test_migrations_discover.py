@@ -2,7 +2,7 @@ from pathlib import Path
 
 import pytest
 
-from persistence.migrations import MigrationError, discover
+from podium.persistence.migrations import MigrationError, discover
 
 
 def test_the_shipped_migrations_are_numbered_in_order() -> None:

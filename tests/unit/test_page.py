@@ -1,7 +1,7 @@
 """The board page's template: every placeholder filled, names escaped, assets versioned, the top N drawn."""
 import re
 
-from gateway.routes.page import ASSETS, VERSION, render
+from podium.gateway.routes.page import ASSETS, VERSION, render
 
 BOARD = {"total": 1234, "entries": [{"rank": 1, "player_id": "<b>eve</b>", "points": 12345}]}
 

@@ -4,11 +4,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from actors.history import day_series
-from actors.periods import DAY, DAY_US, HOUR_US, WEEK, PeriodClock, board_id, describe, is_period, parse_board_id
-from actors.player_state import PeriodStats, PlayerBook, to_us
-from actors.ranking import unpack
-from actors.standings import GLOBAL, Standings
+from podium.core.history import day_series
+from podium.core.periods import DAY, DAY_US, HOUR_US, WEEK, PeriodClock, board_id, describe, is_period, parse_board_id
+from podium.core.player_state import PeriodStats, PlayerBook, to_us
+from podium.core.ranking import unpack
+from podium.core.standings import GLOBAL, Standings
 from tests.randomness import examples
 
 

@@ -1,6 +1,6 @@
 from datetime import UTC, datetime
 
-from actors.player_state import GameStats, PlayerBook, from_us, to_us
+from podium.core.player_state import GameStats, PlayerBook, from_us, to_us
 
 
 def test_microsecond_round_trip_is_exact() -> None:
@@ -64,7 +64,7 @@ def test_dashboard_sums_every_game() -> None:
 
 
 def test_cross_game_total_sums_games_and_takes_the_newest_seq() -> None:
-    from actors.messages import ALL_GAMES
+    from podium.wire.messages import ALL_GAMES
 
     book = PlayerBook()
     book.apply(1, "p", "g1", 10, 100)
@@ -87,8 +87,8 @@ def test_replay_folds_rows_and_reports_every_pair_even_already_folded_ones() -> 
 
 
 def test_a_region_move_resends_every_board_of_the_player_with_a_newer_version() -> None:
-    from actors.messages import ALL_GAMES
-    from actors.standings import Standings
+    from podium.core.standings import Standings
+    from podium.wire.messages import ALL_GAMES
 
     book = PlayerBook()
     book.region_change("p", "eu", 1)

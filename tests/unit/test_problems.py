@@ -7,9 +7,9 @@ import asyncio
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
-from actors.errors import Overloaded, ShardUnavailable
-from gateway import problems
-from gateway.routes.health import _check
+from podium.gateway import problems
+from podium.gateway.routes.health import _check
+from podium.wire.errors import Overloaded, ShardUnavailable
 
 
 def client() -> TestClient:

@@ -1,4 +1,4 @@
-"""gateway/processes.py and the owner's port list: what `podium up` checks before it starts."""
+"""podium/cluster/processes.py and the owner's port list: what `podium up` checks before it starts."""
 from __future__ import annotations
 
 import os
@@ -8,9 +8,9 @@ from pathlib import Path
 import psutil
 import pytest
 
-from gateway import processes
-from gateway.supervisor import ports, stray_marks
-from persistence.settings import Settings
+from podium.cluster import processes
+from podium.cluster.supervisor import ports, stray_marks
+from podium.settings import Settings
 
 
 def test_one_podium_up_per_data_dir_and_the_refusal_names_the_holder(tmp_path: Path) -> None:

@@ -1,8 +1,8 @@
 import orjson
 import pytest
 
-from actors.presence import GONE, JOIN, LEAVE, PresenceView, message
-from actors.pushes import group, replica_channel
+from podium.transport.presence import GONE, JOIN, LEAVE, PresenceView, message
+from podium.transport.pushes import group, replica_channel
 
 
 def test_events_go_one_payload_per_replica_that_holds_the_player() -> None:

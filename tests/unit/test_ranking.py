@@ -2,9 +2,9 @@ import itertools
 
 import pytest
 
-from actors import ranking
-from actors.errors import BadCursor
-from actors.ranking import Board, sort_key, unpack
+from podium.core import ranking
+from podium.core.ranking import Board, sort_key, unpack
+from podium.wire.errors import BadCursor
 
 
 def board_of(*entries: tuple[str, int, int]) -> Board:

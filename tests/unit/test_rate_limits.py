@@ -2,7 +2,7 @@ import asyncio
 
 import pytest
 
-from gateway.rate_limits import Meter, RateLimits, credential_id, parse_specs
+from podium.gateway.rate_limits import Meter, RateLimits, credential_id, parse_specs
 
 
 def test_a_meter_charges_at_most_once_per_interval_with_the_summed_cost() -> None:
@@ -36,7 +36,7 @@ def test_credentials_are_counted_under_a_digest_never_the_secret() -> None:
 
 
 def test_settings_refuse_a_limit_the_library_cannot_read(tmp_path) -> None:
-    from persistence.settings import Settings
+    from podium.settings import Settings
 
     with pytest.raises(ValueError, match="rate_limit_reads"):
         Settings(data_dir=tmp_path, rate_limit_reads="lots")

@@ -6,9 +6,9 @@ import asyncio
 
 import pytest
 
-from actors.board_reads import Answer, Read
-from actors.errors import InvalidRequest, Overloaded, ShardUnavailable, UnknownPlayer
-from gateway.read_batcher import ReadBatcher
+from podium.core.board_reads import Answer, Read
+from podium.gateway.read_batcher import ReadBatcher
+from podium.wire.errors import InvalidRequest, Overloaded, ShardUnavailable, UnknownPlayer
 
 
 class Shards:

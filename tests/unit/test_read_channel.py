@@ -10,9 +10,12 @@ from pathlib import Path
 import orjson
 import pytest
 
-from actors.board_reads import Encoded, Read
-from actors.errors import ShardUnavailable
-from actors.read_wire import (
+from podium.core.board_reads import Encoded, Read
+from podium.gateway.queries import MAX_AMONG
+from podium.gateway.read_batcher import ReadBatcher
+from podium.gateway.read_channel import ReadChannel
+from podium.settings import Settings
+from podium.transport.read_wire import (
     MAX_REQUEST,
     WireError,
     decode_answers,
@@ -22,10 +25,7 @@ from actors.read_wire import (
     frame,
     serve,
 )
-from gateway.queries import MAX_AMONG
-from gateway.read_batcher import ReadBatcher
-from gateway.read_channel import ReadChannel
-from persistence.settings import Settings
+from podium.wire.errors import ShardUnavailable
 
 ROOT = Path(__file__).resolve().parents[2]
 KEY = b"k" * 32  # tests.unit.read_server uses the same
@@ -158,9 +158,9 @@ async def test_a_peer_that_sends_an_oversize_frame_is_cut_off() -> None:
         server.close()
 
 
-IDENT_MAX = 64  # gateway/frames.Ident: every player and game id the edge takes
-LONGEST_BOARD = "g" * IDENT_MAX + "#week#" + "9" * 17  # a period board id (actors/periods.board_id)
-LONGEST_REGION = "r" * 16  # gateway/board_watch.REGION_PATTERN
+IDENT_MAX = 64  # podium/gateway/frames.Ident: every player and game id the edge takes
+LONGEST_BOARD = "g" * IDENT_MAX + "#week#" + "9" * 17  # a period board id (podium/core/periods.board_id)
+LONGEST_REGION = "r" * 16  # podium/gateway/board_watch.REGION_PATTERN
 
 
 def ids(n: int, tag: str) -> list[str]:

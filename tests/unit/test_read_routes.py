@@ -7,11 +7,11 @@ from typing import Any
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
-from gateway import problems
-from gateway.queries import MAX_AMONG
-from gateway.routes import reads
-from gateway.routes.deps import runtime
-from persistence.settings import Settings
+from podium.gateway import problems
+from podium.gateway.queries import MAX_AMONG
+from podium.gateway.routes import reads
+from podium.gateway.routes.deps import runtime
+from podium.settings import Settings
 
 
 class Reads:

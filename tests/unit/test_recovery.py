@@ -8,10 +8,10 @@ from types import SimpleNamespace
 
 import pytest
 
-from actors import shell
-from actors.errors import ShardUnavailable
-from actors.recovery import Recovery
-from persistence.settings import Settings
+from podium.actors import shell
+from podium.core.recovery import Recovery
+from podium.settings import Settings
+from podium.wire.errors import ShardUnavailable
 from tests.unit.polling import until
 
 

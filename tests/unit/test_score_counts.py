@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from actors.score_counts import ScoreCounts
+from podium.core.score_counts import ScoreCounts
 from tests.randomness import examples
 
 scores = st.one_of(st.integers(0, 600), st.integers(0, 70_000), st.integers(0, 10**13))

@@ -2,9 +2,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from actors.errors import UnknownPlayer
-from actors.messages import ScoreUpdates
-from actors.standings import GLOBAL, Standings
+from podium.core.standings import GLOBAL, Standings
+from podium.wire.errors import UnknownPlayer
+from podium.wire.messages import ScoreUpdates
 from tests.randomness import examples
 
 
@@ -105,7 +105,7 @@ def test_slices_keep_every_update_in_order() -> None:
 
 
 def test_rank_changes_only_for_the_boards_asked_for() -> None:
-    from actors.periods import is_period
+    from podium.core.periods import is_period
 
     s = Standings()
     u = ScoreUpdates()

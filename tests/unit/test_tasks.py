@@ -3,7 +3,7 @@ import logging
 
 import pytest
 
-from actors.tasks import log_failure, supervise
+from podium.core.tasks import log_failure, supervise
 from tests.unit.polling import until
 
 

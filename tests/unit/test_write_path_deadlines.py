@@ -12,11 +12,11 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from actors import player_shard
-from actors.catalog import Catalog
-from actors.messages import AckStatus, Reason, Unlock, UnlockBatch
-from actors.presence import PresenceView
-from persistence.settings import Settings
+from podium.actors import player_shard
+from podium.core.catalog import Catalog
+from podium.settings import Settings
+from podium.transport.presence import PresenceView
+from podium.wire.messages import AckStatus, Reason, Unlock, UnlockBatch
 
 # The class under @ray.remote: its methods run here without Ray.
 Shard = player_shard.PlayerShard.__ray_metadata__.modified_class.__mro__[1]

@@ -1,0 +1,380 @@
+"""PlayerShard: the Ray actor owning the players whose stable hash lands on it.
+It journals unlocks (group commit), acks only after commit, keeps each player's
+per-game counters, pushes unlock events and sends absolute scores to the
+leaderboard shards. The commit/delivery logic lives in podium/core/journal_pipeline.py;
+this shell gives it its I/O. Gateway -> PlayerShard -> LeaderboardShard."""
+from __future__ import annotations
+
+import asyncio
+import gc
+import logging
+import time
+from typing import Any
+
+import asyncpg
+import ray
+
+from podium.actors.shell import ActorBase
+from podium.actors.social import Move, Social
+from podium.core import delivery, social_events
+from podium.core.catalog import Catalog
+from podium.core.friendship import FriendBook
+from podium.core.history import day_series
+from podium.core.intake import plan_intake
+from podium.core.journal_pipeline import Committed, JournalPipeline
+from podium.core.periods import DAY_US, PeriodClock
+from podium.core.player_state import GameStats, Pair, PeriodStats, PlayerBook, from_us, now_us, to_us
+from podium.persistence import catalog_store, checkpoints, journal
+from podium.persistence.db import connection
+from podium.settings import Settings
+from podium.telemetry import metrics
+from podium.transport import channel, directory
+from podium.transport.pushes import publish
+from podium.wire.errors import LayoutMismatch, ShardUnavailable
+from podium.wire.messages import ALL_GAMES, AckBatch, AckStatus, UnlockBatch
+
+log = logging.getLogger(__name__)
+CATALOG_RELOAD_S = 1.0  # an unknown id reloads the catalog at most this often
+CATALOG_POLL_S = 2.0  # changed points (same ids) are picked up within this
+REDELIVER_S = 1.0  # an idle shard retries a failed leaderboard delivery this often
+INBOX_EXPIRE_S = 600.0  # how often inbox items past inbox_days are dropped
+METRICS_S = 5.0  # how often the shard's gauges are exported
+
+
+@ray.remote(max_restarts=-1, max_task_retries=0, num_cpus=0)
+class PlayerShard(Social, ActorBase):
+    def __init__(self, index: int, settings: Settings) -> None:
+        super().__init__(index, settings)
+        self._fresh_state()
+
+    def _fresh_state(self) -> None:
+        """Everything the shard holds, empty (at start, and when resharding reconfigures it)."""
+        settings = self.settings
+        self.book = PlayerBook(PeriodClock(settings.period_reset_hour))
+        self.catalog = Catalog({})
+        self._planned = self.catalog  # the catalog the write round's admission saw (its journal write uses it)
+        self._catalog_at = 0.0
+        self._catalog_version: object = None
+        leaderboards = settings.leaderboard_shards
+        self.pipeline = JournalPipeline(
+            self._journal, self._reconcile, self._deliver, settle=self._settle, journaled=self._journaled,
+            plan=self._plan, refresh=self._refresh_catalog,
+            route=lambda pair: delivery.destinations(pair, leaderboards),
+            backlog_max=settings.delivery_backlog_max, chunk_pairs=settings.delivery_chunk_pairs,
+            pending_max=settings.pending_unlocks_max, deadline_s=settings.actor_call_timeout_s,
+            redeliver_s=REDELIVER_S)
+        self.checkpointed_seq = 0
+        self._to_leaderboards: dict[int, channel.Channel] = {}  # leaderboard shard -> its apply channel
+        self.friend_book = FriendBook()
+        self._friends_lock = asyncio.Lock()
+        self._moves = {}
+        self._moves_ready = asyncio.Event()
+        self.passes_dropped = 0
+        self._quiesced = False  # resharding: new unlocks are refused
+        self._checkpointed_at = time.monotonic()
+        self._tag = str(self.index)  # the `shard` tag of its metrics
+
+    # ---- recovery -------------------------------------------------------
+    async def recover(self) -> None:
+        self.book = PlayerBook(self.book.clock)  # from nothing, also after a failed attempt
+        await self._reload_catalog()
+        async with connection(self.settings.database_url or "", timeout_s=self.settings.recovery_timeout_s) as conn:
+            # An append of this shard's previous life may still be landing: the snapshot
+            # must see it, or the rows after it would move the watermark past it.
+            await journal.settle(conn, shard=self.index, timeout_s=self.settings.db_timeout_s)
+            async with conn.transaction(isolation="repeatable_read", readonly=True):
+                await conn.execute("SET LOCAL work_mem = '256MB'")  # recovery sorts in memory, not on disk
+                layouts = await conn.fetch("SELECT DISTINCT shard_count FROM shard_watermarks WHERE kind = 'player'")
+                if any(r["shard_count"] != self.settings.player_shards for r in layouts):
+                    raise LayoutMismatch(
+                        f"checkpoints were written by {[r['shard_count'] for r in layouts]} player shards, "
+                        f"this cluster runs {self.settings.player_shards}; resharding is offline"
+                    )
+                watermark = (await checkpoints.read_watermarks(conn, "player", self.settings.player_shards)).get(
+                    self.index, 0
+                )
+                stats = await checkpoints.read_player_shard_stats(conn, self.index)
+                live = [(kind, from_us(start)) for kind, start in self.book.clock.live_starts(now_us())]
+                periods = await checkpoints.read_player_shard_periods(conn, self.index, live)
+                replay = await journal.replay(conn, shard=self.index, after_seq=watermark)
+                edges = await self.load_friends(conn)
+        for r in stats:
+            self.book.load(r["player_id"], r["game_id"], GameStats(
+                r["points"], r["unlocked_count"], to_us(r["first_unlock_at"]), to_us(r["last_unlock_at"]),
+                to_us(r["score_reached_at"]), r["last_seq"]), r["region"])
+        for r in periods:
+            self.book.load_period(r["player_id"], r["game_id"], r["period"], r["start_us"],
+                                  PeriodStats(r["points"], r["unlocked_count"], r["reached_us"], r["last_seq"]))
+        touched = self.book.replay(replay)
+        # Rows after the watermark may never have reached their leaderboard: the
+        # deliverer resends them all (versioned, so a leaderboard that has them
+        # ignores the resend). Recovery does not wait for the leaderboards.
+        self.checkpointed_seq = watermark
+        self.pipeline.resume(watermark, max([watermark] + [r["seq"] for r in replay]), touched)
+        self.supervise("journal writer", self.pipeline.run_writer, on_restart=self._writer_restarted)
+        self.supervise("deliverer", self.pipeline.run_deliverer)
+        self.every(self.settings.checkpoint_interval_s, self.checkpoint, "player checkpoint")
+        self.every(CATALOG_POLL_S, self._poll_catalog, "catalog poll")
+        self.supervise("friend reloads", self.follow_reloads)
+        self.supervise("friend passes", self.run_passes)
+        self._checkpointed_at = time.monotonic()  # recovery read the latest checkpoint
+        self.every(METRICS_S, self.export_metrics, "metrics")
+        if self.index == 0:
+            self.every(INBOX_EXPIRE_S, self.expire_inboxes, "inbox expiry")
+        log.info("player shard %d: %d stats rows, %d friend edges, %d replayed after seq %d",
+                 self.index, len(stats), edges, len(replay), watermark)
+
+    def _writer_restarted(self) -> None:
+        self.pipeline.suspect = True  # it died mid-round: what it wrote is unknown until reconciled
+
+    async def _reload_catalog(self) -> None:
+        # A write round may wait on this (an unknown id): the write path's acquire deadline.
+        async with self.pool.acquire(timeout=self.settings.db_timeout_s) as conn:
+            self._catalog_version = await catalog_store.catalog_version(conn)
+            self.catalog = Catalog.from_rows(await catalog_store.read_catalog(conn))
+        self._catalog_at = time.monotonic()
+
+    async def _poll_catalog(self) -> None:
+        """Reload when any game or achievement changed (e.g. new points): they apply
+        to unlocks from then on; journaled unlocks keep the points they were given."""
+        async with self.pool.acquire(timeout=self.settings.db_timeout_s) as conn:
+            version = await catalog_store.catalog_version(conn)
+        if version != self._catalog_version:
+            await self._reload_catalog()
+
+    # ---- the write path -------------------------------------------------
+    async def ingest(self, batch: UnlockBatch) -> AckBatch:
+        """Ack each unlock of the batch; 'accepted' only once it is committed."""
+        await self.ready()
+        if self._quiesced:
+            raise ShardUnavailable(f"player shard {self.index} is handing over to a new shard layout; retry shortly")
+        return await self.pipeline.submit(batch)
+
+    async def quiesce(self, timeout_s: float) -> int:
+        """Resharding: refuse new unlocks (`unavailable`: the gateway retries),
+        let what is queued commit and reach the leaderboards, then checkpoint.
+        Returns the watermark, which is then this shard's newest journal row."""
+        await self.ready()
+        self._quiesced = True
+        deadline = time.monotonic() + timeout_s
+        while not self.pipeline.settled:
+            if time.monotonic() > deadline:
+                self._quiesced = False
+                raise ShardUnavailable(f"player shard {self.index} did not settle within {timeout_s:g}s")
+            await asyncio.sleep(0.02)
+        await self.checkpoint()
+        return self.checkpointed_seq
+
+    async def ingest_address(self) -> tuple[str, int]:
+        """Where this shard takes unlock batches (podium/transport/channel.py calls:
+        `ingest` with UnlockBatch columns -> [statuses, reasons]): the gateway
+        sends them there, not as Ray calls. A restarted shard listens on a new
+        port, which the gateway asks for again."""
+        return await self.listen("ingest", lambda host: channel.serve_calls(
+            host, 0, {"ingest": self._ingest_columns, "friends": self._friends_of}, self.channel_key))
+
+    async def _ingest_columns(self, columns: list[Any]) -> list[list[Any]]:
+        """The channel's `ingest`: five columns, then the sender's player-shard
+        count. A sender routing by another layout (a gateway replica of before a
+        reshard) is refused, so no unlock lands on a shard that does not own it."""
+        if columns[5:6] != [self.settings.player_shards]:
+            raise ShardUnavailable(f"this batch was routed for {columns[5:6]} player shards; the cluster runs "
+                                   f"{self.settings.player_shards}")
+        acks = await self.ingest(UnlockBatch(*columns[:5]))
+        return [acks.statuses, acks.reasons]
+
+    def _leaderboard(self, shard: int) -> channel.Channel:
+        to = self._to_leaderboards.get(shard)
+        if to is None:
+            to = self._to_leaderboards[shard] = channel.Channel(
+                channel.asking(lambda: directory.leaderboard_shard(self.settings, shard).apply_address.remote()),
+                name=f"leaderboard shard {shard}", connect_timeout_s=self.settings.actor_call_timeout_s,
+                key=self.channel_key)
+        return to
+
+    async def _settle(self) -> None:
+        """Until no journal transaction of this shard is open (JournalPipeline: before reconciling)."""
+        async with self.pool.acquire(timeout=self.settings.db_timeout_s) as conn:
+            await journal.settle(conn, shard=self.index, timeout_s=self.settings.db_timeout_s)
+
+    async def _reconcile(self, after_seq: int) -> tuple[set[Pair], int, int]:
+        """Fold in this shard's rows after `after_seq`: a journal write that failed
+        may still have committed (connection lost during COMMIT)."""
+        async with self.pool.acquire(timeout=self.settings.db_timeout_s) as conn:
+            rows = await journal.replay(conn, shard=self.index, after_seq=after_seq)
+        if rows:
+            log.warning("player shard %d: %d rows committed by a write that reported an error; folded in",
+                        self.index, len(rows))
+        return self.book.replay(rows), max([after_seq] + [r["seq"] for r in rows]), len(rows)
+
+    async def _journaled(self, batch: UnlockBatch) -> list[bool]:
+        """Which of these unlocks the journal holds (JournalPipeline: an unlock refused
+        for a full backlog that was journaled already is answered `duplicate`)."""
+        async with self.pool.acquire(timeout=self.settings.db_timeout_s) as conn:
+            return await journal.journaled(conn, batch.player_ids, batch.game_ids, batch.achievement_ids)
+
+    def _plan(self, batch: UnlockBatch) -> list[int]:
+        """JournalPipeline's plan: what a write round may journal, before its backlog admission."""
+        self._planned = self.catalog
+        return plan_intake(batch, self._planned).journal_rows
+
+    async def _refresh_catalog(self, batch: UnlockBatch) -> bool:
+        """JournalPipeline's refresh: reload the catalog if the round names a game or
+        achievement it lacks (one may have been added since), at most every
+        CATALOG_RELOAD_S; the round then plans and admits again."""
+        if time.monotonic() - self._catalog_at <= CATALOG_RELOAD_S or not plan_intake(batch, self.catalog).unknown_seen:
+            return False
+        self._catalog_at = time.monotonic()  # tried: a failing reload is not retried by every round meanwhile
+        try:
+            await self._reload_catalog()
+        except (OSError, asyncpg.PostgresError, TimeoutError):
+            log.warning("player shard %d: catalog reload failed; the round goes on with the catalog it has",
+                        self.index, exc_info=True)
+            return False  # its unknown ids are answered unknown_game/unknown_achievement, the rest journaled
+        return True
+
+    async def _journal(self, batch: UnlockBatch) -> Committed:
+        """Journal the batch in one transaction and fold what was new into the
+        book; publishes the unlock pushes. Planned by the catalog the round's
+        admission saw: one the poll reloaded meanwhile could make an unlock valid
+        that admission did not count against the backlog."""
+        plan = plan_intake(batch, self._planned)
+        statuses, reasons = plan.statuses, plan.reasons
+        if not plan.journal_rows:
+            return Committed(AckBatch(statuses, reasons), set(), 0)  # type: ignore[arg-type]
+        at_us = now_us()
+        now = from_us(at_us)
+        idx = plan.journal_rows
+        players = [batch.player_ids[i] for i in idx]
+        regions = [batch.regions[i] or self.book.regions.get(batch.player_ids[i]) for i in idx]
+        region_updates = {
+            batch.player_ids[i]: region for i in idx
+            if (region := batch.regions[i]) and self.book.regions.get(batch.player_ids[i]) != region
+        }
+        t0 = time.perf_counter()
+        async with self.pool.acquire(timeout=self.settings.db_timeout_s) as conn:
+            rows = await journal.append(
+                conn, shard=self.index, player_ids=players,
+                game_ids=[batch.game_ids[i] for i in idx],
+                achievement_ids=[batch.achievement_ids[i] for i in idx],
+                points=plan.points, regions=regions, unlocked_at=now,
+                client_at=[None if (c := batch.client_at_us[i]) is None else from_us(c) for i in idx],
+                region_updates=region_updates,
+            )
+        metrics.observe("podium_journal_commit_seconds", time.perf_counter() - t0, shard=self._tag)
+        metrics.observe("podium_journal_batch_unlocks", len(idx), shard=self._tag)
+        seq_of = {(r["player_id"], r["game_id"], r["achievement_id"]): r["seq"] for r in rows}
+        touched: set[Pair] = set()
+        pushes: list[tuple[str, dict[str, object]]] = []
+        moves: dict[Pair, tuple[Move | None, Move]] = {}  # players with friends: their score before and after
+        at_text = now.isoformat()
+        applied = sorted(
+            (seq_of[key], i, pts) for i, pts in zip(idx, plan.points, strict=True)
+            if (key := (batch.player_ids[i], batch.game_ids[i], batch.achievement_ids[i])) in seq_of
+        )
+        for i in idx:
+            statuses[i] = AckStatus.DUPLICATE
+        for seq, i, pts in applied:
+            statuses[i] = AckStatus.ACCEPTED
+            player_id, game_id = batch.player_ids[i], batch.game_ids[i]
+            if player_id in region_updates:  # journal.append records a region only with a new row
+                touched |= self.book.region_change(player_id, region_updates[player_id], seq)
+            has_friends = player_id in self.friend_book.friends
+            if has_friends:
+                before = self.book.games.get(player_id, {}).get(game_id)
+                old: Move | None = None if before is None else (before.points, before.reached_us)
+            self.book.apply(seq, player_id, game_id, pts, at_us)
+            touched.add((player_id, game_id))
+            stats = self.book.games[player_id][game_id]
+            if has_friends:
+                pair = (player_id, game_id)
+                moves[pair] = (moves[pair][0] if pair in moves else old, (stats.points, stats.reached_us))
+                pushes += self.friend_unlock_events(player_id, social_events.unlocked(
+                    player_id, game_id, batch.achievement_ids[i], pts, stats.points, at_text))
+            if player_id not in self.presence:
+                continue
+            pushes.append((player_id, {
+                "type": "unlock.accepted", "game_id": game_id, "achievement_id": batch.achievement_ids[i],
+                "points": pts, "game_points": stats.points, "at": at_text,
+            }))
+        if pushes:  # the player's own pushes and their friends' in one publish per replica
+            self.spawn(publish(self.redis, self.settings.redis_prefix, self.presence.replicas_of, pushes))
+        if moves:
+            self.queue_passes(moves)
+        return Committed(AckBatch(statuses, reasons), touched, max((a[0] for a in applied), default=0))  # type: ignore[arg-type]
+
+    async def _deliver(self, shard: int, items: set[Pair]) -> None:
+        """Send absolute scores of one chunk of items to leaderboard shard `shard`
+        (in parts under delivery.CHUNK_BYTES), and wait: a pair's scores on its
+        game's boards, or (player, ALL_GAMES) for the player's total."""
+        players = {p for p, g in items if g == ALL_GAMES}
+        pairs = {pair for pair in items if pair[1] != ALL_GAMES}
+        # Period scores at or below what this shard has are on it already.
+        updates = self.book.score_updates(pairs, now_us(), self.pipeline.delivered_to(shard))
+        updates.extend(self.book.total_updates(players))
+        to = self._leaderboard(shard)
+        calls = [to.call("apply", delivery.columns(part)) for part in delivery.fit(updates)]
+        results: list[Any] = await asyncio.wait_for(asyncio.gather(*calls, return_exceptions=True),
+                                                    self.settings.actor_call_timeout_s)
+        failures = [r for r in results if isinstance(r, Exception)]
+        if failures:
+            # Even a leaderboard that restarts (and rebuilds from the journal) may have
+            # missed nothing or everything: resending is exact, so always resend.
+            raise failures[0]
+
+    async def checkpoint(self) -> None:
+        if not self.book.dirty_count and self.pipeline.delivered_seq == self.checkpointed_seq:
+            self._checkpointed_at = time.monotonic()  # nothing new: the checkpoint is current
+            return
+        watermark = self.pipeline.delivered_seq  # taken with the snapshot: no await in between
+        dirty = self.book.take_dirty()
+        try:
+            async with self.pool.acquire() as conn:
+                await checkpoints.write_player_checkpoint(
+                    conn, shard=self.index, shard_count=self.settings.player_shards,
+                    watermark=watermark, columns=dirty.stats_columns, period_columns=dirty.period_columns,
+                )
+        except BaseException:
+            self.book.mark_dirty(dirty)
+            raise
+        self.checkpointed_seq = watermark
+        self._checkpointed_at = time.monotonic()
+        self.book.evict_periods(now_us())
+
+    async def export_metrics(self) -> None:
+        """The shard's gauges (podium/telemetry/metrics.py), every METRICS_S."""
+        shard = self._tag
+        metrics.gauge("podium_delivery_backlog_pairs", self.pipeline.backlog, shard=shard)
+        metrics.gauge("podium_delivery_lag_rows", self.pipeline.journaled_seq - self.pipeline.delivered_seq,
+                      shard=shard)
+        metrics.gauge("podium_checkpoint_age_seconds", time.monotonic() - self._checkpointed_at, shard=shard)
+        metrics.gauge("podium_players", len(self.book.games), shard=shard)
+        metrics.gauge("podium_friend_edges", len(self.friend_book), shard=shard)
+
+    # ---- reads ------------------------------------------------------------
+    async def dashboard(self, player_ids: list[str]) -> list[dict[str, object]]:
+        self.serving()
+        return [self.book.dashboard(p) for p in player_ids]
+
+    async def history(self, player_id: str, game_id: str | None, days: int) -> dict[str, object]:
+        """Points and unlocks per day over the last `days` days (today included):
+        checkpointed days from PostgreSQL, overlaid with what this shard holds."""
+        self.serving()
+        first = self.book.clock.current("day", now_us()) - (days - 1) * DAY_US
+        async with self.pool.acquire() as conn:
+            rows = await checkpoints.read_player_days(conn, player_id, from_us(first), game_id)
+        held = [(r["game_id"], r["start_us"], r["points"], r["unlocked_count"]) for r in rows]
+        return {"player_id": player_id, "game_id": game_id, "days": day_series(
+            held, self.book.days(player_id, game_id, first), first, days)}
+
+    async def status(self) -> dict[str, object]:
+        await self.ready()
+        return {"shard": self.index, "players": len(self.book.games), **self.pipeline.status(),
+                "checkpointed_seq": self.checkpointed_seq, "dirty": self.book.dirty_count,
+                "online": len(self.presence), "recovered_in_s": self.recovered_in_s,
+                "friend_edges": len(self.friend_book), "passes_waiting": len(self._moves),
+                "passes_dropped": self.passes_dropped,
+                "gc_frozen": gc.get_freeze_count(), "node": ray.util.get_node_ip_address(),
+                "node_id": ray.get_runtime_context().get_node_id(),
+                "checkpoint_age_s": round(time.monotonic() - self._checkpointed_at, 1),
+                "loop": self.loop_lag.status()}

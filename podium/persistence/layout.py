@@ -1,0 +1,52 @@
+"""A new player-shard layout, written in one transaction (podium/cluster/launch.py
+`reshard` calls it once every player shard has settled and checkpointed):
+each player's rows move to the shard that owns them under the new count,
+and every new shard's watermark becomes the journal's newest row, which all
+checkpoints already cover (checked here first)."""
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import asyncpg
+
+_PLAYERS = """
+SELECT player_id FROM player_game_stats UNION SELECT player_id FROM player_period_stats
+UNION SELECT player_id FROM friend_edges
+"""
+_MOVE = [
+    "UPDATE player_game_stats s SET player_shard = t.shard FROM relayout t "
+    "WHERE s.player_id = t.player_id AND s.player_shard <> t.shard",
+    "UPDATE player_period_stats s SET player_shard = t.shard FROM relayout t "
+    "WHERE s.player_id = t.player_id AND s.player_shard <> t.shard",
+    "UPDATE friend_edges s SET player_shard = t.shard FROM relayout t "
+    "WHERE s.player_id = t.player_id AND s.player_shard <> t.shard",
+]
+
+
+class NotSettled(Exception):
+    """A shard's checkpoint does not cover its journal: moving its players would lose rows."""
+
+
+async def relayout_players(conn: asyncpg.Connection, old_count: int, new_count: int,
+                           shard_of: Callable[[str], int]) -> dict[str, int]:
+    async with conn.transaction():
+        await conn.execute("LOCK TABLE shard_watermarks IN EXCLUSIVE MODE")
+        marks = {r["shard"]: r["seq"] for r in await conn.fetch(
+            "SELECT shard, seq FROM shard_watermarks WHERE kind = 'player' AND shard_count = $1", old_count)}
+        for shard in range(old_count):
+            newest = await conn.fetchval("SELECT max(seq) FROM unlocks WHERE player_shard = $1", shard) or 0
+            if newest > marks.get(shard, 0):
+                raise NotSettled(f"player shard {shard} journaled up to {newest} but checkpointed "
+                                 f"{marks.get(shard, 0)}; resharding would lose rows")
+        newest_all = await conn.fetchval("SELECT coalesce(max(seq), 0) FROM unlocks")
+        players = [r["player_id"] for r in await conn.fetch(_PLAYERS)]
+        await conn.execute("CREATE TEMP TABLE relayout (player_id text PRIMARY KEY, shard int NOT NULL) "
+                           "ON COMMIT DROP")
+        await conn.copy_records_to_table("relayout", records=[(p, shard_of(p)) for p in players])
+        moved = [int((await conn.execute(sql)).split()[-1]) for sql in _MOVE]
+        await conn.execute("DELETE FROM shard_watermarks WHERE kind = 'player'")
+        await conn.executemany(
+            "INSERT INTO shard_watermarks (kind, shard, shard_count, seq) VALUES ('player', $1, $2, $3)",
+            [(i, new_count, newest_all) for i in range(new_count)])
+    return {"players": len(players), "stats_rows_moved": moved[0], "period_rows_moved": moved[1],
+            "edges_moved": moved[2], "watermark": int(newest_all)}
