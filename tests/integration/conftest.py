@@ -182,11 +182,12 @@ async def eventually(check: Callable[[], Awaitable[Any] | Any], *, timeout: floa
     raise AssertionError(f"condition not met within {timeout}s (last error: {last!r})")
 
 
-async def get_ok(http: httpx.AsyncClient, path: str, *, timeout: float = 60.0, **params: Any) -> Any:
+async def get_ok(http: httpx.AsyncClient, path: str, *, timeout: float = 60.0, headers: dict[str, str] | None = None,
+                 **params: Any) -> Any:
     """GET as a client should: a 503 is retried after its Retry-After, within the deadline."""
     deadline = time.monotonic() + timeout
     while True:
-        response = await http.get(path, params=params)
+        response = await http.get(path, params=params, headers=headers)
         if response.status_code != 503 or time.monotonic() > deadline:
             assert response.status_code == 200, (path, response.status_code, response.text)
             return response.json()
