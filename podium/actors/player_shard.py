@@ -1,7 +1,8 @@
 """PlayerShard: the Ray actor owning the players whose stable hash lands on it.
-It journals unlocks (group commit), acks only after commit, keeps each player's
-per-game counters, pushes unlock events and sends absolute scores to the
-leaderboard shards. The commit/delivery logic lives in podium/core/journal_pipeline.py;
+It journals unlocks and stat updates (group commit), acks only after commit,
+keeps each player's per-game counters and stat values, unlocks threshold
+achievements in the commit that crosses them, pushes unlock events and sends
+absolute scores to the leaderboard shards. The commit/delivery logic lives in podium/core/journal_pipeline.py;
 this shell gives it its I/O. Gateway -> PlayerShard -> LeaderboardShard."""
 from __future__ import annotations
 
@@ -20,10 +21,11 @@ from podium.core import delivery, social_events
 from podium.core.catalog import Catalog
 from podium.core.friendship import FriendBook
 from podium.core.history import day_series
-from podium.core.intake import plan_intake
+from podium.core.intake import IntakePlan, plan_intake
 from podium.core.journal_pipeline import Committed, JournalPipeline
 from podium.core.periods import DAY_US, PeriodClock
 from podium.core.player_state import GameStats, Pair, PeriodStats, PlayerBook, from_us, now_us, to_us
+from podium.core.stat_book import StatBook
 from podium.persistence import catalog_store, checkpoints, journal
 from podium.persistence.db import connection
 from podium.settings import Settings
@@ -51,6 +53,7 @@ class PlayerShard(Social, ActorBase):
         """Everything the shard holds, empty (at start, and when resharding reconfigures it)."""
         settings = self.settings
         self.book = PlayerBook(PeriodClock(settings.period_reset_hour))
+        self.stat_book = StatBook()
         self.catalog = Catalog({})
         self._planned = self.catalog  # the catalog the write round's admission saw (its journal write uses it)
         self._catalog_at = 0.0
@@ -77,6 +80,7 @@ class PlayerShard(Social, ActorBase):
     # ---- recovery -------------------------------------------------------
     async def recover(self) -> None:
         self.book = PlayerBook(self.book.clock)  # from nothing, also after a failed attempt
+        self.stat_book = StatBook()
         await self._reload_catalog()
         async with connection(self.settings.database_url or "", timeout_s=self.settings.recovery_timeout_s) as conn:
             # An append of this shard's previous life may still be landing: the snapshot
@@ -97,6 +101,8 @@ class PlayerShard(Social, ActorBase):
                 live = [(kind, from_us(start)) for kind, start in self.book.clock.live_starts(now_us())]
                 periods = await checkpoints.read_player_shard_periods(conn, self.index, live)
                 replay = await journal.replay(conn, shard=self.index, after_seq=watermark)
+                stat_values = await checkpoints.read_player_shard_stat_values(conn, self.index)
+                stat_replay = await journal.replay_stats(conn, shard=self.index, after_seq=watermark)
                 edges = await self.load_friends(conn)
         for r in stats:
             self.book.load(r["player_id"], r["game_id"], GameStats(
@@ -106,11 +112,15 @@ class PlayerShard(Social, ActorBase):
             self.book.load_period(r["player_id"], r["game_id"], r["period"], r["start_us"],
                                   PeriodStats(r["points"], r["unlocked_count"], r["reached_us"], r["last_seq"]))
         touched = self.book.replay(replay)
+        for r in stat_values:
+            self.stat_book.load(r["player_id"], r["game_id"], r["stat_id"], r["value"], r["updated_us"],
+                                r["last_seq"])
+        self.stat_book.replay(stat_replay)
         # Rows after the watermark may never have reached their leaderboard: the
         # deliverer resends them all (versioned, so a leaderboard that has them
         # ignores the resend). Recovery does not wait for the leaderboards.
         self.checkpointed_seq = watermark
-        self.pipeline.resume(watermark, max([watermark] + [r["seq"] for r in replay]), touched)
+        self.pipeline.resume(watermark, max([watermark] + [r["seq"] for r in replay + stat_replay]), touched)
         self.supervise("journal writer", self.pipeline.run_writer, on_restart=self._writer_restarted)
         self.supervise("deliverer", self.pipeline.run_deliverer)
         self.every(self.settings.checkpoint_interval_s, self.checkpoint, "player checkpoint")
@@ -121,8 +131,9 @@ class PlayerShard(Social, ActorBase):
         self.every(METRICS_S, self.export_metrics, "metrics")
         if self.index == 0:
             self.every(INBOX_EXPIRE_S, self.expire_inboxes, "inbox expiry")
-        log.info("player shard %d: %d stats rows, %d friend edges, %d replayed after seq %d",
-                 self.index, len(stats), edges, len(replay), watermark)
+        log.info("player shard %d: %d stats rows, %d stat values, %d friend edges, %d unlocks and %d stat "
+                 "updates replayed after seq %d", self.index, len(stats), len(stat_values), edges, len(replay),
+                 len(stat_replay), watermark)
 
     def _writer_restarted(self) -> None:
         self.pipeline.suspect = True  # it died mid-round: what it wrote is unknown until reconciled
@@ -174,13 +185,14 @@ class PlayerShard(Social, ActorBase):
             host, 0, {"ingest": self._ingest_columns, "friends": self._friends_of}, self.channel_key))
 
     async def _ingest_columns(self, columns: list[Any]) -> list[list[Any]]:
-        """The channel's `ingest`: five columns, then the sender's player-shard
-        count. A sender routing by another layout (a gateway replica of before a
-        reshard) is refused, so no unlock lands on a shard that does not own it."""
+        """The channel's `ingest`: five columns, the sender's player-shard count,
+        then the four stat columns if the batch has stat updates. A sender routing
+        by another layout (a gateway replica of before a reshard) is refused, so
+        no unlock lands on a shard that does not own it."""
         if columns[5:6] != [self.settings.player_shards]:
             raise ShardUnavailable(f"this batch was routed for {columns[5:6]} player shards; the cluster runs "
                                    f"{self.settings.player_shards}")
-        acks = await self.ingest(UnlockBatch(*columns[:5]))
+        acks = await self.ingest(UnlockBatch(*columns[:5], *columns[6:10]))
         return [acks.statuses, acks.reasons]
 
     def _leaderboard(self, shard: int) -> channel.Channel:
@@ -202,21 +214,38 @@ class PlayerShard(Social, ActorBase):
         may still have committed (connection lost during COMMIT)."""
         async with self.pool.acquire(timeout=self.settings.db_timeout_s) as conn:
             rows = await journal.replay(conn, shard=self.index, after_seq=after_seq)
-        if rows:
-            log.warning("player shard %d: %d rows committed by a write that reported an error; folded in",
-                        self.index, len(rows))
-        return self.book.replay(rows), max([after_seq] + [r["seq"] for r in rows]), len(rows)
+            stat_rows = await journal.replay_stats(conn, shard=self.index, after_seq=after_seq)
+        if rows or stat_rows:
+            log.warning("player shard %d: %d unlock and %d stat rows committed by a write that reported an "
+                        "error; folded in", self.index, len(rows), len(stat_rows))
+        self.stat_book.replay(stat_rows)
+        return (self.book.replay(rows), max([after_seq] + [r["seq"] for r in rows + stat_rows]),
+                len(rows) + len(stat_rows))
 
     async def _journaled(self, batch: UnlockBatch) -> list[bool]:
-        """Which of these unlocks the journal holds (JournalPipeline: an unlock refused
+        """Which of these items the journal holds (JournalPipeline: an item refused
         for a full backlog that was journaled already is answered `duplicate`)."""
+        stat = [i for i in range(len(batch)) if batch.is_stat(i)]
+        unlock = [i for i in range(len(batch)) if not batch.is_stat(i)]
+        out = [False] * len(batch)
         async with self.pool.acquire(timeout=self.settings.db_timeout_s) as conn:
-            return await journal.journaled(conn, batch.player_ids, batch.game_ids, batch.achievement_ids)
+            if unlock:
+                part = batch.take(unlock)
+                for i, held in zip(unlock, await journal.journaled(conn, part.player_ids, part.game_ids,
+                                                                   part.achievement_ids), strict=True):
+                    out[i] = held
+            if stat:
+                held_events = await journal.stat_events_journaled(
+                    conn, [batch.player_ids[i] for i in stat], [batch.game_ids[i] for i in stat],
+                    [str(batch.event_ids[i]) for i in stat])
+                for i, held in zip(stat, held_events, strict=True):
+                    out[i] = held
+        return out
 
     def _plan(self, batch: UnlockBatch) -> list[int]:
         """JournalPipeline's plan: what a write round may journal, before its backlog admission."""
         self._planned = self.catalog
-        return plan_intake(batch, self._planned).journal_rows
+        return plan_intake(batch, self._planned, self.stat_book.value).rows
 
     async def _refresh_catalog(self, batch: UnlockBatch) -> bool:
         """JournalPipeline's refresh: reload the catalog if the round names a game or
@@ -235,50 +264,104 @@ class PlayerShard(Social, ActorBase):
 
     async def _journal(self, batch: UnlockBatch) -> Committed:
         """Journal the batch in one transaction and fold what was new into the
-        book; publishes the unlock pushes. Planned by the catalog the round's
+        books; publishes the unlock pushes. Planned by the catalog the round's
         admission saw: one the poll reloaded meanwhile could make an unlock valid
-        that admission did not count against the backlog."""
-        plan = plan_intake(batch, self._planned)
-        statuses, reasons = plan.statuses, plan.reasons
-        if not plan.journal_rows:
-            return Committed(AckBatch(statuses, reasons), set(), 0)  # type: ignore[arg-type]
+        that admission did not count against the backlog. A batch with stat
+        updates is planned again inside the transaction, once the journal said
+        which of their event ids it holds (those are duplicates, and leave every
+        value as it is): that plan decides the values and the crossings."""
+        plan: IntakePlan | None = None
+        if not batch.has_stats:
+            plan = plan_intake(batch, self._planned)
+            if not plan.journal_rows:
+                return Committed(AckBatch(plan.statuses, plan.reasons), set(), 0)  # type: ignore[arg-type]
         at_us = now_us()
         now = from_us(at_us)
-        idx = plan.journal_rows
-        players = [batch.player_ids[i] for i in idx]
-        regions = [batch.regions[i] or self.book.regions.get(batch.player_ids[i]) for i in idx]
+        t0 = time.perf_counter()
+        async with self.pool.acquire(timeout=self.settings.db_timeout_s) as conn, journal.writing(conn, self.index):
+            if plan is None:
+                plan = await self._plan_stats(conn, batch)
+            written = await self._append(conn, batch, plan, now)
+        metrics.observe("podium_journal_commit_seconds", time.perf_counter() - t0, shard=self._tag)
+        metrics.observe("podium_journal_batch_unlocks", len(plan.journal_rows) + len(plan.stat_rows),
+                        shard=self._tag)
+        return self._fold(batch, plan, written, at_us)
+
+    async def _plan_stats(self, conn: asyncpg.Connection, batch: UnlockBatch) -> IntakePlan:
+        """Inside the append's transaction (the writer lock held, and this shard the
+        only writer of its players): which stat updates the journal holds, then the plan."""
+        stat = [i for i in range(len(batch)) if batch.is_stat(i)]
+        held = await journal.stat_events_journaled(conn, [batch.player_ids[i] for i in stat],
+                                                   [batch.game_ids[i] for i in stat],
+                                                   [str(batch.event_ids[i]) for i in stat])
+        return plan_intake(batch, self._planned, self.stat_book.value, {i for i, h in zip(stat, held, strict=True) if h})
+
+    async def _append(self, conn: asyncpg.Connection, batch: UnlockBatch, plan: IntakePlan,
+                      now: Any) -> tuple[dict[tuple[str, str, str], int], list[int], dict[str, str]]:
+        """Insert the plan's unlocks (items and threshold crossings) and stat rows;
+        returns (new unlock key -> seq, the stat rows' seqs, the region updates)."""
+        units = [(i, batch.achievement_ids[i], pts) for i, pts in zip(plan.journal_rows, plan.points, strict=True)]
+        units += [(c.index, c.achievement_id, c.points) for c in plan.crossings]
+        items = plan.journal_rows + plan.stat_rows
         region_updates = {
-            batch.player_ids[i]: region for i in idx
+            batch.player_ids[i]: region for i in items
             if (region := batch.regions[i]) and self.book.regions.get(batch.player_ids[i]) != region
         }
-        t0 = time.perf_counter()
-        async with self.pool.acquire(timeout=self.settings.db_timeout_s) as conn:
-            rows = await journal.append(
-                conn, shard=self.index, player_ids=players,
-                game_ids=[batch.game_ids[i] for i in idx],
-                achievement_ids=[batch.achievement_ids[i] for i in idx],
-                points=plan.points, regions=regions, unlocked_at=now,
-                client_at=[None if (c := batch.client_at_us[i]) is None else from_us(c) for i in idx],
-                region_updates=region_updates,
-            )
-        metrics.observe("podium_journal_commit_seconds", time.perf_counter() - t0, shard=self._tag)
-        metrics.observe("podium_journal_batch_unlocks", len(idx), shard=self._tag)
-        seq_of = {(r["player_id"], r["game_id"], r["achievement_id"]): r["seq"] for r in rows}
+        region_of = [batch.regions[i] or self.book.regions.get(batch.player_ids[i]) for i, _, _ in units]
+        client_at = [None if (c := batch.client_at_us[i]) is None else from_us(c) for i, _, _ in units]
+        rows = await journal.insert_unlocks(
+            conn, shard=self.index, player_ids=[batch.player_ids[i] for i, _, _ in units],
+            game_ids=[batch.game_ids[i] for i, _, _ in units], achievement_ids=[a for _, a, _ in units],
+            points=[p for _, _, p in units], regions=region_of, unlocked_at=now, client_at=client_at)
+        idx = plan.stat_rows
+        stat_seqs = await journal.insert_stats(
+            conn, shard=self.index, player_ids=[batch.player_ids[i] for i in idx],
+            game_ids=[batch.game_ids[i] for i in idx], stat_ids=[str(batch.stat_ids[i]) for i in idx],
+            event_ids=[str(batch.event_ids[i]) for i in idx], ops=[str(batch.ops[i]) for i in idx],
+            values=[int(batch.values[i] or 0) for i in idx], values_after=plan.values_after,
+            regions=[batch.regions[i] or self.book.regions.get(batch.player_ids[i]) for i in idx], updated_at=now,
+            client_at=[None if (c := batch.client_at_us[i]) is None else from_us(c) for i in idx])
+        players = {r["player_id"] for r in rows} | {batch.player_ids[i] for i in idx}
+        await journal.record_regions(conn, region_updates, players)
+        return ({(r["player_id"], r["game_id"], r["achievement_id"]): r["seq"] for r in rows}, stat_seqs,
+                region_updates)
+
+    def _fold(self, batch: UnlockBatch, plan: IntakePlan,
+              written: tuple[dict[tuple[str, str, str], int], list[int], dict[str, str]], at_us: int) -> Committed:
+        """After the commit, with no await: fold the new rows into the books in seq
+        order, answer each item, and push. A crossing's unlock is folded and
+        pushed exactly as an unlock item is (boards, pushes, friends)."""
+        seq_of, stat_seqs, region_updates = written
+        statuses, reasons = plan.statuses, plan.reasons
+        for i in plan.journal_rows:
+            statuses[i] = AckStatus.DUPLICATE  # unless its row is new, below
+        # (seq, index, achievement or None for a stat row, points or value_after)
+        applied: list[tuple[int, int, str | None, int]] = []
+        for i, pts in zip(plan.journal_rows, plan.points, strict=True):
+            seq = seq_of.get((batch.player_ids[i], batch.game_ids[i], batch.achievement_ids[i]))
+            if seq is not None:
+                statuses[i] = AckStatus.ACCEPTED
+                applied.append((seq, i, batch.achievement_ids[i], pts))
+        for c in plan.crossings:
+            seq = seq_of.get((batch.player_ids[c.index], batch.game_ids[c.index], c.achievement_id))
+            if seq is not None:  # None: unlocked before (a direct unlock, or a `set` stat crossing again)
+                applied.append((seq, c.index, c.achievement_id, c.points))
+        for seq, i, after in zip(stat_seqs, plan.stat_rows, plan.values_after, strict=True):
+            statuses[i] = AckStatus.ACCEPTED
+            applied.append((seq, i, None, after))
+        applied.sort()
         touched: set[Pair] = set()
         pushes: list[tuple[str, dict[str, object]]] = []
         moves: dict[Pair, tuple[Move | None, Move]] = {}  # players with friends: their score before and after
-        at_text = now.isoformat()
-        applied = sorted(
-            (seq_of[key], i, pts) for i, pts in zip(idx, plan.points, strict=True)
-            if (key := (batch.player_ids[i], batch.game_ids[i], batch.achievement_ids[i])) in seq_of
-        )
-        for i in idx:
-            statuses[i] = AckStatus.DUPLICATE
-        for seq, i, pts in applied:
-            statuses[i] = AckStatus.ACCEPTED
+        at_text = from_us(at_us).isoformat()
+        for seq, i, achievement_id, amount in applied:
             player_id, game_id = batch.player_ids[i], batch.game_ids[i]
-            if player_id in region_updates:  # journal.append records a region only with a new row
+            if player_id in region_updates:  # the journal records a region only with a new row
                 touched |= self.book.region_change(player_id, region_updates[player_id], seq)
+            if achievement_id is None:
+                self.stat_book.fold(seq, player_id, game_id, str(batch.stat_ids[i]), amount, at_us)
+                continue
+            pts = amount
             has_friends = player_id in self.friend_book.friends
             if has_friends:
                 before = self.book.games.get(player_id, {}).get(game_id)
@@ -290,11 +373,11 @@ class PlayerShard(Social, ActorBase):
                 pair = (player_id, game_id)
                 moves[pair] = (moves[pair][0] if pair in moves else old, (stats.points, stats.reached_us))
                 pushes += self.friend_unlock_events(player_id, social_events.unlocked(
-                    player_id, game_id, batch.achievement_ids[i], pts, stats.points, at_text))
+                    player_id, game_id, achievement_id, pts, stats.points, at_text))
             if player_id not in self.presence:
                 continue
             pushes.append((player_id, {
-                "type": "unlock.accepted", "game_id": game_id, "achievement_id": batch.achievement_ids[i],
+                "type": "unlock.accepted", "game_id": game_id, "achievement_id": achievement_id,
                 "points": pts, "game_points": stats.points, "at": at_text,
             }))
         if pushes:  # the player's own pushes and their friends' in one publish per replica
@@ -323,19 +406,23 @@ class PlayerShard(Social, ActorBase):
             raise failures[0]
 
     async def checkpoint(self) -> None:
-        if not self.book.dirty_count and self.pipeline.delivered_seq == self.checkpointed_seq:
+        if (not self.book.dirty_count and not self.stat_book.dirty_count
+                and self.pipeline.delivered_seq == self.checkpointed_seq):
             self._checkpointed_at = time.monotonic()  # nothing new: the checkpoint is current
             return
         watermark = self.pipeline.delivered_seq  # taken with the snapshot: no await in between
         dirty = self.book.take_dirty()
+        dirty_stats, stat_columns = self.stat_book.take_dirty()
         try:
             async with self.pool.acquire() as conn:
                 await checkpoints.write_player_checkpoint(
                     conn, shard=self.index, shard_count=self.settings.player_shards,
                     watermark=watermark, columns=dirty.stats_columns, period_columns=dirty.period_columns,
+                    stat_columns=stat_columns,
                 )
         except BaseException:
             self.book.mark_dirty(dirty)
+            self.stat_book.mark_dirty(dirty_stats)
             raise
         self.checkpointed_seq = watermark
         self._checkpointed_at = time.monotonic()
@@ -371,6 +458,7 @@ class PlayerShard(Social, ActorBase):
         await self.ready()
         return {"shard": self.index, "players": len(self.book.games), **self.pipeline.status(),
                 "checkpointed_seq": self.checkpointed_seq, "dirty": self.book.dirty_count,
+                "stat_values": len(self.stat_book), "stat_dirty": self.stat_book.dirty_count,
                 "online": len(self.presence), "recovered_in_s": self.recovered_in_s,
                 "friend_edges": len(self.friend_book), "passes_waiting": len(self._moves),
                 "passes_dropped": self.passes_dropped,

@@ -181,9 +181,11 @@ class Runtime:
 
     async def _send(self, shard: int, batch: UnlockBatch) -> AckBatch:
         """One batch over the shard's ingest channel (podium/transport/channel.py), not a Ray call."""
-        statuses, reasons = await self._player_channel(shard).call(
-            "ingest", [batch.player_ids, batch.game_ids, batch.achievement_ids, batch.regions, batch.client_at_us,
-                       self.settings.player_shards])
+        columns: list[object] = [batch.player_ids, batch.game_ids, batch.achievement_ids, batch.regions,
+                                 batch.client_at_us, self.settings.player_shards]
+        if batch.has_stats:  # after the shard count: the layout of before stays a valid prefix
+            columns += [batch.stat_ids, batch.ops, batch.values, batch.event_ids]
+        statuses, reasons = await self._player_channel(shard).call("ingest", columns)
         return AckBatch([_STATUS[s] for s in statuses], reasons)
 
     def _player_channel(self, shard: int) -> Channel:
