@@ -25,6 +25,9 @@ class Reason(StrEnum):
     OVERLOADED = "overloaded"
     UNAVAILABLE = "unavailable"
     RATE_LIMITED = "rate_limited"
+    UNKNOWN_STAT = "unknown_stat"  # the three stat update reasons are the codes of podium/wire/errors.py's
+    WRONG_OPERATOR = "wrong_operator"  # UnknownStat, WrongOperator and OutOfBounds
+    OUT_OF_BOUNDS = "out_of_bounds"
 
 
 @dataclass(frozen=True, slots=True)
