@@ -294,7 +294,8 @@ class PlayerShard(Social, ActorBase):
         held = await journal.stat_events_journaled(conn, [batch.player_ids[i] for i in stat],
                                                    [batch.game_ids[i] for i in stat],
                                                    [str(batch.event_ids[i]) for i in stat])
-        return plan_intake(batch, self._planned, self.stat_book.value, {i for i, h in zip(stat, held, strict=True) if h})
+        known = {i for i, h in zip(stat, held, strict=True) if h}
+        return plan_intake(batch, self._planned, self.stat_book.value, known)
 
     async def _append(self, conn: asyncpg.Connection, batch: UnlockBatch, plan: IntakePlan,
                       now: Any) -> tuple[dict[tuple[str, str, str], int], list[int], dict[str, str]]:

@@ -68,8 +68,12 @@ class StatBook:
         cols: StatColumns = ([], [], [], [], [], [])
         for player_id, game_id, stat_id in keys:
             v = self.players[player_id][game_id][stat_id]
-            for col, item in zip(cols, (player_id, game_id, stat_id, v.value, v.updated_us, v.last_seq), strict=True):
-                col.append(item)
+            cols[0].append(player_id)
+            cols[1].append(game_id)
+            cols[2].append(stat_id)
+            cols[3].append(v.value)
+            cols[4].append(v.updated_us)
+            cols[5].append(v.last_seq)
         return keys, cols
 
     def mark_dirty(self, keys: set[StatKey]) -> None:

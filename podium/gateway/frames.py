@@ -11,10 +11,11 @@ import orjson
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError, field_validator
 
 from podium.core.player_state import to_us
+from podium.core.stats import SAFE_INT
 from podium.wire.messages import Item, Reason, StatUpdate, Unlock
 
-SAFE_INT = 2**53 - 1  # a stat value's bound: exact in JavaScript (podium/core/stats.py SAFE_INT)
-IDENT_MAX_LENGTH = 64  # player, game, achievement, stat and event ids; podium/gateway/limits.py sizes HAProxy's buffer by it
+IDENT_MAX_LENGTH = 64  # player, game, achievement, stat and event ids;
+# podium/gateway/limits.py sizes HAProxy's buffer by it
 Ident = Annotated[str, StringConstraints(pattern=rf"^[A-Za-z0-9_.:@-]{{1,{IDENT_MAX_LENGTH}}}$")]
 Region = Annotated[str, StringConstraints(pattern=r"^[a-z0-9-]{1,16}$")]
 

@@ -7,6 +7,7 @@ lost)."""
 from __future__ import annotations
 
 import contextlib
+import itertools
 from collections.abc import AsyncIterator, Sequence
 from datetime import datetime
 
@@ -158,7 +159,7 @@ async def insert_stats(conn: asyncpg.Connection, *, shard: int, player_ids: Sequ
                             regions, updated_at, client_at, shard)
     seq_of = {(r["player_id"], r["game_id"], r["event_id"]): r["seq"] for r in rows}
     seqs = [seq_of[key] for key in zip(player_ids, game_ids, event_ids, strict=True)]
-    if any(a >= b for a, b in zip(seqs, seqs[1:], strict=False)):  # replay would fold a stat's chain out of order
+    if any(a >= b for a, b in itertools.pairwise(seqs)):  # replay would fold a stat's chain out of order
         raise RuntimeError("stat_updates seqs are not in batch order; the append is rolled back")
     return seqs
 

@@ -90,8 +90,9 @@ class UnlockBatch:
         if not any(isinstance(u, StatUpdate) for u in items):
             return cls(*base)
         stats = [u if isinstance(u, StatUpdate) else None for u in items]
-        return cls(*base, [None if s is None else s.stat_id for s in stats], [None if s is None else s.op for s in stats],
-                   [None if s is None else s.value for s in stats], [None if s is None else s.event_id for s in stats])
+        return cls(*base, [None if s is None else s.stat_id for s in stats],
+                   [None if s is None else s.op for s in stats], [None if s is None else s.value for s in stats],
+                   [None if s is None else s.event_id for s in stats])
 
     @property
     def has_stats(self) -> bool:
