@@ -119,7 +119,7 @@ def _plan_stat(batch: UnlockBatch, i: int, catalog: Catalog, current: Current,
     after = stats.apply(stat, before, op, int(value or 0))
     running[held] = after
     crossed: list[tuple[str, int]] = []
-    for achievement_id in stats.crossings(catalog.thresholds.get((game_id, stat_id), ()), before, after):
+    for achievement_id in stats.crossings(catalog.thresholds_on(game_id, stat_id), before, after):
         try:
             crossed.append((achievement_id, catalog.points_of(game_id, achievement_id)))
         except PodiumError:  # a catalog names only its own achievements as thresholds: never seen
