@@ -17,7 +17,7 @@ import ray
 
 from podium.actors.shell import ActorBase
 from podium.actors.social import Move, Social
-from podium.core import delivery, social_events
+from podium.core import delivery, progress, social_events
 from podium.core.catalog import Catalog
 from podium.core.friendship import FriendBook
 from podium.core.history import day_series
@@ -32,7 +32,7 @@ from podium.settings import Settings
 from podium.telemetry import metrics
 from podium.transport import channel, directory
 from podium.transport.pushes import publish
-from podium.wire.errors import LayoutMismatch, ShardUnavailable
+from podium.wire.errors import LayoutMismatch, ShardUnavailable, UnknownGame
 from podium.wire.messages import ALL_GAMES, AckBatch, AckStatus, UnlockBatch
 
 log = logging.getLogger(__name__)
@@ -355,12 +355,18 @@ class PlayerShard(Social, ActorBase):
         pushes: list[tuple[str, dict[str, object]]] = []
         moves: dict[Pair, tuple[Move | None, Move]] = {}  # players with friends: their score before and after
         at_text = from_us(at_us).isoformat()
+        moved: dict[tuple[str, str, object], dict[str, object]] = {}  # the round's last progress per achievement
         for seq, i, achievement_id, amount in applied:
             player_id, game_id = batch.player_ids[i], batch.game_ids[i]
             if player_id in region_updates:  # the journal records a region only with a new row
                 touched |= self.book.region_change(player_id, region_updates[player_id], seq)
             if achievement_id is None:
-                self.stat_book.fold(seq, player_id, game_id, str(batch.stat_ids[i]), amount, at_us)
+                stat_id = str(batch.stat_ids[i])
+                before_value = self.stat_book.value(player_id, game_id, stat_id)
+                self.stat_book.fold(seq, player_id, game_id, stat_id, amount, at_us)
+                if player_id in self.presence:
+                    for event in progress.events(self._planned, game_id, stat_id, before_value, amount):
+                        moved[(player_id, game_id, event["achievement_id"])] = event
                 continue
             pts = amount
             has_friends = player_id in self.friend_book.friends
@@ -381,6 +387,7 @@ class PlayerShard(Social, ActorBase):
                 "type": "unlock.accepted", "game_id": game_id, "achievement_id": achievement_id,
                 "points": pts, "game_points": stats.points, "at": at_text,
             }))
+        pushes += [(player_id, event) for (player_id, _, _), event in moved.items()]
         if pushes:  # the player's own pushes and their friends' in one publish per replica
             self.spawn(publish(self.redis, self.settings.redis_prefix, self.presence.replicas_of, pushes))
         if moves:
@@ -443,6 +450,16 @@ class PlayerShard(Social, ActorBase):
     async def dashboard(self, player_ids: list[str]) -> list[dict[str, object]]:
         self.serving()
         return [self.book.dashboard(p) for p in player_ids]
+
+    async def progress(self, player_id: str, game_id: str) -> dict[str, object]:
+        """The player's stat values in the game and their progress towards each
+        threshold achievement, from what this shard holds (every accepted update)."""
+        self.serving()
+        if not self.catalog.has_game(game_id) and time.monotonic() - self._catalog_at > CATALOG_RELOAD_S:
+            await self._reload_catalog()  # the gateway knows the game: it was added since
+        if not self.catalog.has_game(game_id):
+            raise UnknownGame(f"no game {game_id!r} in the catalog")
+        return progress.body(self.catalog, player_id, game_id, self.stat_book.of(player_id, game_id))
 
     async def history(self, player_id: str, game_id: str | None, days: int) -> dict[str, object]:
         """Points and unlocks per day over the last `days` days (today included):

@@ -71,6 +71,12 @@ async def dashboard(rt: Runtime, player_id: str) -> Any:
     return body
 
 
+async def progress(rt: Runtime, player_id: str, game_id: str) -> Any:
+    """The player's stats and threshold progress in a game, from their player shard."""
+    await rt.require_game(game_id)
+    return await rt.call(rt.player_shard(player_id).progress.remote(player_id, game_id))
+
+
 # ---- query frames on the sockets ---------------------------------------------
 class _Query(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -112,7 +118,14 @@ class DashboardQuery(_Query):
     player_id: Ident
 
 
-Query = Annotated[PageQuery | RankQuery | AroundQuery | AmongQuery | DashboardQuery, Field(discriminator="q")]
+class ProgressQuery(_Query):
+    q: Literal["progress"]
+    player_id: Ident
+    game_id: Ident
+
+
+Query = Annotated[PageQuery | RankQuery | AroundQuery | AmongQuery | DashboardQuery | ProgressQuery,
+                  Field(discriminator="q")]
 _QUERY: TypeAdapter[Query] = TypeAdapter(Query)
 
 
@@ -140,6 +153,10 @@ async def run(rt: Runtime, query: Query, owner: str | None = None) -> Any:
             if owner is not None and query.player_id != owner:
                 raise Forbidden("a player socket reads only its own player's dashboard")
             return await dashboard(rt, query.player_id)
+        case ProgressQuery():
+            if owner is not None and query.player_id != owner:
+                raise Forbidden("a player socket reads only its own player's progress")
+            return await progress(rt, query.player_id, query.game_id)
 
 
 async def answer(rt: Runtime, data: dict[str, Any], owner: str | None = None, limit_as: str | None = None) -> bytes:

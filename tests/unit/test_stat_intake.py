@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from hypothesis import given
 from hypothesis import strategies as st
 
+from podium.core import progress
 from podium.core.catalog import Catalog
 from podium.core.intake import Crossing, plan_intake
 from podium.core.stat_book import StatBook
@@ -146,3 +147,22 @@ def test_the_plan_equals_applying_the_updates_one_by_one(updates: list, journale
                 crossed.append((i, t.achievement_id))
     assert plan.stat_rows == rows and plan.values_after == after
     assert [(c.index, c.achievement_id) for c in plan.crossings] == crossed
+
+
+def test_progress_lists_every_threshold_achievement_and_every_stat() -> None:
+    out = progress.body(CATALOG, "p", "g", {"wins": 7, "lap": 61})
+    assert out["stats"] == {"lap": 61, "level": None, "wins": 7}
+    assert out["achievements"] == [
+        {"achievement_id": "fast", "stat_id": "lap", "value": 61, "target": 60, "percent": 0, "done": False},
+        {"achievement_id": "five", "stat_id": "wins", "value": 7, "target": 5, "percent": 100, "done": True},
+        {"achievement_id": "ten", "stat_id": "wins", "value": 7, "target": 10, "percent": 70, "done": False},
+        {"achievement_id": "top", "stat_id": "level", "value": None, "target": 50, "percent": 0, "done": False}]
+    assert progress.body(CATALOG, "p", "other", {})["achievements"] == []
+
+
+def test_progress_events_only_for_thresholds_that_moved() -> None:
+    assert progress.events(CATALOG, "g", "wins", 3, 3) == []
+    moved = progress.events(CATALOG, "g", "wins", 6, 8)  # "five" was met before and still is: no event
+    assert [(e["type"], e["achievement_id"], e["value"], e["percent"]) for e in moved] == [("progress", "ten", 8, 80)]
+    crossed = progress.events(CATALOG, "g", "wins", None, 5)
+    assert [(e["achievement_id"], e["done"]) for e in crossed] == [("five", True), ("ten", False)]

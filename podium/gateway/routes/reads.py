@@ -92,6 +92,15 @@ async def dashboard(request: Request, player_id: str, rt: Runtime = Depends(runt
     return json_response(await queries.dashboard(rt, player_id))
 
 
+@router.get("/v1/players/{player_id}/progress", tags=["players"])
+async def progress(request: Request, player_id: str, game: Ident = Query(..., description="The game"),
+                   rt: Runtime = Depends(runtime)) -> Response:
+    """The player's stat values in a game and their progress towards each threshold
+    achievement (value, target, percent, done). Private: the player's token or an API key."""
+    await server_or_player(rt, request, player_id)
+    return json_response(await queries.progress(rt, player_id, game))
+
+
 @router.get("/v1/players/{player_id}/history", tags=["players"])
 async def history(request: Request, player_id: str, game: str | None = Query(None, description="Only this game"),
                   days: int = Query(7, description="Window: 7, 30 or 90 days, today included"),
