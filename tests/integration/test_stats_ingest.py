@@ -182,3 +182,38 @@ async def test_stat_values_survive_a_player_shard_restart(cluster, db, api_key, 
     assert (await journal_of(db, p))[-2:] == [("wins", "d", 2, 1000), ("lap", "l2", 30000, 30000)]
     assert await db.fetchval("SELECT count(*) FROM unlocks WHERE player_id = $1 AND achievement_id = 'fast-lap'",
                              p) == 1
+
+
+async def test_progress_is_read_over_http_and_a_socket_and_pushed_once_per_achievement(cluster, db, http, server,
+                                                                                     api_key, uid) -> None:
+    game, p = uid("stats"), uid("p")
+    await add_game(db, game)
+    token = mint_token(cluster.settings.token_secret, p, 60)
+    async with websockets.connect(f"{cluster.ws_url}/v1/ws/players/{p}",
+                                  additional_headers={"Authorization": f"Bearer {token}"}) as player:
+        assert orjson.loads(await player.recv())["type"] == "subscribed"
+        await wait_online(cluster.settings, p)
+        async with websockets.connect(f"{cluster.ws_url}/v1/ws/ingest",
+                                      additional_headers={"X-API-Key": api_key}) as ws:
+            # three updates of one stat in one frame: one progress event for its achievement, the newest
+            acks = await send(ws, [stat(p, game, "level", "set", 10, "v1"), stat(p, game, "level", "set", 20, "v2"),
+                                   stat(p, game, "level", "set", 30, "v3"), stat(p, game, "lap", "min", 90000, "l1")])
+            assert {a["status"] for a in acks} == {"accepted"}
+            frame = orjson.loads(await asyncio.wait_for(player.recv(), 5))
+            await ws.send(orjson.dumps({"q": "progress", "id": "q1", "player_id": p, "game_id": game}).decode())
+            by_socket = orjson.loads(await ws.recv())
+    events = [e for e in frame["events"] if e["type"] == "progress"]
+    assert [(e["achievement_id"], e["value"], e["percent"]) for e in events if e["achievement_id"] == "level-50"] == [
+        ("level-50", 30, 60)]
+    assert {e["achievement_id"] for e in events} == {"level-50", "fast-lap"}
+    response = await server.get(f"/v1/players/{p}/progress", params={"game": game})
+    assert response.status_code == 200
+    body = response.json()
+    assert body["stats"] == {"lap": 90000, "level": 30, "speed": None, "wins": None}
+    assert body["achievements"] == [
+        {"achievement_id": "fast-lap", "stat_id": "lap", "value": 90000, "target": 59999, "percent": 0, "done": False},
+        {"achievement_id": "level-50", "stat_id": "level", "value": 30, "target": 50, "percent": 60, "done": False},
+        {"achievement_id": "three-wins", "stat_id": "wins", "value": None, "target": 3, "percent": 0, "done": False}]
+    assert by_socket == {"type": "result", "id": "q1", "q": "progress", "body": body}
+    assert (await http.get(f"/v1/players/{p}/progress", params={"game": game})).status_code == 401
+    assert (await server.get(f"/v1/players/{p}/progress", params={"game": "no-such-game"})).status_code == 404
