@@ -142,7 +142,7 @@ class PlayerShard(Social, ActorBase):
         # A write round may wait on this (an unknown id): the write path's acquire deadline.
         async with self.pool.acquire(timeout=self.settings.db_timeout_s) as conn:
             self._catalog_version = await catalog_store.catalog_version(conn)
-            self.catalog = Catalog.from_rows(await catalog_store.read_catalog(conn))
+            self.catalog = await catalog_store.load_catalog(conn)  # stats and thresholds too
         self._catalog_at = time.monotonic()
 
     async def _poll_catalog(self) -> None:

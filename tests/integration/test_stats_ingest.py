@@ -5,6 +5,7 @@ values that survive a player shard's restart."""
 from __future__ import annotations
 
 import asyncio
+import itertools
 from typing import Any
 
 import asyncpg
@@ -37,9 +38,29 @@ def stats_game(game: str) -> dict[str, Any]:
     ]}
 
 
-async def add_game(db: asyncpg.Pool, game: str) -> None:
+async def add_game(db: asyncpg.Pool, game: str, cluster: Any, api_key: str,
+                   entry: dict[str, Any] | None = None) -> None:
+    """Import the game and wait until every player shard knows it (each reloads its
+    catalog on an unknown id at most once a second)."""
+    entry = entry or stats_game(game)
     async with db.acquire() as conn:
-        await catalog_store.import_catalog(conn, [stats_game(game)])
+        await catalog_store.import_catalog(conn, [entry])
+    shards = cluster.settings.player_shards
+    probes: dict[int, str] = {}
+    for n in itertools.count():  # a player on every shard
+        probes.setdefault(shard_of(f"probe-{n}", shards), f"probe-{n}")
+        if len(probes) == shards:
+            break
+    first = entry["stats"][0]
+    wrong = "max" if first["op"] != "max" else "min"
+    frame = [stat(p, game, first["stat_id"], wrong, 1, "probe") for p in probes.values()]
+
+    async def known() -> bool:  # `wrong_operator` (nothing recorded) once the shard knows the stat
+        async with websockets.connect(f"{cluster.ws_url}/v1/ws/ingest",
+                                      additional_headers={"X-API-Key": api_key}) as ws:
+            return {a.get("reason") for a in await send(ws, frame)} == {"wrong_operator"}
+
+    await eventually(known, timeout=30, every=0.3)
 
 
 def stat(player: str, game: str, stat_id: str, op: str, value: Any, event: str, **extra: Any) -> dict[str, Any]:
@@ -60,7 +81,7 @@ async def journal_of(db: asyncpg.Pool, player: str) -> list[tuple[str, str, int,
 
 async def test_each_stat_update_gets_its_answer_and_accepted_means_journaled(cluster, db, api_key, uid) -> None:
     game, p = uid("stats"), uid("p")
-    await add_game(db, game)
+    await add_game(db, game, cluster, api_key)
     frame = [
         {"id": 1, **stat(p, game, "wins", "incr", 2, "e1", region="eu", at="2026-12-07T10:00:00Z")},
         {"id": 2, **stat(p, game, "wins", "incr", 5, "e1")},  # the same event id again: whatever it carries
@@ -93,7 +114,7 @@ async def test_each_stat_update_gets_its_answer_and_accepted_means_journaled(clu
 
 async def test_updates_of_one_stat_in_one_frame_apply_in_order(cluster, db, api_key, uid) -> None:
     game, p = uid("stats"), uid("p")
-    await add_game(db, game)
+    await add_game(db, game, cluster, api_key)
     frame = [stat(p, game, "wins", "incr", 400, "a"), stat(p, game, "wins", "incr", 500, "b"),
              stat(p, game, "wins", "incr", 200, "c"),  # 1100 > max 1000: refused, the value stays 900
              stat(p, game, "wins", "incr", 100, "d"), stat(p, game, "lap", "min", 70000, "l1"),
@@ -110,7 +131,7 @@ async def test_updates_of_one_stat_in_one_frame_apply_in_order(cluster, db, api_
 async def test_a_threshold_crossing_unlocks_once_in_the_same_commit_and_is_pushed(cluster, db, http, api_key,
                                                                                  uid) -> None:
     game, p = uid("stats"), uid("crosser")
-    await add_game(db, game)
+    await add_game(db, game, cluster, api_key)
     token = mint_token(cluster.settings.token_secret, p, 60)
     async with websockets.connect(f"{cluster.ws_url}/v1/ws/players/{p}",
                                   additional_headers={"Authorization": f"Bearer {token}"}) as player:
@@ -133,8 +154,11 @@ async def test_a_threshold_crossing_unlocks_once_in_the_same_commit_and_is_pushe
             await send(ws, [stat(p, game, "level", "set", 20, "v4")])
             await send(ws, [stat(p, game, "level", "set", 90, "v5")])
     assert [(r["achievement_id"], r["points"]) for r in unlocks] == [("three-wins", 15), ("level-50", 50)]
-    crossing_seq = await db.fetchval("SELECT seq FROM stat_updates WHERE player_id = $1 AND event_id = 'w2'", p)
-    assert unlocks[0]["seq"] > crossing_seq
+    same_commit = await db.fetch(  # each unlock was inserted by the transaction of the update that crossed
+        "SELECT u.achievement_id, s.event_id FROM unlocks u JOIN stat_updates s ON s.xmin = u.xmin "
+        "AND s.player_id = u.player_id WHERE u.player_id = $1 ORDER BY u.seq, s.seq", p)
+    assert {(r["achievement_id"], r["event_id"]) for r in same_commit} >= {("three-wins", "w2"), ("level-50", "v1")}
+    assert {r["event_id"] for r in same_commit} == {"w2", "w3", "v1", "v2", "v3"}  # one frame, one commit
     assert got[("unlock.accepted", game)]["achievement_id"] in {"three-wins", "level-50"}
     assert await db.fetchval("SELECT count(*) FROM unlocks WHERE player_id = $1", p) == 2
     # the unlock counts on the boards like any other
@@ -146,9 +170,9 @@ async def test_a_threshold_crossing_unlocks_once_in_the_same_commit_and_is_pushe
     await eventually(ranked, timeout=20)
 
 
-async def test_post_takes_stat_updates_beside_unlocks(cluster, db, server, uid) -> None:
+async def test_post_takes_stat_updates_beside_unlocks(cluster, db, server, api_key, uid) -> None:
     game, p = uid("stats"), uid("p")
-    await add_game(db, game)
+    await add_game(db, game, cluster, api_key)
     body = [{"id": "u", "player_id": p, "game_id": game, "achievement_id": "plain"},
             {"id": "s", **stat(p, game, "lap", "min", 50000, "l1")}]
     response = await server.post("/v1/unlocks", content=orjson.dumps(body))
@@ -163,7 +187,7 @@ async def test_stat_values_survive_a_player_shard_restart(cluster, db, api_key, 
     chain goes on from them (value_after), the bounds see them, and a crossing
     already made is not made again."""
     game, p = uid("stats"), uid("p")
-    await add_game(db, game)
+    await add_game(db, game, cluster, api_key)
     s = cluster.settings
     async with websockets.connect(f"{cluster.ws_url}/v1/ws/ingest", additional_headers={"X-API-Key": api_key}) as ws:
         await send(ws, [stat(p, game, "wins", "incr", 996, "a"), stat(p, game, "lap", "min", 40000, "l1")])
@@ -187,7 +211,7 @@ async def test_stat_values_survive_a_player_shard_restart(cluster, db, api_key, 
 async def test_progress_is_read_over_http_and_a_socket_and_pushed_once_per_achievement(cluster, db, http, server,
                                                                                      api_key, uid) -> None:
     game, p = uid("stats"), uid("p")
-    await add_game(db, game)
+    await add_game(db, game, cluster, api_key)
     token = mint_token(cluster.settings.token_secret, p, 60)
     async with websockets.connect(f"{cluster.ws_url}/v1/ws/players/{p}",
                                   additional_headers={"Authorization": f"Bearer {token}"}) as player:

@@ -14,14 +14,12 @@ import signal
 from collections import defaultdict
 from typing import Any
 
-import asyncpg
 import orjson
 import websockets
 
-from podium.persistence import catalog_store
 from podium.transport import directory
 from tests.integration.conftest import eventually
-from tests.integration.test_stats_ingest import stat
+from tests.integration.test_stats_ingest import add_game, stat
 
 PLAYERS = 23
 RETRY = {"unavailable", "overloaded"}
@@ -32,14 +30,13 @@ THRESHOLDS = {"w10": ("wins", "at_least", 10, 10), "w40": ("wins", "at_least", 4
               "speed4990": ("speed", "at_least", 4990, 49)}
 
 
-async def add_game(db: asyncpg.Pool, game: str) -> None:
-    async with db.acquire() as conn:
-        await catalog_store.import_catalog(conn, [{"game_id": game, "name": "Stats under load", "stats": [
-            {"stat_id": "wins", "name": "Wins", "op": "incr", "min": 0},
-            {"stat_id": "lap", "name": "Best lap", "op": "min", "min": 1, "max": 3600000},
-            {"stat_id": "speed", "name": "Top speed", "op": "max"},
-        ], "achievements": [{"achievement_id": a, "name": a, "points": pts, "threshold": {"stat_id": s, kind: at}}
-                            for a, (s, kind, at, pts) in THRESHOLDS.items()]}])
+def game_entry(game: str) -> dict[str, Any]:
+    return {"game_id": game, "name": "Stats under load", "stats": [
+        {"stat_id": "wins", "name": "Wins", "op": "incr", "min": 0},
+        {"stat_id": "lap", "name": "Best lap", "op": "min", "min": 1, "max": 3600000},
+        {"stat_id": "speed", "name": "Top speed", "op": "max"},
+    ], "achievements": [{"achievement_id": a, "name": a, "points": pts, "threshold": {"stat_id": s, kind: at}}
+                        for a, (s, kind, at, pts) in THRESHOLDS.items()]}
 
 
 def met(achievement: str, value: int | None) -> bool:
@@ -113,7 +110,7 @@ async def sigkill(handle: Any) -> None:
 async def test_every_acked_stat_update_counts_once_and_every_crossing_unlocks_once(cluster, db, api_key,
                                                                                     uid) -> None:
     tag, game = uid("sload"), uid("sgame")
-    await add_game(db, game)
+    await add_game(db, game, cluster, api_key, game_entry(game))
     stop = asyncio.Event()
     acked: dict[int, str] = {}
     streamer = asyncio.ensure_future(stream(cluster, api_key, tag, game, stop, acked))
