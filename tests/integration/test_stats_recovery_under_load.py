@@ -103,8 +103,10 @@ def model(tag: str, game: str, sent: int) -> dict[tuple[str, str], int]:
     return values
 
 
-async def sigkill(handle: Any) -> None:
-    os.kill(await handle.pid.remote(), signal.SIGKILL)
+async def sigkill(handle: Any) -> int:
+    pid = await handle.pid.remote()
+    os.kill(pid, signal.SIGKILL)
+    return pid
 
 
 async def test_every_acked_stat_update_counts_once_and_every_crossing_unlocks_once(cluster, db, api_key,
@@ -112,36 +114,50 @@ async def test_every_acked_stat_update_counts_once_and_every_crossing_unlocks_on
     tag, game = uid("sload"), uid("sgame")
     await add_game(db, game, cluster, api_key, game_entry(game))
     stop = asyncio.Event()
-    acked: dict[int, str] = {}
-    streamer = asyncio.ensure_future(stream(cluster, api_key, tag, game, stop, acked))
+    tags = [f"{tag}a", f"{tag}b"]  # two clients, each its own socket and players: rounds of both in flight
+    acked: dict[str, dict[int, str]] = {t: {} for t in tags}
+    streamers = [asyncio.ensure_future(stream(cluster, api_key, t, game, stop, acked[t])) for t in tags]
+
+    def total() -> int:
+        return sum(map(len, acked.values()))
 
     async def acked_more(n: int = 90) -> None:
-        target = len(acked) + n
-        await eventually(lambda: len(acked) >= target, timeout=90, every=0.05)
+        target = total() + n
+        await eventually(lambda: total() >= target, timeout=90, every=0.05)
 
     s = cluster.settings
     shards = [directory.player_shard(s, i) for i in range(s.player_shards)]
     victims = [shards[0], directory.leaderboard_shard(s, 0), *shards[1:],
                *[directory.leaderboard_shard(s, i) for i in range(1, s.leaderboard_shards)], *shards]
+    killed = []
     for victim in victims:  # every shard process, the player shards twice
         await acked_more()
-        await sigkill(victim)
+        killed.append((victim, await sigkill(victim)))
     await acked_more()
+
+    async def restarted(victim: Any, pid: int) -> bool:  # Ray started the shard again, in a new process
+        return await victim.pid.remote() != pid
+
+    for victim, pid in killed:
+        await eventually(lambda v=victim, p=pid: restarted(v, p), timeout=60)
     stop.set()
-    reconnects, retried = await asyncio.wait_for(streamer, 180)
-    sent = len(acked)
-    assert set(acked) == set(range(sent)), "every update sent was acked in the end"
-    assert list(acked.values()).count("accepted") > 300
+    outcomes = await asyncio.wait_for(asyncio.gather(*streamers), 180)
+    reconnects, retried = sum(o[0] for o in outcomes), sum(o[1] for o in outcomes)
+    sent = {t: len(acked[t]) for t in tags}
+    for t in tags:
+        assert set(acked[t]) == set(range(sent[t])), "every update sent was acked in the end"
+    statuses = [status for t in tags for status in acked[t].values()]
+    assert statuses.count("accepted") > 300
 
     # Each event once in the journal, and only events that were sent
     rows = await db.fetch("SELECT seq, player_id, stat_id, event_id, value_after, xmin::text::bigint AS tx "
                           "FROM stat_updates WHERE game_id = $1 ORDER BY seq", game)
     events = [r["event_id"] for r in rows]
-    assert len(events) == len(set(events)) == sent, (len(events), len(set(events)), sent)
-    assert set(events) == {f"{tag}-{n}" for n in range(sent)}
+    assert len(events) == len(set(events)) == sum(sent.values()), (len(events), len(set(events)), sent)
+    assert set(events) == {f"{t}-{n}" for t in tags for n in range(sent[t])}
 
     # The final value of each stat (its newest row) is the model's
-    truth = model(tag, game, sent)
+    truth = {key: value for t in tags for key, value in model(t, game, sent[t]).items()}
     newest: dict[tuple[str, str], int] = {}
     chains: dict[tuple[str, str], list[Any]] = defaultdict(list)
     for r in rows:
@@ -189,5 +205,6 @@ async def test_every_acked_stat_update_counts_once_and_every_crossing_unlocks_on
         return points == dict(expected) and stored == truth
 
     await eventually(boards_and_checkpoints_match, timeout=60)
-    print(f"stat kill test: {sent} updates, {reconnects} reconnects, {retried} resent after unavailable/overloaded, "
+    print(f"stat kill test: {sum(sent.values())} updates ({statuses.count('duplicate')} acked duplicate: a retry of a "
+          f"commit whose answer was lost), {reconnects} reconnects, {retried} resent after unavailable/overloaded, "
           f"{len(unlocks)} threshold unlocks")
