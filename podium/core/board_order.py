@@ -1,11 +1,13 @@
 """How a board turns a value into the score its engine ranks (podium/core/ranking.py:
 highest score first, in a radix tree of non-negative counts) and back. Three
 orders share that one engine: achievement points (the score is the points),
-and a stat board's `desc` and `asc` orders, which shift a stat value within
-+-SAFE_INT onto [0, 2 * SAFE_INT] - `desc` as value + SAFE_INT, `asc` as
-SAFE_INT - value - so the lowest value of an asc board is its highest score.
-Both stat orders cost one add and one multiply by +-1 per key, so an asc read
-costs what a desc read costs. Reads, cursors and rank changes carry the real
+and a stat board's `desc` and `asc` orders, which map a stat value within
++-SAFE_INT onto [0, 2**54 - 1]: `desc` as value + 2**53, `asc` as
+2**53 - 1 - value, so the lowest value of an asc board is its highest score.
+An asc score is the desc score with its 54 bits flipped: an asc board's
+radix tree is the mirror image of the desc board's over the same values
+(same levels, same nodes), and both cost one add and one multiply by +-1 per
+key - so an asc read costs what a desc read costs. Reads, cursors and rank changes carry the real
 value; only the keys inside a board hold the score. Ray-free, no I/O."""
 from __future__ import annotations
 
@@ -55,8 +57,8 @@ class Order:
 
 
 POINTS: Final = Order("points", 1, 0, 0, None)  # achievement points: never negative, the score as it is
-DESC: Final = Order("desc", 1, SAFE_INT, -SAFE_INT, SAFE_INT)  # a stat board, highest value first
-ASC: Final = Order("asc", -1, SAFE_INT, -SAFE_INT, SAFE_INT)  # a stat board, lowest value first (fastest lap)
+DESC: Final = Order("desc", 1, 2**53, -SAFE_INT, SAFE_INT)  # a stat board, highest value first
+ASC: Final = Order("asc", -1, 2**53 - 1, -SAFE_INT, SAFE_INT)  # lowest value first (fastest lap): desc's mirror
 STAT_ORDERS: Final = {DESC.name: DESC, ASC.name: ASC}
 
 
