@@ -2,19 +2,26 @@
 highest score first, in a radix tree of non-negative counts) and back. Three
 orders share that one engine: achievement points (the score is the points),
 and a stat board's `desc` and `asc` orders, which map a stat value within
-+-SAFE_INT onto [0, 2**54 - 1]: `desc` as value + 2**53, `asc` as
-2**53 - 1 - value, so the lowest value of an asc board is its highest score.
-An asc score is the desc score with its 54 bits flipped: an asc board's
-radix tree is the mirror image of the desc board's over the same values
-(same levels, same nodes), and both cost one add and one multiply by +-1 per
-key - so an asc read costs what a desc read costs. Reads, cursors and rank changes carry the real
-value; only the keys inside a board hold the score. Ray-free, no I/O."""
++-SAFE_INT into [0, 2**55): `desc` as MID + value, `asc` as
+(2**55 - 1 - MID) - value, so the lowest value of an asc board is its
+highest score. An asc score is the desc score with its 55 bits flipped: an
+asc board's radix tree is the mirror image of the desc board's over the same
+values (same levels, same nodes), and both cost one add and one multiply by
++-1 per key - so an asc read costs what a desc read costs. MID puts value 0
+in the middle of its node at every level of the tree (binary 10000 per
+5-bit digit), so values on both sides of 0 need no deeper a tree than
+values spread as widely on one side (the tree's depth follows the spread of
+what it holds, podium/core/score_counts.py). Reads, cursors and rank changes
+carry the real value; only the keys inside a board hold the score.
+Ray-free, no I/O."""
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Final
 
 SAFE_INT: Final = 2**53 - 1  # a stat value's bound (safe in JavaScript): the same as podium/core/stats.SAFE_INT
+STAT_BITS: Final = 55  # a stat board's scores: 11 levels of 5 bits
+MID: Final = sum(16 << (5 * k) for k in range(11))  # 0b10000_10000_..._10000: the middle at every level
 TIME_BITS: Final = 53  # microseconds since the epoch fit until the year 2255
 TIME_MASK: Final = (1 << TIME_BITS) - 1
 
@@ -57,8 +64,8 @@ class Order:
 
 
 POINTS: Final = Order("points", 1, 0, 0, None)  # achievement points: never negative, the score as it is
-DESC: Final = Order("desc", 1, 2**53, -SAFE_INT, SAFE_INT)  # a stat board, highest value first
-ASC: Final = Order("asc", -1, 2**53 - 1, -SAFE_INT, SAFE_INT)  # lowest value first (fastest lap): desc's mirror
+DESC: Final = Order("desc", 1, MID, -SAFE_INT, SAFE_INT)  # a stat board, highest value first
+ASC: Final = Order("asc", -1, (1 << STAT_BITS) - 1 - MID, -SAFE_INT, SAFE_INT)  # lowest first: desc's mirror
 STAT_ORDERS: Final = {DESC.name: DESC, ASC.name: ASC}
 
 

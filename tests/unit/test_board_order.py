@@ -13,7 +13,7 @@ times = st.integers(0, 2**53 - 1)
 @pytest.mark.parametrize("value", [-SAFE_INT, -1, 0, 1, SAFE_INT])
 def test_a_key_gives_the_real_value_back_at_the_ends_of_the_range(order: Order, value: int) -> None:
     assert order.unpack(order.key("p", value, 2**53 - 1)) == ("p", value, 2**53 - 1)
-    assert 0 <= order.score(value) < 2**54
+    assert 0 <= order.score(value) < 2**55
 
 
 @pytest.mark.parametrize("order", [ASC, DESC])
@@ -46,4 +46,4 @@ def test_key_order_is_the_board_order(a: tuple[int, int, str], b: tuple[int, int
 @settings(max_examples=examples(300), deadline=None)
 @given(values)
 def test_an_asc_score_is_the_desc_score_mirrored_so_both_trees_have_one_shape(value: int) -> None:
-    assert ASC.score(value) == DESC.score(value) ^ (2**54 - 1)
+    assert ASC.score(value) == DESC.score(value) ^ (2**55 - 1)
