@@ -241,8 +241,8 @@ class Loader:
                 players = entries.setdefault(board_id, {})
                 last_board, last_points = board_id, None
                 order = self._standings.order_of(board_id)
-            key = sort_key(player_id, points, reached_us) if order is POINTS else order.key(player_id, points,
-                                                                                            reached_us)
+            key = (sort_key(player_id, points, reached_us) if order is POINTS
+                   else order.key(player_id, points, reached_us))
             players[player_id] = (key, region, version)
             if points != last_points:  # rows come in board order: a run of equal points shares buckets
                 last_points, here = points, {}
