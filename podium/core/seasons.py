@@ -50,6 +50,11 @@ class Seasons:
         self._seasons = tuple(ordered)
         self._starts = [s.start_us for s in ordered]
 
+    @classmethod
+    def of(cls, rows: Iterable[tuple[str, int, int]]) -> Seasons:
+        """From (season_id, start_us, end_us) rows: what the catalog's StatBoard.seasons holds."""
+        return cls(Season(*row) for row in rows)
+
     def __iter__(self) -> Iterator[Season]:
         return iter(self._seasons)
 

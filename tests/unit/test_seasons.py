@@ -22,6 +22,7 @@ SEASONS = Seasons([SUMMER, WINTER, AUTUMN])
 
 def test_seasons_are_ordered_by_start() -> None:
     assert [s.season_id for s in SEASONS] == ["autumn-26", "winter-26", "summer-27"] and len(SEASONS) == 3
+    assert list(Seasons.of([("w", 10, 20), ("a", 0, 10)])) == [Season("a", 0, 10), Season("w", 10, 20)]
 
 
 def test_a_season_holds_its_start_and_not_its_end() -> None:
