@@ -25,8 +25,9 @@ from podium.core.intake import IntakePlan, plan_intake
 from podium.core.journal_pipeline import Committed, JournalPipeline
 from podium.core.periods import DAY_US, PeriodClock
 from podium.core.player_state import GameStats, Pair, PeriodStats, PlayerBook, from_us, now_us, to_us
+from podium.core.stat_boards import StatBoardBook
 from podium.core.stat_book import StatBook
-from podium.persistence import catalog_store, checkpoints, journal
+from podium.persistence import catalog_store, checkpoints, journal, stat_boards
 from podium.persistence.db import connection
 from podium.settings import Settings
 from podium.telemetry import metrics
@@ -41,6 +42,7 @@ CATALOG_POLL_S = 2.0  # changed points (same ids) are picked up within this
 REDELIVER_S = 1.0  # an idle shard retries a failed leaderboard delivery this often
 INBOX_EXPIRE_S = 600.0  # how often inbox items past inbox_days are dropped
 METRICS_S = 5.0  # how often the shard's gauges are exported
+STAT_EVICT_S = 60.0  # how often closed stat period and season values are forgotten
 
 
 @ray.remote(max_restarts=-1, max_task_retries=0, num_cpus=0)
@@ -54,6 +56,7 @@ class PlayerShard(Social, ActorBase):
         settings = self.settings
         self.book = PlayerBook(PeriodClock(settings.period_reset_hour))
         self.stat_book = StatBook()
+        self.stat_boards = StatBoardBook(self.book.clock)
         self.catalog = Catalog({})
         self._planned = self.catalog  # the catalog the write round's admission saw (its journal write uses it)
         self._catalog_at = 0.0
@@ -81,6 +84,7 @@ class PlayerShard(Social, ActorBase):
     async def recover(self) -> None:
         self.book = PlayerBook(self.book.clock)  # from nothing, also after a failed attempt
         self.stat_book = StatBook()
+        self.stat_boards = StatBoardBook(self.book.clock)
         await self._reload_catalog()
         async with connection(self.settings.database_url or "", timeout_s=self.settings.recovery_timeout_s) as conn:
             # An append of this shard's previous life may still be landing: the snapshot
@@ -103,6 +107,13 @@ class PlayerShard(Social, ActorBase):
                 replay = await journal.replay(conn, shard=self.index, after_seq=watermark)
                 stat_values = await checkpoints.read_player_shard_stat_values(conn, self.index)
                 stat_replay = await journal.replay_stats(conn, shard=self.index, after_seq=watermark)
+                # Stat boards' day/week/season values are not checkpointed: rebuilt from the
+                # journal rows of their windows (podium/core/stat_boards.py).
+                window = from_us(self.stat_boards.window_start(self.catalog, now_us()))
+                board_rows = await stat_boards.shard_rows_since(conn, self.index, window)
+                # Players with stats and no unlock: their region is in `players` (the stat rows record it).
+                stat_players = {r["player_id"] for r in stat_values} | {r["player_id"] for r in stat_replay}
+                stat_regions = await stat_boards.regions(conn, sorted(stat_players))
                 edges = await self.load_friends(conn)
         for r in stats:
             self.book.load(r["player_id"], r["game_id"], GameStats(
@@ -116,6 +127,12 @@ class PlayerShard(Social, ActorBase):
             self.stat_book.load(r["player_id"], r["game_id"], r["stat_id"], r["value"], r["updated_us"],
                                 r["last_seq"])
         self.stat_book.replay(stat_replay)
+        self.stat_boards.rebuild(self.catalog, board_rows, to_us)
+        for player_id, region in stat_regions.items():
+            self.book.regions.setdefault(player_id, region)
+        # Every pair with stat boards whose rows may not have reached its leaderboard.
+        touched |= {(r["player_id"], r["game_id"]) for r in stat_replay
+                    if self.catalog.boards.get(r["game_id"])}
         # Rows after the watermark may never have reached their leaderboard: the
         # deliverer resends them all (versioned, so a leaderboard that has them
         # ignores the resend). Recovery does not wait for the leaderboards.
@@ -125,6 +142,7 @@ class PlayerShard(Social, ActorBase):
         self.supervise("deliverer", self.pipeline.run_deliverer)
         self.every(self.settings.checkpoint_interval_s, self.checkpoint, "player checkpoint")
         self.every(CATALOG_POLL_S, self._poll_catalog, "catalog poll")
+        self.every(STAT_EVICT_S, self._evict_stat_periods, "stat period eviction")
         self.supervise("friend reloads", self.follow_reloads)
         self.supervise("friend passes", self.run_passes)
         self._checkpointed_at = time.monotonic()  # recovery read the latest checkpoint
@@ -219,7 +237,8 @@ class PlayerShard(Social, ActorBase):
             log.warning("player shard %d: %d unlock and %d stat rows committed by a write that reported an "
                         "error; folded in", self.index, len(rows), len(stat_rows))
         self.stat_book.replay(stat_rows)
-        return (self.book.replay(rows), max([after_seq] + [r["seq"] for r in rows + stat_rows]),
+        stat_pairs = self.stat_boards.rebuild(self.catalog, stat_rows, to_us)  # seq-guarded: folds only what is new
+        return (self.book.replay(rows) | stat_pairs, max([after_seq] + [r["seq"] for r in rows + stat_rows]),
                 len(rows) + len(stat_rows))
 
     async def _journaled(self, batch: UnlockBatch) -> list[bool]:
@@ -359,11 +378,17 @@ class PlayerShard(Social, ActorBase):
         for seq, i, achievement_id, amount in applied:
             player_id, game_id = batch.player_ids[i], batch.game_ids[i]
             if player_id in region_updates:  # the journal records a region only with a new row
-                touched |= self.book.region_change(player_id, region_updates[player_id], seq)
+                moved_pairs = self.book.region_change(player_id, region_updates[player_id], seq)
+                if moved_pairs:  # its stat boards move too
+                    moved_pairs |= self.stat_boards.games_of(player_id, self.stat_book)
+                touched |= moved_pairs
             if achievement_id is None:
                 stat_id = str(batch.stat_ids[i])
                 before_value = self.stat_book.value(player_id, game_id, stat_id)
                 self.stat_book.fold(seq, player_id, game_id, stat_id, amount, at_us)
+                if self.stat_boards.fold(self._planned, seq, player_id, game_id, stat_id, str(batch.ops[i]),
+                                         int(batch.values[i] or 0), at_us):
+                    touched.add((player_id, game_id))  # owed to the game's leaderboard like an unlock's pair
                 if player_id in self.presence:
                     for event in progress.events(self._planned, game_id, stat_id, before_value, amount):
                         moved[(player_id, game_id, event["achievement_id"])] = event
@@ -401,8 +426,16 @@ class PlayerShard(Social, ActorBase):
         players = {p for p, g in items if g == ALL_GAMES}
         pairs = {pair for pair in items if pair[1] != ALL_GAMES}
         # Period scores at or below what this shard has are on it already.
-        updates = self.book.score_updates(pairs, now_us(), self.pipeline.delivered_to(shard))
+        at, delivered = now_us(), self.pipeline.delivered_to(shard)
+        games = self.book.games
+        updates = self.book.score_updates({(p, g) for p, g in pairs if g in games.get(p, ())}, at, delivered)
         updates.extend(self.book.total_updates(players))
+        # The same pairs' stat boards (all-time value, live day/week/season values), versioned like the
+        # points scores (a region move re-versions them), on the same lane and watermark.
+        regions = self.book.regions
+        for player_id, board, value, reached, version in self.stat_boards.rows(
+                self.catalog, self.stat_book, pairs, at, delivered, self.book.version):
+            updates.add(player_id, board, regions.get(player_id), value, reached, version)
         to = self._leaderboard(shard)
         calls = [to.call("apply", delivery.columns(part)) for part in delivery.fit(updates)]
         results: list[Any] = await asyncio.wait_for(asyncio.gather(*calls, return_exceptions=True),
@@ -412,6 +445,9 @@ class PlayerShard(Social, ActorBase):
             # Even a leaderboard that restarts (and rebuilds from the journal) may have
             # missed nothing or everything: resending is exact, so always resend.
             raise failures[0]
+
+    async def _evict_stat_periods(self) -> None:
+        self.stat_boards.evict(self.catalog, now_us())
 
     async def checkpoint(self) -> None:
         if (not self.book.dirty_count and not self.stat_book.dirty_count

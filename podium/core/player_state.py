@@ -107,6 +107,10 @@ class PlayerBook:
     def _version(self, player_id: str, seq: int) -> int:
         return max(seq, self.region_seq.get(player_id, 0))
 
+    def version(self, player_id: str, seq: int) -> int:
+        """The version of a score last changed by row `seq`: a later region move re-versions it."""
+        return max(seq, self.region_seq.get(player_id, 0))
+
     def apply(self, seq: int, player_id: str, game_id: str, points: int, at_us: int) -> bool:
         """Fold one journal row in; False if it was already folded in."""
         per_game = self.games.setdefault(player_id, {})

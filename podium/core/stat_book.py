@@ -20,7 +20,7 @@ StatColumns = tuple[list[str], list[str], list[str], list[int], list[int], list[
 @dataclass(slots=True)
 class StatValue:
     value: int
-    updated_us: int  # server time of the update that set it
+    updated_us: int  # server time the value was reached (an update leaving it as it was keeps the earlier time)
     last_seq: int  # the journal row that set it
 
 
@@ -51,7 +51,10 @@ class StatBook:
         held = stats.get(stat_id)
         if held is not None and seq <= held.last_seq:
             return False
-        stats[stat_id] = StatValue(value_after, at_us, seq)
+        # A stat board's all-time entry ranks ties by who reached the value first: an
+        # update that leaves the value as it was (an equal or worse max/min) keeps the time.
+        reached = held.updated_us if held is not None and held.value == value_after else at_us
+        stats[stat_id] = StatValue(value_after, reached, seq)
         self._dirty.add((player_id, game_id, stat_id))
         return True
 

@@ -15,7 +15,7 @@ import redis.asyncio as aioredis
 
 from podium.core.board_reads import Answer, Read
 from podium.core.catalog import Catalog
-from podium.core.periods import ALL_TIME, PeriodClock, board_id
+from podium.core.periods import ALL_TIME, SEASON, PeriodClock, board_id, season_board_id, stat_board_id
 from podium.core.player_state import now_us
 from podium.core.routing import shard_of
 from podium.core.tasks import log_failure, supervise
@@ -36,7 +36,7 @@ from podium.telemetry import metrics
 from podium.telemetry.metrics import loop_monitor
 from podium.transport import directory
 from podium.transport.channel import Channel, asking
-from podium.wire.errors import InvalidRequest, ShardUnavailable, UnknownGame
+from podium.wire.errors import InvalidRequest, ShardUnavailable, UnknownBoard, UnknownGame, UnknownSeason
 from podium.wire.messages import ALL_GAMES, AckBatch, AckStatus, UnlockBatch
 
 log = logging.getLogger(__name__)
@@ -243,7 +243,9 @@ class Runtime:
         if time.monotonic() - self._catalog_at > CATALOG_TTL_S:
             async with self.pool.acquire() as conn:
                 self._catalog_rows = await catalog_store.read_catalog(conn)
-            self._catalog = Catalog.from_rows(self._catalog_rows)
+                self._catalog = Catalog.from_rows(  # with stats and boards: the stat board reads need them
+                    self._catalog_rows, await catalog_store.read_stats(conn),
+                    await catalog_store.read_stat_boards(conn), await catalog_store.read_seasons(conn))
             self._catalog_at = time.monotonic()
         return self._catalog, self._catalog_rows
 
@@ -265,6 +267,32 @@ class Runtime:
         catalog, _ = await self.catalog()  # a new game shows within CATALOG_TTL_S
         if game_id != ALL_GAMES and not catalog.has_game(game_id):
             raise UnknownGame(f"no game {game_id!r} in the catalog")
+
+    async def stat_board(self, game_id: str, board: str, period: str, previous: bool, season: str | None) -> str:
+        """The board id of a read of a catalog stat board: all-time, the current
+        or previous day or week (those the board keeps), or a season (`season`,
+        else the one open now)."""
+        catalog, _ = await self.catalog()
+        held = catalog.boards.get(game_id, {}).get(board)
+        if held is None:
+            raise UnknownBoard(f"game {game_id!r} has no stat board {board!r}")
+        base = stat_board_id(game_id, board)
+        if period != SEASON:
+            if season is not None:
+                raise InvalidRequest("season applies to period=season")
+            if period not in held.periods:
+                raise UnknownBoard(f"stat board {board!r} keeps periods {', '.join(held.periods)}, not {period!r}")
+            return self.board(base, period, previous)
+        if previous:
+            raise InvalidRequest("previous applies to day and week boards; name the season instead")
+        if season is None:
+            at = now_us()
+            season = next((s for s, start, end in held.seasons if start <= at < end), None)
+            if season is None:
+                raise UnknownSeason(f"no season of stat board {board!r} is open now; name one with season=")
+        elif all(s != season for s, _, _ in held.seasons):
+            raise UnknownSeason(f"stat board {board!r} has no season {season!r}")
+        return season_board_id(base, season)
 
     def board(self, game_id: str, period: str, previous: bool) -> str:
         """The board a read is about: all-time, or the current or previous day or week."""

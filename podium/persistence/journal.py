@@ -223,7 +223,7 @@ async def replay(
 
 
 _REPLAY_STATS = """
-SELECT seq, player_id, game_id, stat_id, value_after, updated_at
+SELECT seq, player_id, game_id, stat_id, op, value, value_after, updated_at
 FROM stat_updates
 WHERE player_shard = $1 AND seq > $2
 ORDER BY seq

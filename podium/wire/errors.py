@@ -19,6 +19,18 @@ class UnknownPlayer(PodiumError):
     code = "unknown_player"
 
 
+class UnknownBoard(PodiumError):
+    """A stat board id the game's catalog does not define, or a period it does not keep (HTTP 404)."""
+
+    code = "unknown_board"
+
+
+class UnknownSeason(PodiumError):
+    """A season the stat board does not have, or none open when one was asked for (HTTP 404)."""
+
+    code = "unknown_season"
+
+
 class UnknownStat(PodiumError):
     """A stat id the game's catalog does not define (an update item's `rejected` reason, HTTP 404 on reads)."""
 

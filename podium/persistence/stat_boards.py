@@ -1,0 +1,110 @@
+"""PostgreSQL reads and writes of the stat boards (issue 25): the stat journal
+rows a rebuild folds (player shard and leaderboard recovery, a season's close),
+the checkpointed stat values a leaderboard loads, and the closed seasons'
+standings (migrations/008_season_standings.sql)."""
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+
+import asyncpg
+
+_SHARD_ROWS_SINCE = """
+SELECT seq, player_id, game_id, stat_id, op, value, value_after, updated_at
+FROM stat_updates
+WHERE player_shard = $1 AND updated_at >= $2
+ORDER BY seq
+"""
+
+_GAME_ROWS_SINCE = """
+SELECT seq, player_id, game_id, stat_id, op, value, value_after, updated_at
+FROM stat_updates
+WHERE game_id = ANY($1::text[]) AND stat_id = ANY($2::text[]) AND updated_at >= $3 AND updated_at < $4
+ORDER BY seq
+"""
+
+_VALUES = """
+SELECT s.player_id, s.game_id, s.stat_id, s.value,
+       (extract(epoch FROM s.updated_at) * 1000000)::bigint AS updated_us, s.last_seq
+FROM player_stats s
+WHERE s.game_id = ANY($1::text[])
+"""
+
+_TAIL = """
+SELECT seq, player_id, game_id, stat_id, op, value, value_after, updated_at
+FROM stat_updates
+WHERE player_shard = $1 AND seq > $2 AND game_id = ANY($3::text[])
+ORDER BY seq
+"""
+
+
+async def shard_rows_since(conn: asyncpg.Connection, shard: int, since: datetime) -> list[asyncpg.Record]:
+    """A player shard's stat rows made at or after `since`, oldest first (its period values' rebuild)."""
+    return await conn.fetch(_SHARD_ROWS_SINCE, shard, since)
+
+
+async def game_rows_between(conn: asyncpg.Connection, game_ids: Sequence[str], stat_ids: Sequence[str],
+                            since: datetime, until: datetime) -> list[asyncpg.Record]:
+    """Every stat row of these games and stats made in [since, until), oldest first."""
+    return await conn.fetch(_GAME_ROWS_SINCE, list(game_ids), list(stat_ids), since, until)
+
+
+async def checkpointed_values(conn: asyncpg.Connection, game_ids: Sequence[str]) -> list[asyncpg.Record]:
+    """The player shards' checkpointed stat values of these games."""
+    return await conn.fetch(_VALUES, list(game_ids))
+
+
+async def tail(conn: asyncpg.Connection, shard: int, after_seq: int, game_ids: Sequence[str]) -> list[asyncpg.Record]:
+    """Player shard `shard`'s stat rows of these games after its watermark, oldest first."""
+    return await conn.fetch(_TAIL, shard, after_seq, list(game_ids))
+
+
+async def regions(conn: asyncpg.Connection, player_ids: Sequence[str]) -> dict[str, str | None]:
+    rows = await conn.fetch("SELECT player_id, region FROM players WHERE player_id = ANY($1::text[])",
+                            list(player_ids))
+    return {r["player_id"]: r["region"] for r in rows}
+
+
+async def closed_seasons(conn: asyncpg.Connection, game_ids: Sequence[str]) -> set[tuple[str, str, str]]:
+    """(game, board, season) of every closed season of these games."""
+    rows = await conn.fetch("SELECT game_id, board_id, season_id FROM season_closes WHERE game_id = ANY($1::text[])",
+                            list(game_ids))
+    return {(r["game_id"], r["board_id"], r["season_id"]) for r in rows}
+
+
+# (region, rank, player, value, reached_at)
+StandingRow = tuple[str, int, str, int, datetime]
+
+
+async def close_season(conn: asyncpg.Connection, game_id: str, board_id: str, season_id: str, ends_at: datetime,
+                       rows: Iterable[StandingRow]) -> bool:
+    """Keep a closed season's final standings, once: one transaction writes the
+    rows and the season's close; a second close (after a crash, or twice)
+    writes nothing. True if this call closed it."""
+    rows = list(rows)
+    async with conn.transaction():
+        closed = await conn.fetchval(
+            "INSERT INTO season_closes (game_id, board_id, season_id, ends_at, entries) VALUES ($1, $2, $3, $4, $5) "
+            "ON CONFLICT DO NOTHING RETURNING true", game_id, board_id, season_id, ends_at,
+            sum(1 for r in rows if r[0] == ""))
+        if not closed:
+            return False
+        await conn.executemany(
+            "INSERT INTO season_standings (game_id, board_id, season_id, region, rank, player_id, value, reached_at) "
+            "VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT DO NOTHING",
+            [(game_id, board_id, season_id, *r) for r in rows])
+    return True
+
+
+async def season_standings(conn: asyncpg.Connection, game_id: str, board_id: str, season_id: str, region: str,
+                           after_rank: int, limit: int) -> tuple[asyncpg.Record | None, list[asyncpg.Record]]:
+    """(the season's close row or None while it is open, one page of its standings after `after_rank`)."""
+    close = await conn.fetchrow("SELECT ends_at, entries, closed_at FROM season_closes "
+                                "WHERE game_id = $1 AND board_id = $2 AND season_id = $3", game_id, board_id, season_id)
+    if close is None:
+        return None, []
+    rows = await conn.fetch(
+        "SELECT rank, player_id, value, reached_at FROM season_standings WHERE game_id = $1 AND board_id = $2 "
+        "AND season_id = $3 AND region = $4 AND rank > $5 ORDER BY rank LIMIT $6",
+        game_id, board_id, season_id, region, after_rank, limit)
+    return close, rows
