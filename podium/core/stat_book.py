@@ -28,6 +28,7 @@ class StatBook:
     def __init__(self) -> None:
         self.players: dict[str, dict[str, dict[str, StatValue]]] = {}  # player -> game -> stat -> value
         self._dirty: set[StatKey] = set()
+        self._count = 0  # values held (status reads it; counting them walks every player)
 
     def value(self, player_id: str, game_id: str, stat_id: str) -> int | None:
         """The stat's current value; None before its first update."""
@@ -38,12 +39,11 @@ class StatBook:
         """Every stat of the player in the game that has a value."""
         return {s: v.value for s, v in self.players.get(player_id, {}).get(game_id, {}).items()}
 
-    def games_of(self, player_id: str) -> list[str]:
-        return sorted(self.players.get(player_id, {}))
-
     def load(self, player_id: str, game_id: str, stat_id: str, value: int, updated_us: int, last_seq: int) -> None:
         """Take a checkpointed row as it is (recovery)."""
-        self.players.setdefault(player_id, {}).setdefault(game_id, {})[stat_id] = StatValue(value, updated_us, last_seq)
+        stats = self.players.setdefault(player_id, {}).setdefault(game_id, {})
+        self._count += stat_id not in stats
+        stats[stat_id] = StatValue(value, updated_us, last_seq)
 
     def fold(self, seq: int, player_id: str, game_id: str, stat_id: str, value_after: int, at_us: int) -> bool:
         """Fold one journal row in; False if the held value is as new or newer."""
@@ -51,6 +51,7 @@ class StatBook:
         held = stats.get(stat_id)
         if held is not None and seq <= held.last_seq:
             return False
+        self._count += held is None
         # A stat board's all-time entry ranks ties by who reached the value first: an
         # update that leaves the value as it was (an equal or worse max/min) keeps the time.
         reached = held.updated_us if held is not None and held.value == value_after else at_us
@@ -87,4 +88,4 @@ class StatBook:
         return len(self._dirty)
 
     def __len__(self) -> int:
-        return sum(len(stats) for games in self.players.values() for stats in games.values())
+        return self._count

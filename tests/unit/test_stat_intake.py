@@ -110,6 +110,8 @@ def test_the_stat_book_folds_newer_rows_only_and_hands_back_dirty_values() -> No
     assert book.dirty_count == 0
     book.mark_dirty(keys)
     assert book.dirty_count == 1 and book.of("p", "g") == {"wins": 5} and book.value("p", "g", "nope") is None
+    book.fold(1, "p", "g", "lap", 70, 300)
+    assert len(book) == 2
 
 
 UPDATES = st.lists(st.tuples(st.sampled_from(["p", "q"]), st.sampled_from(["wins", "lap", "level"]),
