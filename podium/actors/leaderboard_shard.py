@@ -158,7 +158,7 @@ class LeaderboardShard(ActorBase):
         now = now_us()
         stats = sorted({b.stat_id for g in boarded for b in self.catalog.boards[g].values()})
         periods.rebuild(self.catalog, await stat_boards.game_rows_between(
-            conn, boarded, stats, from_us(periods.window_start(self.catalog, now)), from_us(2**62)), to_us)
+            conn, boarded, stats, from_us(periods.window_start(self.catalog, now)), stat_boards.FOREVER), to_us)
         pairs = {(p, g) for p, held in book.players.items() for g in held} | set(periods.held)
         regions = await stat_boards.regions(conn, sorted({p for p, _ in pairs}))
         rows = [(player_id, board, regions.get(player_id), value, reached, version)

@@ -5,9 +5,11 @@ standings (migrations/008_season_standings.sql)."""
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 
 import asyncpg
+
+FOREVER = datetime(9999, 1, 1, tzinfo=UTC)  # an upper bound past every update (a µs count past it overflows)
 
 _SHARD_ROWS_SINCE = """
 SELECT seq, player_id, game_id, stat_id, op, value, value_after, updated_at

@@ -68,7 +68,8 @@ def test_rows_carry_the_all_time_value_from_the_stat_book_and_skip_delivered_per
 def test_a_rebuild_from_the_journal_equals_the_live_fold_and_refolding_changes_nothing(
         updates: list[tuple[str, str, int, int]], seed: int) -> None:
     clock = PeriodClock()
-    boards = {op: StatBoard(op, op, op, "desc", ("all", "day", "week"), (S1, S2)) for op in ("incr", "max", "min", "set")}
+    boards = {op: StatBoard(op, op, op, "desc", ("all", "day", "week"), (S1, S2))
+              for op in ("incr", "max", "min", "set")}
     cat = Catalog({"g": {}}, boards={"g": boards})
     live = StatBoardBook(clock)
     rows: list[dict[str, Any]] = []
