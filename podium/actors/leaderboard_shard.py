@@ -19,11 +19,13 @@ from podium.core.board_reads import Encoded, Read, answer_encoded
 from podium.core.catalog import Catalog, StatBoard
 from podium.core.friendship import passed
 from podium.core.periods import (
+    SEASON,
     PeriodClock,
     base_of,
     board_id,
     is_period,
     is_stat_board,
+    parse,
     parse_board_id,
     season_board_id,
     stat_board_id,
@@ -34,7 +36,7 @@ from podium.core.routing import shard_of
 from podium.core.seasons import Season, Seasons, final_standings
 from podium.core.social_events import TopWatch
 from podium.core.standings import Loader, Standings, gc_paused
-from podium.core.stat_boards import StatBoardBook
+from podium.core.stat_boards import SEASON_KEEP_US, StatBoardBook
 from podium.core.stat_book import StatBook
 from podium.persistence import catalog_store, checkpoints, journal, stat_boards
 from podium.persistence.db import connection, export_snapshot, same_snapshot
@@ -227,6 +229,20 @@ class LeaderboardShard(ActorBase):
             _, kind, start = parse_board_id(board)
             if start is not None and not self.clock.is_live(kind, start, now):
                 self.standings.drop(board)
+            elif kind == SEASON and self._season_retired(board, now):
+                self.standings.drop(board)
+
+    def _season_retired(self, board: str, now: int) -> bool:
+        """A season board is held until its standings are kept and SEASON_KEEP_US
+        has passed since its end (its final standings are read from PostgreSQL)."""
+        ref = parse(board)
+        held = self.catalog.boards.get(ref.game_id, {}).get(ref.stat_board or "")
+        season = None if held is None else next((s for s in held.seasons if s[0] == ref.season_id), None)
+        if season is None:
+            # Unknown here: a season imported since the last catalog poll must not be dropped
+            # (its values, once delivered, are not resent). A removed season's board stays held.
+            return False
+        return (ref.game_id, ref.stat_board, ref.season_id) in self._closed and season[2] + SEASON_KEEP_US < now
 
     def _fold_game_tail(self, tail: list[Any]) -> None:
         """Fold the journal tail onto the checkpointed scores it touches, exactly

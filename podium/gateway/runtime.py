@@ -15,7 +15,7 @@ import redis.asyncio as aioredis
 
 from podium.core.board_reads import Answer, Read
 from podium.core.catalog import Catalog
-from podium.core.periods import ALL_TIME, SEASON, PeriodClock, board_id, season_board_id, stat_board_id
+from podium.core.periods import ALL_TIME, SEASON, PeriodClock, board_id, game_of, season_board_id, stat_board_id
 from podium.core.player_state import now_us
 from podium.core.routing import shard_of
 from podium.core.tasks import log_failure, supervise
@@ -209,8 +209,8 @@ class Runtime:
 
     async def top_page(self, key: Key) -> Any:
         """A board's top page as plain JSON values (for podium/gateway/board_watch.py and the board page)."""
-        game_id, region, period, top = key
-        page = await self.board_read(game_id, "page", self.board(game_id, period, False), region, top, None)
+        base, region, period, top = key  # base: a game, or a stat board's `game/board`
+        page = await self.board_read(game_of(base), "page", self.board(base, period, False), region, top, None)
         return orjson.loads(orjson.dumps(page))  # the channel hands JSON over as an orjson.Fragment
 
     async def board_read(self, game_id: str, kind: str, *args: Any, alone: bool = False) -> Any:

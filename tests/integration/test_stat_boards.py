@@ -109,6 +109,13 @@ async def test_asc_and_desc_stat_boards_through_the_http_reads(cluster, db, http
     r = await http.get(f"/v1/games/{game}/leaderboard", params={"period": "season"})
     assert r.status_code == 422
 
+    # The live board socket takes the board too: its first frame is the top N, in the board's order
+    async with websockets.connect(f"{cluster.ws_url}/v1/ws/boards/{game}?board=fastest-lap&top=3",
+                                  additional_headers={"X-Forwarded-For": "10.9.8.7"}) as ws:
+        frame = orjson.loads(await asyncio.wait_for(ws.recv(), 10))
+    assert frame["board_id"] == "fastest-lap" and frame["order"] == "asc"
+    assert [(e["player_id"], e["value"]) for e in frame["entries"]] == values(page)[:3]
+
 
 async def test_a_season_closes_on_time_and_keeps_its_final_standings_once(cluster, db, http, api_key, uid) -> None:
     game = uid("season")
@@ -180,9 +187,11 @@ async def test_stat_boards_equal_a_model_after_the_leaderboard_shards_are_killed
 
     s = cluster.settings
     killed = []
-    for i in range(s.leaderboard_shards):
+    # Both leaderboard shards, then a player shard (its period values are rebuilt from the stat journal)
+    victims = [*[directory.leaderboard_shard(s, i) for i in range(s.leaderboard_shards)],
+               directory.player_shard(s, 0)]
+    for victim in victims:
         await acked_more()
-        victim = directory.leaderboard_shard(s, i)
         killed.append((victim, await sigkill(victim)))
     await acked_more()
     for victim, pid in killed:
@@ -210,7 +219,7 @@ async def test_stat_boards_equal_a_model_after_the_leaderboard_shards_are_killed
 
     t0 = time.monotonic()
     await eventually(equal, timeout=60, every=0.5)
-    print(f"{sent} stat updates, both leaderboard shards SIGKILLed; boards equal the model "
+    print(f"{sent} stat updates, both leaderboard shards and a player shard SIGKILLed; boards equal the model "
           f"{time.monotonic() - t0:.1f} s after the stream stopped")
     # And once more after both come back from a second kill with nothing streaming: recovery alone rebuilds them
     for i in range(s.leaderboard_shards):
