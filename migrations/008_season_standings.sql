@@ -28,3 +28,8 @@ CREATE TABLE season_closes (
     closed_at timestamptz NOT NULL DEFAULT now(),
     PRIMARY KEY (game_id, board_id, season_id)
 );
+
+-- A recovering player shard rebuilds its stat boards' day, week and season
+-- values from its stat rows made since the oldest window it holds
+-- (podium/core/stat_boards.py): by shard and time, not a scan of its journal.
+CREATE INDEX stat_updates_shard_time ON stat_updates (player_shard, updated_at);
