@@ -99,6 +99,18 @@ async def test_asc_and_desc_stat_boards_through_the_http_reads(cluster, db, http
     week = await board(http, game, board="most-wins", period="week")
     assert values(week) == values(wins)
 
+    # Among (a friends board's read) and a query frame on the ingest socket take the board too
+    pair = [best_first[0][0], worst]
+    r = await http.get(f"/v1/games/{game}/leaderboard/among", params={"players": pair, "board": "fastest-lap"})
+    assert [(e["rank"], e["player_id"], e["value"]) for e in r.json()["entries"]] == [
+        (1, best_first[0][0], best_first[0][1]), (2, worst, 90000)]
+    async with websockets.connect(f"{cluster.ws_url}/v1/ws/ingest", additional_headers={"X-API-Key": api_key}) as ws:
+        await ws.send(orjson.dumps({"q": "rank", "id": 7, "game_id": game, "player_id": worst,
+                                    "board": "most-wins"}).decode())
+        reply = orjson.loads(await asyncio.wait_for(ws.recv(), 10))
+    assert reply["type"] == "result" and reply["body"]["order"] == "desc", reply
+    assert reply["body"]["value"] == list(laps).index(worst) + 1
+
     # Unknown board, a period it does not keep, a season it does not have: 404 problems
     for params, code in [({"board": "nope"}, "unknown_board"), ({"board": "most-wins", "period": "day"},
                                                                  "unknown_board"),
