@@ -14,7 +14,7 @@ import ray
 from podium.actors.shell import ActorBase
 from podium.actors.social import store_and_push
 from podium.core import social_events
-from podium.core.board_order import stat_order
+from podium.core.board_order import POINTS, stat_order
 from podium.core.board_reads import Encoded, Read, answer_encoded
 from podium.core.catalog import Catalog, StatBoard
 from podium.core.friendship import passed
@@ -331,9 +331,11 @@ class LeaderboardShard(ActorBase):
             if not held:
                 continue
             keys = [(f, entry[0]) for f in mates if (entry := held.get(f)) is not None]
-            old_key = None if old is None else sort_key(player_id, old[0], old[1])
-            for friend_id in passed(old_key, sort_key(player_id, new[0], new[1]), keys)[:most]:
-                out.append([player_id, game_id, new[0], friend_id, unpack(held[friend_id][0])[1]])
+            order = self.standings.order_of(game_id)  # a stat board's keys are in its order (asc or desc)
+            key = sort_key if order is POINTS else order.key
+            old_key = None if old is None else key(player_id, old[0], old[1])
+            for friend_id in passed(old_key, key(player_id, new[0], new[1]), keys)[:most]:
+                out.append([player_id, game_id, new[0], friend_id, order.unpack(held[friend_id][0])[1]])
         return out
 
     async def read_address(self) -> tuple[str, int]:
