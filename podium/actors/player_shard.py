@@ -110,7 +110,7 @@ class PlayerShard(Social, ActorBase):
                 # Stat boards' day/week/season values are not checkpointed: rebuilt from the
                 # journal rows of their windows (podium/core/stat_boards.py).
                 window = from_us(self.stat_boards.window_start(self.catalog, now_us()))
-                board_rows = await stat_boards.shard_rows_since(conn, self.index, window)
+                board_rows = await stat_boards.shard_rows_since(conn, self.index, window, watermark)
                 # Players with stats and no unlock: their region is in `players` (the stat rows record it).
                 stat_players = {r["player_id"] for r in stat_values} | {r["player_id"] for r in stat_replay}
                 stat_regions = await stat_boards.regions(conn, sorted(stat_players))

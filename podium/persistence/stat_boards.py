@@ -11,10 +11,22 @@ import asyncpg
 
 FOREVER = datetime(9999, 1, 1, tzinfo=UTC)  # an upper bound past every update (a µs count past it overflows)
 
+# The shard's players, by who it owns NOW: stat_updates.player_shard is the shard
+# that journaled a row, and a reshard (podium/persistence/layout.py) moves the
+# checkpoint rows, not the journal. So: every row of the players whose
+# checkpointed stat values are on this shard, plus this shard's rows after its
+# watermark (players it journaled for since its last checkpoint, none of them
+# checkpointed yet). Each half on its index; the second leaves out the first's.
 _SHARD_ROWS_SINCE = """
-SELECT seq, player_id, game_id, stat_id, op, value, value_after, updated_at
-FROM stat_updates
-WHERE player_shard = $1 AND updated_at >= $2
+SELECT u.seq, u.player_id, u.game_id, u.stat_id, u.op, u.value, u.value_after, u.updated_at
+FROM stat_updates u
+JOIN (SELECT DISTINCT player_id FROM player_stats WHERE player_shard = $1) p ON p.player_id = u.player_id
+WHERE u.updated_at >= $2
+UNION ALL
+SELECT u.seq, u.player_id, u.game_id, u.stat_id, u.op, u.value, u.value_after, u.updated_at
+FROM stat_updates u
+WHERE u.player_shard = $1 AND u.seq > $3 AND u.updated_at >= $2
+  AND NOT EXISTS (SELECT 1 FROM player_stats s WHERE s.player_id = u.player_id AND s.player_shard = $1)
 ORDER BY seq
 """
 
@@ -40,9 +52,12 @@ ORDER BY seq
 """
 
 
-async def shard_rows_since(conn: asyncpg.Connection, shard: int, since: datetime) -> list[asyncpg.Record]:
-    """A player shard's stat rows made at or after `since`, oldest first (its period values' rebuild)."""
-    return await conn.fetch(_SHARD_ROWS_SINCE, shard, since)
+async def shard_rows_since(conn: asyncpg.Connection, shard: int, since: datetime,
+                           after_seq: int) -> list[asyncpg.Record]:
+    """The stat rows made at or after `since` of the players player shard
+    `shard` owns now (its checkpointed players, and those it journaled for
+    after its watermark `after_seq`), oldest first: its period values' rebuild."""
+    return await conn.fetch(_SHARD_ROWS_SINCE, shard, since, after_seq)
 
 
 async def game_rows_between(conn: asyncpg.Connection, game_ids: Sequence[str], stat_ids: Sequence[str],
