@@ -21,10 +21,8 @@ from podium.core.friendship import passed
 from podium.core.periods import (
     SEASON,
     PeriodClock,
-    base_of,
     board_id,
     is_period,
-    is_stat_board,
     parse,
     parse_board_id,
     season_board_id,
@@ -36,7 +34,7 @@ from podium.core.routing import shard_of
 from podium.core.seasons import Season, Seasons, final_standings
 from podium.core.social_events import TopWatch
 from podium.core.standings import Loader, Standings, gc_paused
-from podium.core.stat_boards import SEASON_KEEP_US, StatBoardBook
+from podium.core.stat_boards import SEASON_KEEP_US, StatBoardBook, unknown_stat_boards
 from podium.core.stat_book import StatBook
 from podium.persistence import catalog_store, checkpoints, journal, stat_boards
 from podium.persistence.db import connection, export_snapshot, same_snapshot
@@ -276,10 +274,18 @@ class LeaderboardShard(ActorBase):
         recovering it refuses at once: the player shard resends within a second."""
         self.serving()
         orders = self.standings.orders
-        if any(is_stat_board(b) and base_of(b) not in orders for b in set(updates.game_ids)):
+        if unknown_stat_boards(set(updates.game_ids), orders):
             await self._reload_catalog()  # a stat board imported since the last poll: its order first
-            if any(is_stat_board(b) and base_of(b) not in orders for b in set(updates.game_ids)):
-                raise ShardUnavailable("a stat board this shard does not know yet; resent shortly")
+            unknown = unknown_stat_boards(set(updates.game_ids), orders)
+            if unknown:
+                # Not in the catalog even now (removed from it): skipped, never refused.
+                # Refusing would stop the lane's delivered seq and with it every game on
+                # the player shard; the player shard stops sending them once it evicts.
+                before = len(updates)
+                updates = updates.without(unknown)
+                metrics.count("podium_stat_rows_unknown_board", before - len(updates), shard=str(self.index))
+                log.warning("leaderboard shard %d: skipped %d rows of stat boards not in the catalog: %s",
+                            self.index, before - len(updates), sorted(unknown)[:5])
         changes: list[RankChange] = []
         for part in updates.slices(APPLY_SLICE):
             # Live rank pushes are for all-time boards; period ranks are read on demand.

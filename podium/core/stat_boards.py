@@ -22,11 +22,11 @@ game) pair touched by a stat row is owed to its game's leaderboard shard, so
 the same watermark rule holds. Ray-free, no I/O."""
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Container, Iterable, Mapping
 from typing import Any
 
 from podium.core.catalog import Catalog, StatBoard
-from podium.core.periods import ALL_TIME, PERIODS, PeriodClock, parse, stat_board_id
+from podium.core.periods import ALL_TIME, PERIODS, PeriodClock, base_of, is_stat_board, parse, stat_board_id
 from podium.core.seasons import Seasons
 from podium.core.stat_book import StatBook
 from podium.core.stat_periods import PeriodValue, boards_at, fold
@@ -121,6 +121,8 @@ class StatBoardBook:
                 if seq <= delivered_upto:
                     continue
                 ref = parse(ident)
+                if ref.stat_board not in boards:
+                    continue  # a board removed from the catalog: no leaderboard keeps it (evict drops it)
                 if ref.start_us is not None and ref.start_us < oldest_live.get(ref.kind, 0):
                     continue  # a closed day or week no board keeps
                 out.append((player_id, ident, value, reached, seq))
@@ -131,22 +133,32 @@ class StatBoardBook:
         return {(player_id, g) for g in stat_book.players.get(player_id, {})}
 
     def evict(self, catalog: Catalog, now_us: int) -> int:
-        """Forget day and week values older than the previous period, and season
-        values of seasons ended more than SEASON_KEEP_US ago (or no longer in
-        the catalog)."""
+        """Forget the values of boards no longer in the catalog, day and week
+        values older than the previous period, and season values of seasons
+        ended more than SEASON_KEEP_US ago (or no longer in the catalog). A
+        removed board's values must go: a leaderboard that does not know the
+        board would have to skip them on every resend."""
         oldest_live = {kind: self.clock.previous(kind, now_us) for kind in PERIODS}
         evicted = 0
         for (_, game_id), held in self.held.items():
+            boards = catalog.boards.get(game_id, {})
             for ident in list(held):
                 ref = parse(ident)
-                if ref.start_us is not None:
+                board = boards.get(ref.stat_board or "")
+                if board is None:
+                    stale = True
+                elif ref.start_us is not None:
                     stale = ref.start_us < oldest_live.get(ref.kind, 0)
                 else:
-                    board = catalog.boards.get(game_id, {}).get(ref.stat_board or "")
-                    season = None if board is None else next(
-                        (s for s in board.seasons if s[0] == ref.season_id), None)
+                    season = next((s for s in board.seasons if s[0] == ref.season_id), None)
                     stale = season is None or season[2] + SEASON_KEEP_US < now_us
                 if stale:
                     del held[ident]
                     evicted += 1
         return evicted
+
+
+def unknown_stat_boards(board_ids: Iterable[str], known: Container[str]) -> set[str]:
+    """The stat board ids among `board_ids` whose base board is not in `known`
+    (a leaderboard's orders): boards it cannot rank."""
+    return {b for b in board_ids if is_stat_board(b) and base_of(b) not in known}

@@ -181,6 +181,15 @@ class ScoreUpdates:
     def __len__(self) -> int:
         return len(self.player_ids)
 
+    def without(self, game_ids: set[str]) -> ScoreUpdates:
+        """The updates whose board is not in `game_ids` (itself if none is)."""
+        if not game_ids:
+            return self
+        keep = [i for i, g in enumerate(self.game_ids) if g not in game_ids]
+        return ScoreUpdates([self.player_ids[i] for i in keep], [self.game_ids[i] for i in keep],
+                            [self.regions[i] for i in keep], [self.points[i] for i in keep],
+                            [self.reached_us[i] for i in keep], [self.versions[i] for i in keep])
+
     def slices(self, size: int) -> list[ScoreUpdates]:
         """Consecutive parts of at most `size` updates (the whole batch if it is small)."""
         if len(self) <= size:

@@ -13,8 +13,9 @@ from hypothesis import strategies as st
 from podium.core.catalog import Catalog, StatBoard
 from podium.core.periods import DAY_US, PeriodClock, board_id, season_board_id, stat_board_id
 from podium.core.player_state import from_us, to_us
-from podium.core.stat_boards import StatBoardBook
+from podium.core.stat_boards import StatBoardBook, unknown_stat_boards
 from podium.core.stat_book import StatBook
+from podium.wire.messages import ScoreUpdates
 
 T0 = 1_796_000_000_000_000  # some Monday-ish µs
 S1 = ("s1", T0 - DAY_US, T0 + 1000)
@@ -99,3 +100,37 @@ def test_evict_forgets_closed_days_and_seasons_long_closed() -> None:
     old = Catalog({"g": {}}, boards={"g": {"lap": StatBoard("lap", "Lap", "lap", "asc", ("all",),
                                                             (("s0", T0 - 30 * DAY_US, T0 + 1),))}})
     assert book.window_start(old, T0) == T0 - 30 * DAY_US
+
+
+def test_a_board_removed_from_the_catalog_is_neither_sent_nor_kept() -> None:
+    """A removed board's values would be refused (or skipped) by a leaderboard
+    that does not know it on every resend: the book sends none and evicts them."""
+    book = StatBoardBook(PeriodClock())
+    cat = catalog()
+    book.fold(cat, 1, "p", "g", "lap", "min", 900, T0)
+    book.fold(cat, 2, "p", "g", "wins", "incr", 1, T0)
+    stats = StatBook()
+    removed = Catalog({"g": {}}, boards={"g": {"wins": cat.boards["g"]["wins"]}})
+    sent = {ident for _, ident, *_ in book.rows(removed, stats, [("p", "g")], T0, 0)}
+    assert not any(ident.startswith(stat_board_id("g", "lap")) for ident in sent)
+    of_lap = [i for i in book.held[("p", "g")] if i.startswith(stat_board_id("g", "lap"))]
+    assert of_lap and book.evict(removed, T0) == len(of_lap)
+    assert all(not i.startswith(stat_board_id("g", "lap")) for i in book.held[("p", "g")])
+    # Still in the catalog: sent as before.
+    assert {ident for _, ident, *_ in book.rows(cat, stats, [("p", "g")], T0, 0)} == set(book.held[("p", "g")])
+
+
+def test_unknown_stat_boards_names_only_stat_boards_the_orders_lack() -> None:
+    lap, wins = stat_board_id("g", "lap"), stat_board_id("g", "wins")
+    ids = {"g", board_id("g", "day", T0), lap, season_board_id(lap, "s1"), wins + "#day#5"}
+    assert unknown_stat_boards(ids, {lap}) == {wins + "#day#5"}
+    assert unknown_stat_boards(ids, {lap, wins}) == set()
+
+
+def test_score_updates_without_keeps_the_other_rows_in_order() -> None:
+    updates = ScoreUpdates()
+    for i, board in enumerate(["a", "b", "a", "c"]):
+        updates.add(f"p{i}", board, None, i, i, i)
+    kept = updates.without({"a"})
+    assert (kept.player_ids, kept.game_ids, kept.points, kept.versions) == (["p1", "p3"], ["b", "c"], [1, 3], [1, 3])
+    assert updates.without(set()) is updates
