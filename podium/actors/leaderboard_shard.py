@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
+import time
 from datetime import UTC, datetime
 from typing import Any
 
@@ -14,6 +15,7 @@ import ray
 from podium.actors.shell import ActorBase
 from podium.actors.social import store_and_push
 from podium.core import social_events
+from podium.core.backoff import Backoff, run_each
 from podium.core.board_order import POINTS, stat_order
 from podium.core.board_reads import Encoded, Read, answer_encoded
 from podium.core.catalog import Catalog, StatBoard
@@ -69,6 +71,7 @@ class LeaderboardShard(ActorBase):
         self._catalog_version: object = None
         self._games: set[str] = set()
         self._closed: set[tuple[str, str, str]] = set()  # (game, board, season) whose standings are kept
+        self._close_backoff = Backoff()  # seasons whose close failed: retried after a growing wait
 
     async def recover(self) -> None:
         self.standings = Standings()  # from nothing, also after a failed attempt
@@ -171,13 +174,22 @@ class LeaderboardShard(ActorBase):
         season_close_grace_s ago and is not closed yet (podium/core/seasons.py)."""
         now = now_us()
         grace_us = int(self.settings.season_close_grace_s * 1_000_000)
+        due: dict[tuple[str, str, str], tuple[str, StatBoard, Season]] = {}
         for game_id in sorted(self._games):
             for board in self.catalog.boards.get(game_id, {}).values():
                 if not board.seasons:
                     continue
                 closed = {s for g, b, s in self._closed if g == game_id and b == board.board_id}
                 for season in Seasons.of(board.seasons).closing_due(now, closed, grace_us):
-                    await self._close_season(game_id, board, season)
+                    due[(game_id, board.board_id, season.season_id)] = (game_id, board, season)
+        # Each close on its own deadline; one that fails or overruns waits a backoff
+        # (not every second) and never holds back the others.
+        failures = await run_each(list(due), lambda key: self._close_season(*due[key]), self._close_backoff,
+                                  time.monotonic(), self.settings.season_close_timeout_s)
+        for (game_id, stat_board, season_id), exc, wait in failures:
+            metrics.count("podium_season_close_failures", shard=str(self.index))
+            log.error("leaderboard shard %d: closing season %s of %s/%s failed (%s: %s); retrying in %.0fs",
+                      self.index, season_id, game_id, stat_board, type(exc).__name__, exc, wait)
 
     async def _close_season(self, game_id: str, board: StatBoard, season: Season) -> None:
         """Keep a season's final standings once. They are computed from the stat
@@ -190,7 +202,8 @@ class LeaderboardShard(ActorBase):
             ((season.season_id, season.start_us, season.end_us),))}})
         async with self.pool.acquire(timeout=self.settings.db_timeout_s) as conn:
             rows = await stat_boards.game_rows_between(conn, [game_id], [board.stat_id], from_us(season.start_us),
-                                                       from_us(season.end_us))
+                                                       from_us(season.end_us),
+                                                       timeout=self.settings.season_close_timeout_s)
             folded = StatBoardBook(self.clock)
             folded.rebuild(only, rows, to_us)
             regions = await stat_boards.regions(conn, sorted({p for p, _ in folded.held}))

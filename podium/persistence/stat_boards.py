@@ -61,9 +61,11 @@ async def shard_rows_since(conn: asyncpg.Connection, shard: int, since: datetime
 
 
 async def game_rows_between(conn: asyncpg.Connection, game_ids: Sequence[str], stat_ids: Sequence[str],
-                            since: datetime, until: datetime) -> list[asyncpg.Record]:
-    """Every stat row of these games and stats made in [since, until), oldest first."""
-    return await conn.fetch(_GAME_ROWS_SINCE, list(game_ids), list(stat_ids), since, until)
+                            since: datetime, until: datetime, timeout: float | None = None) -> list[asyncpg.Record]:
+    """Every stat row of these games and stats made in [since, until), oldest
+    first. `timeout` overrides the connection's statement deadline (a season's
+    rows are a large read)."""
+    return await conn.fetch(_GAME_ROWS_SINCE, list(game_ids), list(stat_ids), since, until, timeout=timeout)
 
 
 async def checkpointed_values(conn: asyncpg.Connection, game_ids: Sequence[str]) -> list[asyncpg.Record]:

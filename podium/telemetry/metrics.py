@@ -35,6 +35,8 @@ SPEC: dict[str, tuple[str, str, tuple[str, ...], list[float] | None]] = {
     "podium_players": ("gauge", "Players a player shard holds", ("shard",), None),
     "podium_friend_edges": ("gauge", "Friend edges a player shard holds", ("shard",), None),
     "podium_board_entries": ("gauge", "Entries on a leaderboard shard's all-time boards", ("shard",), None),
+    "podium_season_close_failures": ("counter", "Season closes that failed or overran their deadline (retried "
+                                     "after a backoff)", ("shard",), None),
     "podium_stat_rows_unknown_board": ("counter", "Stat board scores a leaderboard shard skipped: their board is "
                                        "not in the catalog (removed)", ("shard",), None),
     "podium_pushes": ("counter", "Push events handed to player sockets (sent) or refused to a slow one (dropped)",
