@@ -378,10 +378,9 @@ class PlayerShard(Social, ActorBase):
         for seq, i, achievement_id, amount in applied:
             player_id, game_id = batch.player_ids[i], batch.game_ids[i]
             if player_id in region_updates:  # the journal records a region only with a new row
-                moved_pairs = self.book.region_change(player_id, region_updates[player_id], seq)
-                if moved_pairs:  # its stat boards move too
-                    moved_pairs |= self.stat_boards.games_of(player_id, self.stat_book)
-                touched |= moved_pairs
+                # Its stat boards move too, also when it has no points game.
+                touched |= self.book.region_change(player_id, region_updates[player_id], seq,
+                                                   self.stat_boards.games_of(player_id, self.stat_book))
             if achievement_id is None:
                 stat_id = str(batch.stat_ids[i])
                 before_value = self.stat_book.value(player_id, game_id, stat_id)

@@ -94,15 +94,20 @@ class PlayerBook:
         """Take a checkpointed period row as it is (recovery)."""
         self.periods.setdefault((player_id, game_id), {})[(kind, start_us)] = stats
 
-    def region_change(self, player_id: str, region: str | None, seq: int) -> set[Pair]:
+    def region_change(self, player_id: str, region: str | None, seq: int,
+                      other_games: Iterable[str] = ()) -> set[Pair]:
         """Record the player's region as of journal row `seq`; returns every pair
-        whose boards must move (all the player's games) if it changed."""
+        whose boards must move if it changed: all the player's points games and
+        `other_games` (its stat games: a player with stats and no points game
+        has boards to move too)."""
         if region is None or self.regions.get(player_id) == region:
             return set()
         known = player_id in self.regions
         self.regions[player_id] = region
         self.region_seq[player_id] = max(seq, self.region_seq.get(player_id, 0))
-        return {(player_id, g) for g in self.games.get(player_id, ())} if known else set()
+        if not known:
+            return set()
+        return {(player_id, g) for g in self.games.get(player_id, ())} | {(player_id, g) for g in other_games}
 
     def _version(self, player_id: str, seq: int) -> int:
         return max(seq, self.region_seq.get(player_id, 0))

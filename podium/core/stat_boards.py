@@ -128,9 +128,9 @@ class StatBoardBook:
                 out.append((player_id, ident, value, reached, seq))
         return out
 
-    def games_of(self, player_id: str, stat_book: StatBook) -> set[Pair]:
-        """The player's pairs with stat values (a region move re-sends them)."""
-        return {(player_id, g) for g in stat_book.players.get(player_id, {})}
+    def games_of(self, player_id: str, stat_book: StatBook) -> set[str]:
+        """The player's games with stat values (a region move re-sends them)."""
+        return set(stat_book.players.get(player_id, {}))
 
     def evict(self, catalog: Catalog, now_us: int) -> int:
         """Forget the values of boards no longer in the catalog, day and week

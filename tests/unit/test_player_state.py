@@ -118,3 +118,13 @@ def test_replay_notices_a_region_change_it_had_not_folded_in() -> None:
     assert touched == {("p", "arena"), ("p", "puzzle")} and book.regions["p"] == "na"
     versions = book.score_updates({("p", "puzzle")}, 300).versions
     assert set(versions) == {3}, "puzzle (all-time, day, week) is resent with the version of the move"
+
+
+def test_a_region_move_of_a_player_with_stats_and_no_points_game_moves_its_stat_games() -> None:
+    book = PlayerBook()
+    book.region_change("p", "eu", 1, ["race"])  # its first region: nothing held elsewhere to move
+    assert book.region_change("p", "eu", 2, ["race"]) == set()  # the same region: nothing moves
+    assert book.region_change("p", "na", 3, ["race"]) == {("p", "race")}
+    assert book.version("p", 1) == 3  # its stat scores are re-versioned past what the boards hold
+    book.apply(4, "p", "arena", 10, 100)
+    assert book.region_change("p", "eu", 5, ["race"]) == {("p", "race"), ("p", "arena")}
