@@ -97,7 +97,7 @@ async def season_standings(rt: Runtime, game_id: str, board: str, season: str, *
     after = cursors.decode(cursor, (int,))[0] if cursor else 0
     assert isinstance(after, int)  # decode checked the type
     limit = min(limit, rt.settings.page_limit_max)
-    async with rt.pool.acquire() as conn:
+    async with rt.pool.acquire(timeout=rt.settings.db_timeout_s) as conn:  # a busy pool is a timeout, not a hang
         close, rows = await stat_boards.season_standings(conn, game_id, board, season, region or "", after, limit + 1)
     page = rows[:limit]
     return {"game_id": game_id, "board_id": board, "season_id": season, "order": held.order, "region": region,
