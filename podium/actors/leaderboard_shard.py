@@ -30,13 +30,13 @@ from podium.core.periods import (
     season_board_id,
     stat_board_id,
 )
-from podium.core.player_state import GameStats, PeriodStats, PlayerBook, from_us, now_us, to_us
+from podium.core.player_state import GameStats, PeriodStats, PlayerBook, from_us, now_us
 from podium.core.ranking import sort_key, unpack
 from podium.core.routing import shard_of
 from podium.core.seasons import Season, Seasons, final_standings
 from podium.core.social_events import TopWatch
 from podium.core.standings import Loader, Standings, gc_paused
-from podium.core.stat_boards import SEASON_KEEP_US, StatBoardBook, unknown_stat_boards
+from podium.core.stat_boards import SEASON_KEEP_US, StatBoardBook, board_stats, unknown_stat_boards
 from podium.core.stat_book import StatBook
 from podium.persistence import catalog_store, checkpoints, journal, stat_boards
 from podium.persistence.db import connection, export_snapshot, same_snapshot
@@ -159,9 +159,11 @@ class LeaderboardShard(ActorBase):
             book.replay(await stat_boards.tail(conn, p, watermarks.get(p, 0), boarded))
         periods = StatBoardBook(self.clock)
         now = now_us()
-        stats = sorted({b.stat_id for g in boarded for b in self.catalog.boards[g].values()})
-        periods.rebuild(self.catalog, await stat_boards.game_rows_between(
-            conn, boarded, stats, from_us(periods.window_start(self.catalog, now)), stat_boards.FOREVER), to_us)
+        mine = set(boarded)
+        ranked = [(g, stat) for g, stat in board_stats(self.catalog) if g in mine]
+        await stat_boards.stream_game_rows_between(  # streamed, folded a chunk at a time
+            conn, ranked, from_us(periods.window_start(self.catalog, now)), stat_boards.FOREVER,
+            lambda rows: periods.fold_rows(self.catalog, rows))
         pairs = {(p, g) for p, held in book.players.items() for g in held} | set(periods.held)
         regions = await stat_boards.regions(conn, sorted({p for p, _ in pairs}))
         rows = [(player_id, board, regions.get(player_id), value, reached, version)
@@ -201,11 +203,10 @@ class LeaderboardShard(ActorBase):
             board.board_id, board.name, board.stat_id, board.order, (),
             ((season.season_id, season.start_us, season.end_us),))}})
         async with self.pool.acquire(timeout=self.settings.db_timeout_s) as conn:
-            rows = await stat_boards.game_rows_between(conn, [game_id], [board.stat_id], from_us(season.start_us),
-                                                       from_us(season.end_us),
-                                                       timeout=self.settings.season_close_timeout_s)
             folded = StatBoardBook(self.clock)
-            folded.rebuild(only, rows, to_us)
+            await stat_boards.stream_game_rows_between(
+                conn, [(game_id, board.stat_id)], from_us(season.start_us), from_us(season.end_us),
+                lambda rows: folded.fold_rows(only, rows), timeout=self.settings.season_close_timeout_s)
             regions = await stat_boards.regions(conn, sorted({p for p, _ in folded.held}))
             standings = Standings()
             standings.set_order(base, stat_order(board.order))

@@ -25,7 +25,7 @@ from podium.core.intake import IntakePlan, plan_intake
 from podium.core.journal_pipeline import Committed, JournalPipeline
 from podium.core.periods import DAY_US, PeriodClock
 from podium.core.player_state import GameStats, Pair, PeriodStats, PlayerBook, from_us, now_us, to_us
-from podium.core.stat_boards import StatBoardBook
+from podium.core.stat_boards import StatBoardBook, board_stats
 from podium.core.stat_book import StatBook
 from podium.persistence import catalog_store, checkpoints, journal, stat_boards
 from podium.persistence.db import connection
@@ -109,8 +109,11 @@ class PlayerShard(Social, ActorBase):
                 stat_replay = await journal.replay_stats(conn, shard=self.index, after_seq=watermark)
                 # Stat boards' day/week/season values are not checkpointed: rebuilt from the
                 # journal rows of their windows (podium/core/stat_boards.py).
+                # Streamed and folded a chunk at a time, only the stats some board ranks.
                 window = from_us(self.stat_boards.window_start(self.catalog, now_us()))
-                board_rows = await stat_boards.shard_rows_since(conn, self.index, window, watermark)
+                board_rows = await stat_boards.stream_shard_rows_since(
+                    conn, self.index, window, watermark, board_stats(self.catalog),
+                    lambda rows: self.stat_boards.fold_rows(self.catalog, rows))
                 # Players with stats and no unlock: their region is in `players` (the stat rows record it).
                 stat_players = {r["player_id"] for r in stat_values} | {r["player_id"] for r in stat_replay}
                 stat_regions = await stat_boards.regions(conn, sorted(stat_players))
@@ -127,7 +130,6 @@ class PlayerShard(Social, ActorBase):
             self.stat_book.load(r["player_id"], r["game_id"], r["stat_id"], r["value"], r["updated_us"],
                                 r["last_seq"])
         self.stat_book.replay(stat_replay)
-        self.stat_boards.rebuild(self.catalog, board_rows, to_us)
         for player_id, region in stat_regions.items():
             self.book.regions.setdefault(player_id, region)
         # Every pair with stat boards whose rows may not have reached its leaderboard.
@@ -150,8 +152,9 @@ class PlayerShard(Social, ActorBase):
         if self.index == 0:
             self.every(INBOX_EXPIRE_S, self.expire_inboxes, "inbox expiry")
         log.info("player shard %d: %d stats rows, %d stat values, %d friend edges, %d unlocks and %d stat "
-                 "updates replayed after seq %d", self.index, len(stats), len(stat_values), edges, len(replay),
-                 len(stat_replay), watermark)
+                 "updates replayed after seq %d, %d stat journal rows folded into period and season values",
+                 self.index, len(stats), len(stat_values), edges, len(replay), len(stat_replay), watermark,
+                 board_rows)
 
     def _writer_restarted(self) -> None:
         self.pipeline.suspect = True  # it died mid-round: what it wrote is unknown until reconciled

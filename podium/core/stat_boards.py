@@ -14,7 +14,9 @@ by folding its stat journal rows of the live windows (the previous day and
 week on, and each season not yet closed long ago), in seq order, the same
 fold the live path runs. That is exact (the journal is the source of truth
 and the fold is deterministic) and needs no new table, at the price of
-reading a season's rows of the shard at each restart.
+reading (streamed, only stats some board ranks) every row of the shard's
+players since the oldest window, a whole season's, at each restart:
+checkpointing these values is the fix left to do (docs/architecture.md).
 
 Updates go out as ordinary absolute, versioned ScoreUpdates on the stat
 board ids, through the same delivery lanes as the points boards: a (player,
@@ -36,11 +38,18 @@ Held = tuple[int, int, int]  # (value, reached_us, seq that last changed it)
 # One ScoreUpdates row: (player_id, board id, value, reached_us, seq)
 Row = tuple[str, str, int, int, int]
 SEASON_KEEP_US = 7 * 24 * 3_600_000_000  # a closed season's values stay held this long (late resends)
+# One stat journal row as a rebuild reads it: (seq, player_id, game_id, stat_id, op, value sent, updated_us)
+StatRow = tuple[int, str, str, str, str, int, int]
 
 
 def boards_on(catalog: Catalog, game_id: str, stat_id: str) -> list[StatBoard]:
     """The catalog boards that rank this stat."""
     return [b for b in catalog.boards.get(game_id, {}).values() if b.stat_id == stat_id]
+
+
+def board_stats(catalog: Catalog) -> list[tuple[str, str]]:
+    """(game, stat) of every stat some catalog board ranks: the only journal rows a rebuild needs."""
+    return sorted({(game_id, b.stat_id) for game_id, boards in catalog.boards.items() for b in boards.values()})
 
 
 class StatBoardBook:
@@ -81,11 +90,16 @@ class StatBoardBook:
     def rebuild(self, catalog: Catalog, rows: Iterable[Mapping[str, Any]], to_us: Callable[[Any], int]) -> set[Pair]:
         """Recovery: fold stat journal rows (seq, player_id, game_id, stat_id,
         op, value, updated_at) oldest first; returns the pairs with stat boards."""
+        return self.fold_rows(catalog, ((r["seq"], r["player_id"], r["game_id"], r["stat_id"], r["op"], r["value"],
+                                         to_us(r["updated_at"])) for r in rows))
+
+    def fold_rows(self, catalog: Catalog, rows: Iterable[StatRow]) -> set[Pair]:
+        """Fold StatRows oldest first (a streamed rebuild hands them a chunk at
+        a time); returns the pairs with stat boards."""
         touched: set[Pair] = set()
-        for r in rows:
-            if self.fold(catalog, r["seq"], r["player_id"], r["game_id"], r["stat_id"], r["op"], r["value"],
-                         to_us(r["updated_at"])):
-                touched.add((r["player_id"], r["game_id"]))
+        for seq, player_id, game_id, stat_id, op, sent, at_us in rows:
+            if self.fold(catalog, seq, player_id, game_id, stat_id, op, sent, at_us):
+                touched.add((player_id, game_id))
         return touched
 
     def window_start(self, catalog: Catalog, now_us: int) -> int:

@@ -4,12 +4,20 @@ the checkpointed stat values a leaderboard loads, and the closed seasons'
 standings (migrations/008_season_standings.sql)."""
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime
 
 import asyncpg
 
+from podium.core.stat_boards import StatRow
+from podium.persistence import copy_text
+
 FOREVER = datetime(9999, 1, 1, tzinfo=UTC)  # an upper bound past every update (a µs count past it overflows)
+
+# The rows a rebuild folds, times in µs (a COPY of text: no datetime is built per row),
+# only of the (game, stat) pairs some board ranks ($4, $5 side by side).
+_ROW = "u.seq, u.player_id, u.game_id, u.stat_id, u.op, u.value, (extract(epoch FROM u.updated_at) * 1000000)::bigint"
+_RANKED = "(u.game_id, u.stat_id) IN (SELECT g, s FROM unnest($4::text[], $5::text[]) AS b(g, s))"
 
 # The shard's players, by who it owns NOW: stat_updates.player_shard is the shard
 # that journaled a row, and a reshard (podium/persistence/layout.py) moves the
@@ -17,24 +25,25 @@ FOREVER = datetime(9999, 1, 1, tzinfo=UTC)  # an upper bound past every update (
 # checkpointed stat values are on this shard, plus this shard's rows after its
 # watermark (players it journaled for since its last checkpoint, none of them
 # checkpointed yet). Each half on its index; the second leaves out the first's.
-_SHARD_ROWS_SINCE = """
-SELECT u.seq, u.player_id, u.game_id, u.stat_id, u.op, u.value, u.value_after, u.updated_at
+_SHARD_ROWS_SINCE = f"""
+SELECT {_ROW}
 FROM stat_updates u
 JOIN (SELECT DISTINCT player_id FROM player_stats WHERE player_shard = $1) p ON p.player_id = u.player_id
-WHERE u.updated_at >= $2
+WHERE u.updated_at >= $2 AND {_RANKED}
 UNION ALL
-SELECT u.seq, u.player_id, u.game_id, u.stat_id, u.op, u.value, u.value_after, u.updated_at
+SELECT {_ROW}
 FROM stat_updates u
-WHERE u.player_shard = $1 AND u.seq > $3 AND u.updated_at >= $2
+WHERE u.player_shard = $1 AND u.seq > $3 AND u.updated_at >= $2 AND {_RANKED}
   AND NOT EXISTS (SELECT 1 FROM player_stats s WHERE s.player_id = u.player_id AND s.player_shard = $1)
-ORDER BY seq
+ORDER BY 1
 """
 
-_GAME_ROWS_SINCE = """
-SELECT seq, player_id, game_id, stat_id, op, value, value_after, updated_at
-FROM stat_updates
-WHERE game_id = ANY($1::text[]) AND stat_id = ANY($2::text[]) AND updated_at >= $3 AND updated_at < $4
-ORDER BY seq
+# $1 the games (an index prefix), [$2, $3) the time, $4 and $5 the pairs as above.
+_GAME_ROWS_BETWEEN = f"""
+SELECT {_ROW}
+FROM stat_updates u
+WHERE u.game_id = ANY($1::text[]) AND u.updated_at >= $2 AND u.updated_at < $3 AND {_RANKED}
+ORDER BY u.seq
 """
 
 _VALUES = """
@@ -52,20 +61,36 @@ ORDER BY seq
 """
 
 
-async def shard_rows_since(conn: asyncpg.Connection, shard: int, since: datetime,
-                           after_seq: int) -> list[asyncpg.Record]:
+def _stat_row(f: copy_text.Fields) -> StatRow:
+    return int(f[0] or 0), str(f[1]), str(f[2]), str(f[3]), str(f[4]), int(f[5] or 0), int(f[6] or 0)
+
+
+def _pairs(ranked: Sequence[tuple[str, str]]) -> list[list[str]]:
+    return [[g for g, _ in ranked], [s for _, s in ranked]]
+
+
+async def stream_shard_rows_since(conn: asyncpg.Connection, shard: int, since: datetime, after_seq: int,
+                                  ranked: Sequence[tuple[str, str]], sink: Callable[[list[StatRow]], object],
+                                  timeout: float | None = None) -> int:
     """The stat rows made at or after `since` of the players player shard
     `shard` owns now (its checkpointed players, and those it journaled for
-    after its watermark `after_seq`), oldest first: its period values' rebuild."""
-    return await conn.fetch(_SHARD_ROWS_SINCE, shard, since, after_seq)
+    after its watermark `after_seq`), only of the (game, stat) pairs in
+    `ranked`, oldest first, streamed to `sink` a chunk at a time: its period
+    values' rebuild. Returns the row count."""
+    return await copy_text.stream(conn, _SHARD_ROWS_SINCE, [shard, since, after_seq, *_pairs(ranked)],
+                                  row=_stat_row, sink=sink, timeout=timeout)
 
 
-async def game_rows_between(conn: asyncpg.Connection, game_ids: Sequence[str], stat_ids: Sequence[str],
-                            since: datetime, until: datetime, timeout: float | None = None) -> list[asyncpg.Record]:
-    """Every stat row of these games and stats made in [since, until), oldest
-    first. `timeout` overrides the connection's statement deadline (a season's
-    rows are a large read)."""
-    return await conn.fetch(_GAME_ROWS_SINCE, list(game_ids), list(stat_ids), since, until, timeout=timeout)
+async def stream_game_rows_between(conn: asyncpg.Connection, ranked: Sequence[tuple[str, str]], since: datetime,
+                                   until: datetime, sink: Callable[[list[StatRow]], object],
+                                   timeout: float | None = None) -> int:
+    """Every stat row of the (game, stat) pairs in `ranked` made in [since,
+    until), oldest first, streamed to `sink` a chunk at a time. `timeout`
+    overrides the connection's statement deadline (a season's rows are a large
+    read). Returns the row count."""
+    games = sorted({g for g, _ in ranked})
+    return await copy_text.stream(conn, _GAME_ROWS_BETWEEN, [games, since, until, *_pairs(ranked)],
+                                  row=_stat_row, sink=sink, timeout=timeout)
 
 
 async def checkpointed_values(conn: asyncpg.Connection, game_ids: Sequence[str]) -> list[asyncpg.Record]:

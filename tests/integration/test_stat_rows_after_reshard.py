@@ -1,5 +1,5 @@
-"""The stat journal rows a player shard's period rebuild reads, across a
-reshard: stat_updates.player_shard names the shard that journaled a row and a
+"""The stat journal rows a period rebuild streams (only stats some board
+ranks), and across a reshard: stat_updates.player_shard names the shard that journaled a row and a
 reshard moves only the checkpoint rows, so the rebuild must pick rows by the
 players the shard owns now. Needs no cluster: a database of its own on the
 server PODIUM_DATABASE_URL names (else the session cluster's)."""
@@ -13,6 +13,8 @@ from datetime import UTC, datetime, timedelta
 import asyncpg
 import pytest
 
+from podium.core.player_state import to_us
+from podium.core.stat_boards import StatRow
 from podium.persistence import layout, migrations, stat_boards
 from tests.integration.conftest import _admin, _with_database
 
@@ -61,14 +63,39 @@ async def test_a_moved_players_rows_follow_it_to_its_new_shard(conn: asyncpg.Con
     s4 = await journal(conn, "fresh", 3, "e4", 1, 4)
     s5 = await journal(conn, "mover", 3, "e5", 1, 5)
 
+    async def read(shard: int, since: datetime = T0,
+                   ranked: tuple[tuple[str, str], ...] = (("g", "wins"),)) -> list[StatRow]:
+        got: list[StatRow] = []
+        count = await stat_boards.stream_shard_rows_since(conn, shard, since, mark, ranked, got.extend)
+        assert count == len(got)
+        return got
+
     async def seqs(shard: int) -> list[tuple[str, int]]:
-        rows = await stat_boards.shard_rows_since(conn, shard, T0, mark)
-        return [(r["player_id"], r["seq"]) for r in rows]
+        return [(r[1], r[0]) for r in await read(shard)]
 
     assert await seqs(3) == [("mover", s1), ("mover", s3), ("fresh", s4), ("mover", s5)]
     assert await seqs(0) == []  # the old shard no longer owns the mover
     assert await seqs(1) == [("stayer", s2)]
     assert await seqs(2) == []
-    # The window still applies.
-    rows = await stat_boards.shard_rows_since(conn, 3, T0 + timedelta(minutes=3), mark)
-    assert [r["seq"] for r in rows] == [s3, s4, s5]
+    # The window still applies, and the rows are what was journaled (times in exact µs).
+    assert await read(3, T0 + timedelta(minutes=3)) == [
+        (s3, "mover", "g", "wins", "incr", 2, to_us(T0 + timedelta(minutes=3))),
+        (s4, "fresh", "g", "wins", "incr", 1, to_us(T0 + timedelta(minutes=4))),
+        (s5, "mover", "g", "wins", "incr", 1, to_us(T0 + timedelta(minutes=5)))]
+    # Only the stats some board ranks are read.
+    assert await read(3, ranked=(("g", "laps"), ("h", "wins"))) == []
+
+
+async def test_game_rows_between_reads_only_the_ranked_stats_in_the_window(conn: asyncpg.Connection) -> None:
+    s1 = await journal(conn, "a", 0, "e1", 5, 1)
+    await conn.execute(
+        "INSERT INTO stat_updates (player_id, game_id, stat_id, event_id, op, value, value_after, updated_at, "
+        "player_shard) VALUES ('a', 'g', 'laps', 'e2', 'set', 9, 9, $1, 0), "
+        "('a', 'h', 'wins', 'e3', 'set', 9, 9, $1, 0)",
+        T0 + timedelta(minutes=2))
+    s4 = await journal(conn, "b", 1, "e4", 3, 3)
+    await journal(conn, "b", 1, "e5", 3, 10)
+    got: list[StatRow] = []
+    await stat_boards.stream_game_rows_between(conn, [("g", "wins"), ("h", "laps")], T0, T0 + timedelta(minutes=10),
+                                               got.extend, timeout=10)
+    assert [r[0] for r in got] == [s1, s4]

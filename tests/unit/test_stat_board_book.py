@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from podium.core.catalog import Catalog, StatBoard
 from podium.core.periods import DAY_US, PeriodClock, board_id, season_board_id, stat_board_id
 from podium.core.player_state import from_us, to_us
-from podium.core.stat_boards import StatBoardBook, unknown_stat_boards
+from podium.core.stat_boards import StatBoardBook, board_stats, unknown_stat_boards
 from podium.core.stat_book import StatBook
 from podium.wire.messages import ScoreUpdates
 
@@ -134,3 +134,12 @@ def test_score_updates_without_keeps_the_other_rows_in_order() -> None:
     kept = updates.without({"a"})
     assert (kept.player_ids, kept.game_ids, kept.points, kept.versions) == (["p1", "p3"], ["b", "c"], [1, 3], [1, 3])
     assert updates.without(set()) is updates
+
+
+def test_board_stats_names_each_ranked_game_stat_once() -> None:
+    cat = Catalog({"g": {}, "h": {}}, boards={
+        "g": {"lap": StatBoard("lap", "Lap", "lap", "asc", ("all",), ()),
+              "lap2": StatBoard("lap2", "Lap 2", "lap", "desc", ("day",), ()),
+              "wins": StatBoard("wins", "Wins", "wins", "desc", ("all",), ())},
+        "h": {}})
+    assert board_stats(cat) == [("g", "lap"), ("g", "wins")]
