@@ -1,13 +1,12 @@
 """Reads: the catalog, leaderboard pages, a player's rank, the dashboard."""
 from __future__ import annotations
 
-from typing import Any
-
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response
 
 from podium.core import cursors
 from podium.gateway import queries
+from podium.gateway.catalog_view import games_body
 from podium.gateway.frames import Ident
 from podium.gateway.routes.deps import json_response, per_address, public_json, runtime, server_or_player
 from podium.gateway.runtime import Runtime
@@ -28,14 +27,9 @@ Previous = Query(False, description="The period that closed last (day or week on
 
 @router.get("/v1/games", tags=["catalog"])
 async def games(request: Request, rt: Runtime = Depends(runtime)) -> Response:
-    _, rows = await rt.catalog()
-    out: dict[str, dict[str, Any]] = {}
-    for r in rows:
-        game = out.setdefault(r["game_id"], {"game_id": r["game_id"], "name": r["game_name"], "achievements": []})
-        if r["achievement_id"] is not None:
-            game["achievements"].append({"achievement_id": r["achievement_id"], "name": r["name"],
-                                         "points": r["points"]})
-    return public_json(request, {"games": list(out.values())}, rt.settings.public_cache_s)
+    """Every game with its achievements, stats and stat boards (seasons included)."""
+    catalog, rows = await rt.catalog()
+    return public_json(request, games_body(rows, catalog), rt.settings.public_cache_s)
 
 
 @router.get("/v1/games/{game_id}/leaderboard", tags=["leaderboards"])
