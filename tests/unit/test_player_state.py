@@ -118,3 +118,15 @@ def test_replay_notices_a_region_change_it_had_not_folded_in() -> None:
     assert touched == {("p", "arena"), ("p", "puzzle")} and book.regions["p"] == "na"
     versions = book.score_updates({("p", "puzzle")}, 300).versions
     assert set(versions) == {3}, "puzzle (all-time, day, week) is resent with the version of the move"
+
+
+def test_a_region_change_carried_by_a_stat_row_moves_the_players_boards() -> None:
+    """Reconcile and recovery fold stat rows' regions too: a change that came with a stat update only is not lost."""
+    book = PlayerBook()
+    book.replay([{"seq": 1, "player_id": "p", "game_id": "g", "points": 5, "unlocked_at": datetime(2026, 12, 7,
+                                                                                                   tzinfo=UTC),
+                  "region": "eu"}])
+    assert book.replay_regions([{"seq": 2, "player_id": "p", "region": "eu"}]) == set()
+    assert book.replay_regions([{"seq": 3, "player_id": "p", "region": "us"},
+                                {"seq": 4, "player_id": "q", "region": None}]) == {("p", "g")}
+    assert book.regions["p"] == "us" and book.region_seq["p"] == 3
