@@ -17,7 +17,8 @@ from podium.gateway.limits import MAX_AMONG
 from podium.gateway.rate_limits import RateLimited
 from podium.gateway.runtime import Runtime
 from podium.telemetry import metrics
-from podium.wire.errors import Forbidden, PodiumError
+from podium.wire.errors import Forbidden, PodiumError, UnknownGame
+from podium.wire.messages import ALL_GAMES
 
 Period = Literal["all", "day", "week"]
 RegionIn = Annotated[str, StringConstraints(pattern=REGION_PATTERN)]
@@ -72,7 +73,11 @@ async def dashboard(rt: Runtime, player_id: str) -> Any:
 
 
 async def progress(rt: Runtime, player_id: str, game_id: str) -> Any:
-    """The player's stats and threshold progress in a game, from their player shard."""
+    """The player's stats and threshold progress in a game, from their player shard.
+    The all-games id has no stats: refused here, as an id the shard's catalog lacks
+    would make the shard reload it."""
+    if game_id == ALL_GAMES:
+        raise UnknownGame(f"no game {game_id!r} in the catalog")
     await rt.require_game(game_id)
     return await rt.call(rt.player_shard(player_id).progress.remote(player_id, game_id))
 
