@@ -81,8 +81,8 @@ async def _acknowledge(rt: Runtime, raw: bytes | str, scope: str, who: str, via:
         for (i, _), (status, reason) in zip(by_shard[shard], shard_acks, strict=True):
             acks[i]["status"] = status.value
             acks[i]["reason"] = reason
-    stat_acks = Counter((acks[i]["status"], acks[i]["reason"] or "") for i, item in enumerate(items)
-                        if isinstance(item.unlock, StatUpdate))
+    stats = [i for i, item in enumerate(items) if isinstance(item.unlock, StatUpdate)]
+    stat_acks: Counter[tuple[str, ...]] = Counter((acks[i]["status"], acks[i]["reason"] or "") for i in stats)
     if stat_acks:  # podium_unlocks counts them too; this tells them apart
         metrics.count_all("podium_stat_updates", stat_acks, ("status", "reason"))
     for ack in acks:
