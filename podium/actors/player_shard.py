@@ -116,6 +116,8 @@ class PlayerShard(Social, ActorBase):
         for r in stat_values:
             self.stat_book.load(r["player_id"], r["game_id"], r["stat_id"], r["value"], r["updated_us"],
                                 r["last_seq"])
+            if r["region"] is not None:  # a player with stat updates only has no scores row to bring it
+                self.book.regions.setdefault(r["player_id"], r["region"])
         touched |= self._replay_stats(stat_replay)
         # Rows after the watermark may never have reached their leaderboard: the
         # deliverer resends them all (versioned, so a leaderboard that has them
