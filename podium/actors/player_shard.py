@@ -126,12 +126,13 @@ class PlayerShard(Social, ActorBase):
             self.book.load_period(r["player_id"], r["game_id"], r["period"], r["start_us"],
                                   PeriodStats(r["points"], r["unlocked_count"], r["reached_us"], r["last_seq"]))
         touched = self.book.replay(replay)
+        self._learn_unlocks(replay)
         for r in stat_values:
             self.stat_book.load(r["player_id"], r["game_id"], r["stat_id"], r["value"], r["updated_us"],
                                 r["last_seq"])
-        self.stat_book.replay(stat_replay)
-        for player_id, region in stat_regions.items():
+        for player_id, region in stat_regions.items():  # players with stats and no points game
             self.book.regions.setdefault(player_id, region)
+        touched |= self._replay_stats(stat_replay)
         # Every pair with stat boards whose rows may not have reached its leaderboard.
         touched |= {(r["player_id"], r["game_id"]) for r in stat_replay
                     if self.catalog.boards.get(r["game_id"])}
@@ -239,10 +240,29 @@ class PlayerShard(Social, ActorBase):
         if rows or stat_rows:
             log.warning("player shard %d: %d unlock and %d stat rows committed by a write that reported an "
                         "error; folded in", self.index, len(rows), len(stat_rows))
-        self.stat_book.replay(stat_rows)
-        stat_pairs = self.stat_boards.rebuild(self.catalog, stat_rows, to_us)  # seq-guarded: folds only what is new
-        return (self.book.replay(rows) | stat_pairs, max([after_seq] + [r["seq"] for r in rows + stat_rows]),
-                len(rows) + len(stat_rows))
+        touched = self.book.replay(rows)
+        self._learn_unlocks(rows)
+        touched |= self._replay_stats(stat_rows)
+        touched |= self.stat_boards.rebuild(self.catalog, stat_rows, to_us)  # seq-guarded: folds only what is new
+        return touched, max([after_seq] + [r["seq"] for r in rows + stat_rows]), len(rows) + len(stat_rows)
+
+    def _replay_stats(self, rows: list[Any]) -> set[Pair]:
+        """Fold stat journal rows (after the unlock rows of the same span) into the
+        stat book, and the player's region into the book: a region change may come
+        with a stat row only. Returns the pairs whose boards must move."""
+        self.stat_book.replay(rows)
+        touched: set[Pair] = set()
+        for r in rows:  # its stat boards move too, also when it has no points game (as on the live path)
+            touched |= self.book.region_change(r["player_id"], r["region"], r["seq"],
+                                               self.stat_boards.games_of(r["player_id"], self.stat_book))
+        return touched
+
+    def _learn_unlocks(self, rows: list[Any]) -> None:
+        """Unlock rows of threshold achievements: known journaled, so a stat update
+        that meets the threshold does not insert them again."""
+        for r in rows:
+            if self.catalog.threshold_of(r["game_id"], r["achievement_id"]) is not None:
+                self.stat_book.unlocks.add((r["player_id"], r["game_id"], r["achievement_id"]))
 
     async def _journaled(self, batch: UnlockBatch) -> list[bool]:
         """Which of these items the journal holds (JournalPipeline: an item refused
@@ -267,7 +287,7 @@ class PlayerShard(Social, ActorBase):
     def _plan(self, batch: UnlockBatch) -> list[int]:
         """JournalPipeline's plan: what a write round may journal, before its backlog admission."""
         self._planned = self.catalog
-        return plan_intake(batch, self._planned, self.stat_book.value).rows
+        return plan_intake(batch, self._planned, self.stat_book.value, unlocked=self.stat_book.unlocked).rows
 
     async def _refresh_catalog(self, batch: UnlockBatch) -> bool:
         """JournalPipeline's refresh: reload the catalog if the round names a game or
@@ -317,7 +337,7 @@ class PlayerShard(Social, ActorBase):
                                                    [batch.game_ids[i] for i in stat],
                                                    [str(batch.event_ids[i]) for i in stat])
         known = {i for i, h in zip(stat, held, strict=True) if h}
-        return plan_intake(batch, self._planned, self.stat_book.value, known)
+        return plan_intake(batch, self._planned, self.stat_book.value, known, self.stat_book.unlocked)
 
     async def _append(self, conn: asyncpg.Connection, batch: UnlockBatch, plan: IntakePlan,
                       now: Any) -> tuple[dict[tuple[str, str, str], int], list[int], dict[str, str]]:
@@ -365,7 +385,11 @@ class PlayerShard(Social, ActorBase):
             if seq is not None:
                 statuses[i] = AckStatus.ACCEPTED
                 applied.append((seq, i, batch.achievement_ids[i], pts))
+        for i in plan.journal_rows:  # inserted now or before: either way journaled
+            if self._planned.threshold_of(batch.game_ids[i], batch.achievement_ids[i]) is not None:
+                self.stat_book.unlocks.add(batch.key(i))
         for c in plan.crossings:
+            self.stat_book.unlocks.add((batch.player_ids[c.index], batch.game_ids[c.index], c.achievement_id))
             seq = seq_of.get((batch.player_ids[c.index], batch.game_ids[c.index], c.achievement_id))
             if seq is not None:  # None: unlocked before (a direct unlock, or a `set` stat crossing again)
                 applied.append((seq, c.index, c.achievement_id, c.points))

@@ -18,6 +18,7 @@ from podium.wire.errors import PodiumError
 from podium.wire.messages import AckStatus, Key, UnlockBatch
 
 Current = Callable[[str, str, str], int | None]  # (player, game, stat) -> the value held before this batch
+Unlocked = Callable[[str, str, str], bool]  # (player, game, achievement) -> known to be journaled already
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,11 +56,19 @@ def _none(player_id: str, game_id: str, stat_id: str) -> int | None:
     return None
 
 
+def _never(player_id: str, game_id: str, achievement_id: str) -> bool:
+    return False
+
+
 def plan_intake(batch: UnlockBatch, catalog: Catalog, current: Current = _none,
-                journaled: Collection[int] = ()) -> IntakePlan:
+                journaled: Collection[int] = (), unlocked: Unlocked = _never) -> IntakePlan:
     """`current`: the values before the batch; `journaled`: indices of stat
     updates whose event id the journal holds already (answered `duplicate`,
-    whatever else they carry, and left out of the value chain)."""
+    whatever else they carry, and left out of the value chain); `unlocked`:
+    the threshold unlocks known journaled. A stat update whose value meets a
+    threshold not known unlocked unlocks it, met before or not (a threshold
+    added or lowered later still unlocks). One the journal holds after all
+    is skipped by the unlock's unique key; `unlocked` only spares that insert."""
     n = len(batch)
     statuses: list[AckStatus | None] = [None] * n
     reasons: list[str | None] = [None] * n
@@ -78,7 +87,7 @@ def plan_intake(batch: UnlockBatch, catalog: Catalog, current: Current = _none,
                 first_index.setdefault(key, i)
                 continue
             try:
-                after, crossed = _plan_stat(batch, i, catalog, current, running)
+                after, crossed = _plan_stat(batch, i, catalog, current, running, unlocked)
             except PodiumError as exc:
                 statuses[i] = AckStatus.REJECTED
                 reasons[i] = exc.code
@@ -108,7 +117,7 @@ def plan_intake(batch: UnlockBatch, catalog: Catalog, current: Current = _none,
 
 
 def _plan_stat(batch: UnlockBatch, i: int, catalog: Catalog, current: Current,
-               running: dict[tuple[str, str, str], int]) -> tuple[int, list[tuple[str, int]]]:
+               running: dict[tuple[str, str, str], int], unlocked: Unlocked) -> tuple[int, list[tuple[str, int]]]:
     """The value stat update i leaves, and the (achievement, points) it unlocks;
     raises the PodiumError that rejects it."""
     player_id, game_id = batch.player_ids[i], batch.game_ids[i]
@@ -119,7 +128,9 @@ def _plan_stat(batch: UnlockBatch, i: int, catalog: Catalog, current: Current,
     after = stats.apply(stat, before, op, int(value or 0))
     running[held] = after
     crossed: list[tuple[str, int]] = []
-    for achievement_id in stats.crossings(catalog.thresholds_on(game_id, stat_id), before, after):
+    due = stats.due(catalog.thresholds_on(game_id, stat_id), after,
+                    lambda achievement_id: unlocked(player_id, game_id, achievement_id))
+    for achievement_id in due:
         try:
             crossed.append((achievement_id, catalog.points_of(game_id, achievement_id)))
         except PodiumError:  # a catalog names only its own achievements as thresholds: never seen

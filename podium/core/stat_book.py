@@ -29,6 +29,11 @@ class StatBook:
         self.players: dict[str, dict[str, dict[str, StatValue]]] = {}  # player -> game -> stat -> value
         self._dirty: set[StatKey] = set()
         self._count = 0  # values held (status reads it; counting them walks every player)
+        # Threshold unlocks known journaled (player, game, achievement): a stat update whose value meets a
+        # threshold unlocks it unless it is here, so a met threshold is not inserted (and skipped) again with
+        # every later update. Learnt as the shard writes, reconciles and replays, not read whole at recovery
+        # (a scan of the shard's unlocks): one missing costs one insert the unique key skips, then it is here.
+        self.unlocks: set[tuple[str, str, str]] = set()
 
     def value(self, player_id: str, game_id: str, stat_id: str) -> int | None:
         """The stat's current value; None before its first update."""
@@ -38,6 +43,9 @@ class StatBook:
     def of(self, player_id: str, game_id: str) -> dict[str, int]:
         """Every stat of the player in the game that has a value."""
         return {s: v.value for s, v in self.players.get(player_id, {}).get(game_id, {}).items()}
+
+    def unlocked(self, player_id: str, game_id: str, achievement_id: str) -> bool:
+        return (player_id, game_id, achievement_id) in self.unlocks
 
     def load(self, player_id: str, game_id: str, stat_id: str, value: int, updated_us: int, last_seq: int) -> None:
         """Take a checkpointed row as it is (recovery)."""

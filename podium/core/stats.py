@@ -1,9 +1,9 @@
 """Player stats, pure: a stat's operator folds an update into its value, thresholds turn a value into unlocks, and
-progress says how far a player is from one. The player shard calls `apply` and `crossings` when it journals a stat
+progress says how far a player is from one. The player shard calls `apply` and `due` when it journals a stat
 update (the crossing's unlock goes in the same transaction); reads call `progress`. No I/O, no clock."""
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -100,6 +100,13 @@ def apply(stat: StatDef, current: int | None, op: str, value: int) -> int:
 def crossings(thresholds: Iterable[Threshold], before: int | None, after: int) -> list[str]:
     """The achievement ids whose threshold was not met before the update and is met after, in the given order."""
     return [t.achievement_id for t in thresholds if not t.met(before) and t.met(after)]
+
+
+def due(thresholds: Iterable[Threshold], after: int, unlocked: Callable[[str], bool]) -> list[str]:
+    """The achievement ids to unlock once a stat's value is `after`: met, and not yet unlocked by this player. Not
+    "not met before": a threshold added or lowered while the player's value already meets it (or an update planned
+    against a catalog of before) would otherwise never unlock. The unlock's unique key still makes it once only."""
+    return [t.achievement_id for t in thresholds if t.met(after) and not unlocked(t.achievement_id)]
 
 
 def progress(threshold: Threshold, value: int | None) -> Progress:

@@ -20,7 +20,8 @@ from podium.gateway.rate_limits import RateLimited
 from podium.gateway.runtime import Runtime
 from podium.persistence import stat_boards
 from podium.telemetry import metrics
-from podium.wire.errors import Forbidden, InvalidRequest, PodiumError, UnknownBoard, UnknownSeason
+from podium.wire.errors import Forbidden, InvalidRequest, PodiumError, UnknownBoard, UnknownGame, UnknownSeason
+from podium.wire.messages import ALL_GAMES
 
 Period = Literal["all", "day", "week", "season"]
 RegionIn = Annotated[str, StringConstraints(pattern=REGION_PATTERN)]
@@ -115,7 +116,11 @@ async def dashboard(rt: Runtime, player_id: str) -> Any:
 
 
 async def progress(rt: Runtime, player_id: str, game_id: str) -> Any:
-    """The player's stats and threshold progress in a game, from their player shard."""
+    """The player's stats and threshold progress in a game, from their player shard.
+    The all-games id has no stats: refused here, as an id the shard's catalog lacks
+    would make the shard reload it."""
+    if game_id == ALL_GAMES:
+        raise UnknownGame(f"no game {game_id!r} in the catalog")
     await rt.require_game(game_id)
     return await rt.call(rt.player_shard(player_id).progress.remote(player_id, game_id))
 

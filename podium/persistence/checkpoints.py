@@ -50,9 +50,11 @@ ON CONFLICT (player_id, game_id, stat_id) DO UPDATE SET
 WHERE s.last_seq < EXCLUDED.last_seq
 """
 
+# With the player's region: a player may have stat values and no scores (no player_game_stats row to carry it).
 _STAT_VALUES_OF_SHARD = """
-SELECT player_id, game_id, stat_id, value, (extract(epoch FROM updated_at) * 1000000)::bigint AS updated_us, last_seq
-FROM player_stats WHERE player_shard = $1
+SELECT s.player_id, s.game_id, s.stat_id, s.value, (extract(epoch FROM s.updated_at) * 1000000)::bigint AS updated_us,
+       s.last_seq, p.region
+FROM player_stats s LEFT JOIN players p USING (player_id) WHERE s.player_shard = $1
 """
 
 _UPSERT_WATERMARK = """
@@ -168,7 +170,7 @@ async def read_player_shard_stats(conn: asyncpg.Connection, shard: int) -> list[
 
 
 async def read_player_shard_stat_values(conn: asyncpg.Connection, shard: int) -> list[asyncpg.Record]:
-    """Checkpointed stat values of every player this shard owns (updated_at in µs)."""
+    """Checkpointed stat values of every player this shard owns (updated_at in µs), with the player's region."""
     return await conn.fetch(_STAT_VALUES_OF_SHARD, shard)
 
 

@@ -222,14 +222,16 @@ async def replay(
     return await conn.fetch(_REPLAY, shard, after_seq, None if game_ids is None else list(game_ids))
 
 
+# The player's region as _REPLAY reads it: a region change may come with a stat row only.
 _REPLAY_STATS = """
-SELECT seq, player_id, game_id, stat_id, op, value, value_after, updated_at
-FROM stat_updates
-WHERE player_shard = $1 AND seq > $2
-ORDER BY seq
+SELECT s.seq, s.player_id, s.game_id, s.stat_id, s.op, s.value, s.value_after, s.updated_at, p.region
+FROM stat_updates s LEFT JOIN players p USING (player_id)
+WHERE s.player_shard = $1 AND s.seq > $2
+ORDER BY s.seq
 """
 
 
 async def replay_stats(conn: asyncpg.Connection, *, shard: int, after_seq: int) -> list[asyncpg.Record]:
-    """Stat updates journaled by `shard` after `after_seq`, oldest first."""
+    """Stat updates journaled by `shard` after `after_seq`, oldest first, with the player's region."""
     return await conn.fetch(_REPLAY_STATS, shard, after_seq)
+

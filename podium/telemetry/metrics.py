@@ -24,6 +24,8 @@ SIZES = [1.0, 10.0, 50.0, 100.0, 250.0, 500.0, 1000.0, 2500.0, 5000.0]
 SPEC: dict[str, tuple[str, str, tuple[str, ...], list[float] | None]] = {
     "podium_unlocks": ("counter", "Unlocks answered by the gateway, by ack status and reason", ("status", "reason"),
                        None),
+    "podium_stat_updates": ("counter", "Stat update items among podium_unlocks, by ack status and reason",
+                            ("status", "reason"), None),
     "podium_ack_seconds": ("histogram", "From a frame or POST read to its acks (gateway)", ("via",), LATENCY_S),
     "podium_journal_batch_unlocks": ("histogram", "Unlocks per group commit (player shard)", ("shard",), SIZES),
     "podium_journal_commit_seconds": ("histogram", "Journal transaction time per group commit", ("shard",),

@@ -15,7 +15,7 @@ import websockets
 
 from podium.core.routing import shard_of
 from podium.gateway.auth import mint_token
-from podium.persistence import catalog_store
+from podium.persistence import catalog_store, journal
 from podium.transport import directory
 from tests.integration.conftest import eventually, wait_online
 from tests.integration.test_pushes import collect
@@ -241,3 +241,74 @@ async def test_progress_is_read_over_http_and_a_socket_and_pushed_once_per_achie
     assert by_socket == {"type": "result", "id": "q1", "q": "progress", "body": body}
     assert (await http.get(f"/v1/players/{p}/progress", params={"game": game})).status_code == 401
     assert (await server.get(f"/v1/players/{p}/progress", params={"game": "no-such-game"})).status_code == 404
+
+
+async def test_a_threshold_added_while_already_met_unlocks_with_the_next_update(cluster, db, server, api_key,
+                                                                               uid) -> None:
+    """A threshold that is met when it reaches the shard (added, or lowered, below the player's value) unlocks
+    with the player's next update of the stat, in that update's commit, and once only."""
+    game, p = uid("stats"), uid("p")
+    entry = stats_game(game)
+    await add_game(db, game, cluster, api_key, entry)
+    async with websockets.connect(f"{cluster.ws_url}/v1/ws/ingest", additional_headers={"X-API-Key": api_key}) as ws:
+        assert [a["status"] for a in await send(ws, [stat(p, game, "wins", "incr", 5, "w1")])] == ["accepted"]
+        entry["achievements"].append({"achievement_id": "five-wins", "name": "Five wins", "points": 20,
+                                      "threshold": {"stat_id": "wins", "at_least": 5}})
+        async with db.acquire() as conn:
+            await catalog_store.import_catalog(conn, [entry])
+
+        async def known() -> bool:  # the player's shard has the new catalog (its poll)
+            response = await server.get(f"/v1/players/{p}/progress", params={"game": game})
+            return "five-wins" in {a["achievement_id"] for a in response.json()["achievements"]}
+
+        await eventually(known, timeout=20)
+        assert await db.fetchval("SELECT count(*) FROM unlocks WHERE player_id = $1 AND achievement_id = 'five-wins'",
+                                 p) == 0  # nothing until the next update
+        assert [a["status"] for a in await send(ws, [stat(p, game, "wins", "incr", 1, "w2")])] == ["accepted"]
+        for n in range(3, 6):  # later updates: met, unlocked already
+            await send(ws, [stat(p, game, "wins", "incr", 1, f"w{n}")])
+    rows = await db.fetch("SELECT u.achievement_id, s.event_id FROM unlocks u LEFT JOIN stat_updates s "
+                          "ON s.xmin = u.xmin AND s.player_id = u.player_id WHERE u.player_id = $1 ORDER BY u.seq", p)
+    assert [(r["achievement_id"], r["event_id"]) for r in rows] == [("three-wins", "w1"), ("five-wins", "w2")]
+
+
+async def test_stat_rows_replay_with_the_players_region(cluster, db, api_key, uid) -> None:
+    """Reconcile and recovery read the region of stat rows as of unlock rows: a region change may come with a
+    stat update only."""
+    game, p = uid("stats"), uid("p")
+    await add_game(db, game, cluster, api_key)
+    async with websockets.connect(f"{cluster.ws_url}/v1/ws/ingest", additional_headers={"X-API-Key": api_key}) as ws:
+        await send(ws, [stat(p, game, "wins", "incr", 1, "w1", region="eu")])
+    async with db.acquire() as conn:
+        rows = await journal.replay_stats(conn, shard=shard_of(p, cluster.settings.player_shards), after_seq=0)
+    assert [(r["stat_id"], r["region"]) for r in rows if r["player_id"] == p] == [("wins", "eu")]
+
+
+async def test_a_region_sent_with_stat_updates_only_survives_a_restart(cluster, db, api_key, uid) -> None:
+    """A player whose region came with stat updates only keeps it across a player shard restart, whether the
+    updates are checkpointed or in the journal tail: their next unlock without a region is journaled with it."""
+    game, p = uid("stats"), uid("p")
+    s = cluster.settings
+    shard = shard_of(p, s.player_shards)
+    q = next(q for n in itertools.count() if shard_of(q := f"{p}-q{n}", s.player_shards) == shard)
+    await add_game(db, game, cluster, api_key)
+    async with websockets.connect(f"{cluster.ws_url}/v1/ws/ingest", additional_headers={"X-API-Key": api_key}) as ws:
+        await send(ws, [stat(p, game, "wins", "incr", 1, "w1", region="eu")])
+        await eventually(lambda: db.fetchval("SELECT value FROM player_stats WHERE player_id = $1", p),
+                         timeout=20)  # checkpointed
+        await send(ws, [stat(q, game, "wins", "incr", 1, "w1", region="us")])  # maybe only in the tail
+    ray.kill(directory.player_shard(s, shard), no_restart=False)
+
+    async def back() -> bool:  # the shard answers again (a wrong operator records nothing)
+        async with websockets.connect(f"{cluster.ws_url}/v1/ws/ingest",
+                                      additional_headers={"X-API-Key": api_key}) as ws:
+            acks = await asyncio.wait_for(send(ws, [stat(p, game, "wins", "max", 1, "probe")]), 10)
+            return acks[0].get("reason") == "wrong_operator"
+
+    await eventually(back, timeout=90, every=0.5)
+    async with websockets.connect(f"{cluster.ws_url}/v1/ws/ingest", additional_headers={"X-API-Key": api_key}) as ws:
+        acks = await send(ws, [{"player_id": p, "game_id": game, "achievement_id": "plain"},
+                               {"player_id": q, "game_id": game, "achievement_id": "plain"}])
+    assert [a["status"] for a in acks] == ["accepted", "accepted"]
+    rows = await db.fetch("SELECT player_id, region FROM unlocks WHERE player_id = ANY($1::text[])", [p, q])
+    assert {r["player_id"]: r["region"] for r in rows} == {p: "eu", q: "us"}

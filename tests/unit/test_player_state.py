@@ -128,3 +128,15 @@ def test_a_region_move_of_a_player_with_stats_and_no_points_game_moves_its_stat_
     assert book.version("p", 1) == 3  # its stat scores are re-versioned past what the boards hold
     book.apply(4, "p", "arena", 10, 100)
     assert book.region_change("p", "eu", 5, ["race"]) == {("p", "race"), ("p", "arena")}
+
+
+def test_a_region_change_carried_by_a_stat_row_moves_the_players_boards() -> None:
+    """Reconcile and recovery fold stat rows' regions too: a change that came with a stat update only is not lost."""
+    book = PlayerBook()
+    book.replay([{"seq": 1, "player_id": "p", "game_id": "g", "points": 5, "unlocked_at": datetime(2026, 12, 7,
+                                                                                                   tzinfo=UTC),
+                  "region": "eu"}])
+    assert book.replay_regions([{"seq": 2, "player_id": "p", "region": "eu"}]) == set()
+    assert book.replay_regions([{"seq": 3, "player_id": "p", "region": "us"},
+                                {"seq": 4, "player_id": "q", "region": None}]) == {("p", "g")}
+    assert book.regions["p"] == "us" and book.region_seq["p"] == 3

@@ -11,7 +11,7 @@ from podium.core import progress
 from podium.core.catalog import Catalog
 from podium.core.intake import Crossing, plan_intake
 from podium.core.stat_book import StatBook
-from podium.core.stats import Op, StatDef, Threshold, apply
+from podium.core.stats import Op, StatDef, Threshold, apply, due
 from podium.wire.errors import PodiumError
 from podium.wire.messages import AckStatus, StatUpdate, Unlock, UnlockBatch
 
@@ -79,6 +79,28 @@ def test_crossings_happen_once_per_round_and_an_unlock_item_of_the_same_achievem
     assert plan.journal_rows == [0] and plan.crossings == [] and plan.stat_rows == [1]
 
 
+def test_a_threshold_met_already_unlocks_unless_known_unlocked() -> None:
+    """A threshold added or lowered while the value meets it (or an update planned against the catalog of before)
+    unlocks with the player's next update of the stat: met after, not known unlocked; "not met before" never would."""
+    batch = UnlockBatch.of([su("p", "wins", "incr", 1, "e1"), su("q", "wins", "incr", 1, "e1"),
+                            su("p", "lap", "min", 70, "e2")])
+    plan = plan_intake(batch, CATALOG, lambda p, g, s: 5 if s == "wins" else 40)  # both met before (five; fast)
+    assert plan.crossings == [Crossing(0, "five", 5), Crossing(1, "five", 5), Crossing(2, "fast", 30)]
+    known = {("p", "g", "five"), ("p", "g", "fast")}
+    plan = plan_intake(batch, CATALOG, lambda p, g, s: 5 if s == "wins" else 40,
+                       unlocked=lambda p, g, a: (p, g, a) in known)
+    assert plan.crossings == [Crossing(1, "five", 5)] and plan.values_after == [6, 6, 40]
+    assert due([Threshold("five", "wins", at_least=5)], 9, lambda a: False) == ["five"]
+    assert due([Threshold("five", "wins", at_least=5)], 4, lambda a: False) == []
+
+
+def test_the_stat_book_knows_which_threshold_unlocks_are_journaled() -> None:
+    book = StatBook()
+    assert not book.unlocked("p", "g", "five")
+    book.unlocks.add(("p", "g", "five"))
+    assert book.unlocked("p", "g", "five") and not book.unlocked("q", "g", "five")
+
+
 def test_min_stats_cross_at_most_thresholds_from_no_value() -> None:
     batch = UnlockBatch.of([su("p", "lap", "min", 90, "e1"), su("p", "lap", "min", 95, "e2"),
                             su("p", "lap", "min", 55, "e3")])
@@ -121,7 +143,7 @@ UPDATES = st.lists(st.tuples(st.sampled_from(["p", "q"]), st.sampled_from(["wins
 @given(UPDATES, st.sets(st.integers(0, 39), max_size=8))
 def test_the_plan_equals_applying_the_updates_one_by_one(updates: list, journaled: set[int]) -> None:
     """Model: walk the items in order; a journaled or repeated event is skipped, a refused one leaves the value,
-    and an achievement is unlocked the first time its threshold goes from unmet to met."""
+    and an achievement is unlocked the first time its threshold is met (nothing is unlocked before the batch)."""
     ops = {"wins": "incr", "lap": "min", "level": "set"}
     items = [su(p, s, ops[s], v, f"e{e}") for p, s, v, e in updates]
     journaled = {i for i in journaled if i < len(items)}
@@ -144,7 +166,7 @@ def test_the_plan_equals_applying_the_updates_one_by_one(updates: list, journale
         rows.append(i)
         after.append(value)
         for t in THRESHOLDS[("g", u.stat_id)]:
-            if not t.met(before) and t.met(value) and (u.player_id, t.achievement_id) not in unlocked:
+            if t.met(value) and (u.player_id, t.achievement_id) not in unlocked:
                 unlocked.add((u.player_id, t.achievement_id))
                 crossed.append((i, t.achievement_id))
     assert plan.stat_rows == rows and plan.values_after == after
