@@ -10,6 +10,7 @@ import asyncio
 import gc
 import logging
 import time
+from collections.abc import Iterable
 from typing import Any
 
 import asyncpg
@@ -125,7 +126,7 @@ class PlayerShard(Social, ActorBase):
         for r in periods:
             self.book.load_period(r["player_id"], r["game_id"], r["period"], r["start_us"],
                                   PeriodStats(r["points"], r["unlocked_count"], r["reached_us"], r["last_seq"]))
-        touched = self.book.replay(replay)
+        touched = self.book.replay(replay, self._stat_games)
         self._learn_unlocks(replay)
         for r in stat_values:
             self.stat_book.load(r["player_id"], r["game_id"], r["stat_id"], r["value"], r["updated_us"],
@@ -240,7 +241,7 @@ class PlayerShard(Social, ActorBase):
         if rows or stat_rows:
             log.warning("player shard %d: %d unlock and %d stat rows committed by a write that reported an "
                         "error; folded in", self.index, len(rows), len(stat_rows))
-        touched = self.book.replay(rows)
+        touched = self.book.replay(rows, self._stat_games)
         self._learn_unlocks(rows)
         touched |= self._replay_stats(stat_rows)
         touched |= self.stat_boards.rebuild(self.catalog, stat_rows, to_us)  # seq-guarded: folds only what is new
@@ -253,9 +254,12 @@ class PlayerShard(Social, ActorBase):
         self.stat_book.replay(rows)
         touched: set[Pair] = set()
         for r in rows:  # its stat boards move too, also when it has no points game (as on the live path)
-            touched |= self.book.region_change(r["player_id"], r["region"], r["seq"],
-                                               self.stat_boards.games_of(r["player_id"], self.stat_book))
+            touched |= self.book.region_change(r["player_id"], r["region"], r["seq"], self._stat_games(r["player_id"]))
         return touched
+
+    def _stat_games(self, player_id: str) -> Iterable[str]:
+        """The games whose stat boards hold the player: a region move moves them too."""
+        return self.stat_boards.games_of(player_id, self.stat_book)
 
     def _learn_unlocks(self, rows: list[Any]) -> None:
         """Unlock rows of threshold achievements: known journaled, so a stat update
@@ -407,7 +411,7 @@ class PlayerShard(Social, ActorBase):
             if player_id in region_updates:  # the journal records a region only with a new row
                 # Its stat boards move too, also when it has no points game.
                 touched |= self.book.region_change(player_id, region_updates[player_id], seq,
-                                                   self.stat_boards.games_of(player_id, self.stat_book))
+                                                   self._stat_games(player_id))
             if achievement_id is None:
                 stat_id = str(batch.stat_ids[i])
                 before_value = self.stat_book.value(player_id, game_id, stat_id)

@@ -6,7 +6,7 @@ under the leaderboards' one rule: a newer version wins."""
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -163,13 +163,17 @@ class PlayerBook:
             touched |= self.region_change(r["player_id"], r["region"], r["seq"])
         return touched
 
-    def replay(self, rows: Iterable[Mapping[str, Any]]) -> set[Pair]:
+    def replay(self, rows: Iterable[Mapping[str, Any]],
+               other_games: Callable[[str], Iterable[str]] | None = None) -> set[Pair]:
         """Fold journal rows (seq, player_id, game_id, points, unlocked_at,
         region) in, oldest first; returns every pair the rows touch, including
-        rows already folded in (their scores may still need resending)."""
+        rows already folded in (their scores may still need resending). A
+        region move also moves `other_games(player)` (its stat games), as
+        region_change does on the live path."""
         touched: set[Pair] = set()
         for r in rows:
-            touched |= self.region_change(r["player_id"], r["region"], r["seq"])
+            more = () if other_games is None else other_games(r["player_id"])
+            touched |= self.region_change(r["player_id"], r["region"], r["seq"], more)
             self.regions.setdefault(r["player_id"], r["region"])
             self.apply(r["seq"], r["player_id"], r["game_id"], r["points"], to_us(r["unlocked_at"]))
             touched.add((r["player_id"], r["game_id"]))

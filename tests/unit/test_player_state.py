@@ -140,3 +140,14 @@ def test_a_region_change_carried_by_a_stat_row_moves_the_players_boards() -> Non
     assert book.replay_regions([{"seq": 3, "player_id": "p", "region": "us"},
                                 {"seq": 4, "player_id": "q", "region": None}]) == {("p", "g")}
     assert book.regions["p"] == "us" and book.region_seq["p"] == 3
+
+
+def test_a_region_move_replayed_from_an_unlock_row_moves_the_players_stat_games_too() -> None:
+    """Reconcile folds unlock rows with the shard's stat games: a move carried by an unlock of one game moves the
+    player's stat boards in another game, as the live path does."""
+    book = PlayerBook()
+    at = datetime(2026, 12, 7, tzinfo=UTC)
+    book.replay([{"seq": 1, "player_id": "p", "game_id": "a", "points": 5, "unlocked_at": at, "region": "eu"}])
+    moved = book.replay([{"seq": 2, "player_id": "p", "game_id": "a", "points": 5, "unlocked_at": at, "region": "us"}],
+                        lambda player: ["b"] if player == "p" else [])
+    assert moved == {("p", "a"), ("p", "b")}
