@@ -10,7 +10,8 @@ prefix) and stopped before the next, so none steals CPU from another. Phases:
 (b) mixed: a fixed offered unlock rate plus paced rank / top-page / around-me
 reads; (c) push latency (Podium): ack of an unlock to its rank.changed at a
 subscribed socket; (d) growth: ingest and read costs at each player count;
-then (e)-(i), docs/benchmarks.md. `--phases seed` (or `seed,online`, ...)
+then (e)-(j), docs/benchmarks.md ((j) stats: stat update ingest beside unlock
+ingest, progress pushes, asc vs desc board reads). `--phases seed` (or `seed,online`, ...)
 with `--systems podium` runs only those against Podium.
 Without PODIUM_DATABASE_URL / PODIUM_REDIS_URL it starts the embedded servers.
 The full run writes the table into docs/benchmarks.md and the plots beside it."""
@@ -21,24 +22,30 @@ import asyncio
 import itertools
 import os
 import platform
+import random
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
 import uuid
+from collections import Counter, deque
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import aiohttp
+import asyncpg
 import orjson
 import websockets
 
 from load.clients import (
+    Batches,
     CpuMeter,
     Items,
+    OnAck,
     Outcome,
     closed_loop,
     closed_reads,
@@ -50,7 +57,20 @@ from load.clients import (
     timed_send,
 )
 from load.systems import ROOT, Infra, Level, Podium, System, peers
-from load.workload import Workload, achievement_id, first_game, game_id, player_id
+from load.workload import (
+    BOARDS,
+    LEVEL,
+    STAT_GAME,
+    WINS,
+    WINS_ACHIEVEMENT,
+    WINS_AT_LEAST,
+    StatStream,
+    Workload,
+    achievement_id,
+    first_game,
+    game_id,
+    player_id,
+)
 
 DOCS = ROOT / "docs" / "benchmarks.md"
 IMAGES = ROOT / "docs" / "img"
@@ -83,13 +103,23 @@ class Profile:
     seed_reads: float = 350  # HTTP reads/s, open loop, from a process of their own
     seed_s: float = 25
     seed_workers: int = 2  # processes holding the player sockets
+    progress_sockets: int = 1_000  # j. stats: watched players, a player socket each
+    progress_rate: float = 1_000  # stat updates/s for them (issue 25: push p99 < 250 ms at this rate)
+    progress_s: float = 15
+    order_rounds: int = 4  # j. stats: asc/desc board reads, alternating slices of each order
+    order_slice_s: float = 5
 
 
 FULL = Profile("full", 100_000, (10_000, 100_000, 1_000_000), ingest_s=10, mixed_s=15, push_s=15, growth_s=5)
 QUICK = Profile("quick", 10_000, (10_000,), ingest_s=2, mixed_s=4, push_s=4, growth_s=2, subscribers=100,
-                idle_read_s=3, online_sockets=2_000, online_s=5, seed_s=10)
+                idle_read_s=3, online_sockets=2_000, online_s=5, seed_s=10, progress_sockets=200, progress_s=5,
+                order_slice_s=1.5)
 OVERLOAD_WITHOUT_INGEST = 20_000  # unlocks/s offered by the overload phase when the ingest phase did not run
-PHASES = ("idle", "ingest", "mixed", "push", "staleness", "seed", "online", "overload", "growth")
+PHASES = ("idle", "ingest", "mixed", "push", "staleness", "seed", "online", "stats", "overload", "growth")
+# The letters of the rows' labels ("a. ingest", ..., "j. stats"): `--phases j` is `--phases stats`.
+LETTERS = {"a": "ingest", "b": "mixed", "c": "push", "d": "growth", "e": "idle", "f": "staleness", "g": "online",
+           "h": "overload", "i": "seed", "j": "stats"}
+PROGRESS_GRACE_S = 2.0  # j. stats: how long after the last update a push may still arrive
 
 
 @dataclass
@@ -121,20 +151,22 @@ def say(message: str) -> None:
 
 # ---- phases ------------------------------------------------------------------------
 
-async def ingest_phase(system: System, mode: str, label: str, players: int, seconds: float, work: Workload,
-                       session: Any, levels: list[Level] | None = None) -> Row:
+async def ingest_phase(system: System, mode: str, label: str, players: int, seconds: float, work: Batches,
+                       session: Any, levels: list[Level] | None = None, on_ack: OnAck | None = None,
+                       what: str = "unlocks") -> Row:
     best: tuple[Outcome, CpuMeter, Level] | None = None
     for level in levels or system.modes[mode]:
         async with system.writers(mode, session, level.connections) as writers:
             with CpuMeter() as cpu:
                 lanes = writers if mode == "ws" else writers * level.connections  # HTTP: one lane per client
-                out = await closed_loop(lanes, level.in_flight, level.batch, seconds, work)
-        say(f"  {label} ingest [{level.label}]: {out.rate:,.0f}/s, p50 {percentiles(out.latencies_ms)[0]:.1f} ms")
+                out = await closed_loop(lanes, level.in_flight, level.batch, seconds, work, on_ack)
+        say(f"  {label} ingest of {what} [{level.label}]: {out.rate:,.0f}/s, "
+            f"p50 {percentiles(out.latencies_ms)[0]:.1f} ms")
         if best is None or out.rate > best[0].rate:
             best = (out, cpu, level)
     assert best is not None
-    unit = "unlocks/s; latency per request" if best[2].batch == 1 else f"unlocks/s; latency per {best[2].batch}"
-    return row(label, "a. ingest", players, best[0], best[1], unit, note=best[2].label)
+    per = "request" if best[2].batch == 1 else str(best[2].batch)
+    return row(label, "a. ingest", players, best[0], best[1], f"{what}/s; latency per {per}", note=best[2].label)
 
 
 async def idle_read_phase(system: System, label: str, profile: Profile, work: Workload, session: Any) -> list[Row]:
@@ -526,6 +558,219 @@ async def growth_phase(system: System, mode: str, label: str, profile: Profile, 
     return [ingest, row(label, "d. growth: reads (200/s, idle)", work.players, reads, cpu, "reads/s")]
 
 
+async def stats_phase(system: Podium, profile: Profile, work: Workload, session: Any) -> list[Row]:
+    """Issue 25's targets, three runs. (1) Ingest: an unlock run, then a stat
+    update run of the same shape (phase a's sockets, frames and in flight;
+    `incr wins 1` for Zipf-picked players, so the most active cross the
+    `wins` threshold and their unlocks are journaled with the updates); the
+    threshold unlocks and the journaled updates are then counted in
+    PostgreSQL. (2) Progress pushes: `progress_sockets` watched players with a
+    socket open, `progress_rate` updates/s for them; a sample is one update,
+    from its frame's scheduled send to the `progress` push that shows its
+    value. (3) Reads of an `asc` and a `desc` board of the same stat, closed
+    loop, in alternating slices."""
+    label = label_of(system)
+    p = work.players
+    unlocks = await ingest_phase(system, "ws", label, p, profile.ingest_s, work, session)
+    unlocks.phase = "j. stats: unlock ingest"
+    accepted_by: Counter[str] = Counter()
+
+    def on_ack(items: Items, statuses: list[str], sent: float, acked: float) -> None:
+        for item, status in zip(items, statuses, strict=True):
+            if status == "accepted":
+                accepted_by[item["player_id"]] += 1
+
+    stream = StatStream(work, uuid.uuid4().hex[:6])
+    updates = await ingest_phase(system, "ws", label, p, profile.ingest_s, stream, session, on_ack=on_ack,
+                                 what="stat updates")
+    updates.phase = "j. stats: stat update ingest"
+    journaled, crossed = await stat_counts(system)
+    due = sum(1 for n in accepted_by.values() if n >= WINS_AT_LEAST)
+    accepted = sum(accepted_by.values())
+    say(f"  {label} stat ingest: {crossed:,} threshold unlocks journaled ({due:,} players reached "
+        f"{WINS_AT_LEAST}), {journaled:,} updates journaled of {accepted:,} accepted")
+    updates.note += (f"; {crossed:,} threshold unlocks journaled ({due:,} players reached {WINS_AT_LEAST} "
+                     f"accepted wins over both levels); {journaled:,} updates journaled of {accepted:,} accepted")
+    rows = [unlocks, updates, *await progress_run(system, profile, session, p)]
+    return rows + await board_order_reads(system, profile, session, p, sorted(accepted_by))
+
+
+async def stat_counts(system: Podium) -> tuple[int, int]:
+    """(stat updates of `wins` journaled, threshold unlocks journaled), from PostgreSQL."""
+    conn = await asyncpg.connect(system.settings.database_url, timeout=30)
+    try:
+        row = await conn.fetchrow(
+            "SELECT (SELECT count(*) FROM stat_updates WHERE game_id = $1 AND stat_id = $2), "
+            "(SELECT count(*) FROM unlocks WHERE game_id = $1 AND achievement_id = $3)",
+            STAT_GAME, WINS, WINS_ACHIEVEMENT, timeout=60)
+    finally:
+        await conn.close()
+    assert row is not None
+    return int(row[0]), int(row[1])
+
+
+async def progress_run(system: Podium, profile: Profile, session: Any, players: int) -> list[Row]:
+    """`set level` updates (each a new value) round-robin over the watched
+    players, in frames of 10 paced from explicit scheduled times over 2 ingest
+    sockets. A `progress` push with value v settles every update of that
+    player with a value <= v (pushes of one window are merged)."""
+    watched = [player_id(i) for i in range(2_000, 2_000 + profile.progress_sockets)]  # preloaded, mid-board
+    pending: dict[str, deque[tuple[int, float]]] = {p: deque() for p in watched}  # (value, scheduled send)
+    values = dict.fromkeys(watched, 0)
+    pushed: list[float] = []
+    acks = Outcome()
+    refused = dropped = 0
+    run = uuid.uuid4().hex[:6]
+
+    async def open_one(player: str) -> Any:
+        nonlocal refused
+        try:
+            ws = await websockets.connect(f"{system.ws_url}/v1/ws/players/{player}?token={system.token(player)}",
+                                          open_timeout=60)
+            await ws.recv()  # subscribed
+            return ws
+        except (websockets.InvalidStatus, OSError, TimeoutError):
+            refused += 1
+            return None
+
+    async def listen(ws: Any, player: str) -> None:
+        nonlocal dropped
+        try:
+            async for message in ws:
+                now = time.monotonic()
+                for event in orjson.loads(message).get("events", ()):
+                    if event["type"] == "progress" and event["stat_id"] == LEVEL:
+                        queue = pending[player]
+                        while queue and queue[0][0] <= event["value"]:
+                            pushed.append((now - queue.popleft()[1]) * 1000)
+        except websockets.ConnectionClosed:
+            dropped += 1
+
+    async with system.writers("ws", session, 2) as writers:  # first: they count against the socket limit too
+        sockets: list[Any] = []
+        for start in range(0, len(watched), 200):  # 200 handshakes at a time
+            sockets += await asyncio.gather(*(open_one(pl) for pl in watched[start:start + 200]))
+        opened = [(ws, pl) for ws, pl in zip(sockets, watched, strict=True) if ws is not None]
+        online = [pl for _, pl in opened]
+        random.Random(7).shuffle(online)
+        turn = itertools.cycle(online)  # round robin: a player's updates are 1 / (rate / sockets) s apart
+        await asyncio.sleep(2.0)  # presence reaches every actor
+        listeners = [asyncio.ensure_future(listen(ws, pl)) for ws, pl in opened]
+        limit = asyncio.Semaphore(256)  # frames in flight; a late one still counts from its scheduled time
+
+        async def one(n: int, due: float) -> None:
+            try:
+                items = []
+                for _ in range(10):
+                    pl = next(turn)
+                    value = values[pl] = values[pl] + 1
+                    pending[pl].append((value, due))
+                    items.append({"kind": "stat", "player_id": pl, "game_id": STAT_GAME, "stat_id": LEVEL,
+                                  "op": "set", "value": value, "event_id": f"l-{run}-{value}"})
+                statuses = await writers[n % len(writers)].send(items)
+                acks.latencies_ms.append((time.monotonic() - due) * 1000)
+                acks.count(statuses)
+            finally:
+                limit.release()
+
+        try:
+            with CpuMeter() as cpu:
+                frames = profile.progress_rate / 10
+                t0 = time.monotonic() + 0.2
+                tasks: set[asyncio.Task[None]] = set()
+                n = 0
+                while (due := t0 + n / frames) < t0 + profile.progress_s:
+                    await asyncio.sleep(max(0.0, due - time.monotonic()))
+                    await limit.acquire()
+                    task = asyncio.ensure_future(one(n, due))
+                    tasks.add(task)
+                    task.add_done_callback(tasks.discard)
+                    n += 1
+                await asyncio.gather(*tasks)
+                acks.seconds = profile.progress_s
+                await asyncio.sleep(PROGRESS_GRACE_S)  # the last pushes
+        finally:
+            for task in listeners:
+                task.cancel()
+            await asyncio.gather(*(ws.close() for ws, _ in opened), return_exceptions=True)
+    missing = sum(len(q) for q in pending.values())
+    not_accepted = sum(acks.other.values())
+    say(f"  {label_of(system)} progress: push p50/p99 {percentiles(pushed)[0]:.0f}/{percentiles(pushed)[2]:.0f} ms "
+        f"over {len(pushed):,}, {missing} pushes missing, {not_accepted} updates not accepted, {dropped} dropped")
+    note = (f"{len(opened):,} watched players' sockets ({refused} refused, {dropped} dropped); {missing:,} updates "
+            f"with no push within {PROGRESS_GRACE_S:g} s (of them {not_accepted:,} not accepted)")
+    return [row(label_of(system), "j. stats: send -> progress push", players,
+                Outcome(acks.seconds, len(pushed), {}, pushed), cpu, "pushes/s; from the update's scheduled send",
+                note=note),
+            row(label_of(system), "j. stats: progress update acks", players, acks, cpu,
+                f"stat updates/s (offered {profile.progress_rate:,.0f}); latency per 10, from its scheduled send",
+                note="2 ingest sockets")]
+
+
+def label_of(system: System) -> str:
+    return f"{system.name} (ws)"
+
+
+async def board_order_reads(system: Podium, profile: Profile, session: Any, population: int,
+                            players: list[str]) -> list[Row]:
+    """The `asc` and the `desc` board of `wins` (the same values), read over
+    HTTP by `read_clients` closed-loop clients in alternating slices (desc
+    first in one round, asc first in the next), each client cycling top page
+    (50), around-me (k=5) and rank of a player with a value."""
+    kinds = ("top", "around", "rank")
+    outs = {order: Outcome() for order in BOARDS}
+    by_kind: dict[str, dict[str, list[float]]] = {order: {k: [] for k in kinds} for order in BOARDS}
+    busy: dict[str, list[tuple[float, float]]] = {order: [] for order in BOARDS}  # (machine %, load gen %)
+    rng = random.Random(11)
+    game = f"{system.base}/v1/games/{STAT_GAME}"
+
+    async def lane(order: str, deadline: float, first: int) -> None:
+        board = BOARDS[order]
+        for n in itertools.count(first):
+            if time.perf_counter() >= deadline:
+                return
+            kind, player = kinds[n % len(kinds)], rng.choice(players)
+            url = (f"{game}/leaderboard?board={board}&limit=50" if kind == "top" else
+                   f"{game}/players/{player}/around?board={board}&k=5" if kind == "around" else
+                   f"{game}/players/{player}/rank?board={board}")
+            t0 = time.perf_counter()
+            try:
+                async with session.get(url) as r:
+                    await r.read()
+                    status = r.status
+            except aiohttp.ClientError:
+                status = 0
+            ms = (time.perf_counter() - t0) * 1000
+            outs[order].latencies_ms.append(ms)
+            by_kind[order][kind].append(ms)
+            outs[order].count(["accepted" if status == 200 else f"http_{status}"])
+
+    if not players:
+        return []
+    for r in range(profile.order_rounds):
+        for order in ("desc", "asc") if r % 2 == 0 else ("asc", "desc"):
+            with CpuMeter() as cpu:
+                began = time.perf_counter()
+                await asyncio.gather(*(lane(order, began + profile.order_slice_s, i)
+                                       for i in range(profile.read_clients)))
+                outs[order].seconds += time.perf_counter() - began
+            busy[order].append((cpu.machine_pct, cpu.loadgen_pct))
+    rows = []
+    for order, out in outs.items():
+        p50, p95, p99 = percentiles(out.latencies_ms)
+        kind_ms = ", ".join(f"{k} p50/p99 {percentiles(v)[0]:.1f}/{percentiles(v)[2]:.1f}"
+                            for k, v in by_kind[order].items())
+        extra = ", ".join(f"{k} {v}" for k, v in sorted(out.other.items()))
+        say(f"  {system.name} {order} board reads: {out.rate:,.0f}/s, p50 {p50:.1f} ms ({kind_ms})")
+        rows.append(Row(system.name, f"j. stats: reads, {order} board", population, out.rate, "reads/s",
+                        p50, p95, p99, statistics.fmean(c for c, _ in busy[order]),
+                        statistics.fmean(g for _, g in busy[order]),
+                        f"{len(players):,} players on the board; {profile.read_clients} clients, closed loop, "
+                        f"{profile.order_rounds} alternating slices of {profile.order_slice_s:g} s; {kind_ms}"
+                        + (f"; other answers: {extra}" if extra else "")))
+    return rows
+
+
 # ---- one system --------------------------------------------------------------------
 
 async def exercise(system: System, profile: Profile, phases: tuple[str, ...] = PHASES) -> list[Row]:
@@ -558,6 +803,8 @@ async def exercise(system: System, profile: Profile, phases: tuple[str, ...] = P
                         rows += await seed_phase(system, profile, work, session)
                     if "online" in phases:
                         rows += await online_phase(system, profile, work, session)
+                    if "stats" in phases:
+                        rows += await stats_phase(system, profile, work, session)
                     if "overload" in phases:
                         best = [r.rate for r in rows if r.phase == "a. ingest" and r.system == label["ws"]]
                         sustained = max(best) if best else OVERLOAD_WITHOUT_INGEST / 2
@@ -606,6 +853,13 @@ def ratios(rows: list[Row]) -> list[str]:
             how = phase.rsplit(", ", 1)[1]
             out.append(f"- podium rank reads over {how} / zset over HTTP: **{mine / peer:,.2f}x** "
                        f"({mine:,.0f} vs {peer:,.0f} reads/s, idle, closed loop)")
+    j = {r.phase: r.rate for r in rows if r.phase.startswith("j. stats")}
+    for mine_phase, base_phase, what in [
+            ("j. stats: stat update ingest", "j. stats: unlock ingest", "podium stat updates / unlocks, same shape"),
+            ("j. stats: reads, asc board", "j. stats: reads, desc board", "podium asc / desc board reads")]:
+        if j.get(mine_phase) and j.get(base_phase):
+            out.append(f"- {what}: **{j[mine_phase] / j[base_phase]:,.2f}x** ({j[mine_phase]:,.0f} vs "
+                       f"{j[base_phase]:,.0f}/s, one after the other in phase j)")
     return out
 
 
@@ -652,7 +906,7 @@ def report(rows: list[Row], profile: Profile, command: str, wall_s: float) -> st
     head = (f"Run {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, profile `{profile.name}`, commit "
             f"`{commit.stdout.strip() or '?'}`, {wall_s / 60:.1f} min wall.\n"
             f"Machine: {machine()}.\nCommand: `{command}`\n")
-    return "\n".join([head, table(rows), "", "Ingest, best level of each, side by side:", *ratios(rows)])
+    return "\n".join([head, table(rows), "", "Side by side (ingest: the best level of each):", *ratios(rows)])
 
 
 def write_docs(text: str, images: list[Path]) -> None:
@@ -673,15 +927,15 @@ def main() -> None:
     ap.add_argument("--systems", default="podium,zset,reference,reviewed")
     ap.add_argument("--no-docs", action="store_true", help="do not write docs/benchmarks.md")
     ap.add_argument("--phases", default=",".join(PHASES),
-                    help=f"the phases to run, of {','.join(PHASES)} (the preload always runs; a partial run does "
-                         "not write docs/benchmarks.md)")
+                    help=f"the phases to run, of {','.join(PHASES)} or their letters a-j (the preload always runs; "
+                         "a partial run does not write docs/benchmarks.md)")
     ap.add_argument("--online-sockets", type=int, help="g. online: player sockets open")
     ap.add_argument("--online-rate", type=float, help="g. online: unlocks/s for those players")
     ap.add_argument("--online-reads", type=float, help="g. online: HTTP reads/s beside them (0: none)")
     ap.add_argument("--seed-seconds", type=float, help="i. seed: seconds of measuring")
     args = ap.parse_args()
     profile = QUICK if args.quick else FULL
-    phases = tuple(p.strip() for p in args.phases.split(",") if p.strip())
+    phases = tuple(LETTERS.get(p.strip(), p.strip()) for p in args.phases.split(",") if p.strip())
     unknown = set(phases) - set(PHASES)
     if unknown:
         ap.error(f"unknown phases {sorted(unknown)}; choose from {','.join(PHASES)}")

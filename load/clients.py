@@ -13,7 +13,7 @@ import time
 from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import aiohttp
 import orjson
@@ -21,7 +21,13 @@ import websockets
 
 from load.workload import Workload
 
-Items = list[dict[str, str]]
+Items = list[dict[str, Any]]  # unlocks (strings) or stat updates (an integer `value`)
+
+
+class Batches(Protocol):
+    """What a closed loop draws its frames from: the unlock workload or a stat stream."""
+
+    def batch(self, n: int) -> Items: ...
 
 
 def percentiles(values: list[float]) -> tuple[float, float, float]:
@@ -161,10 +167,10 @@ async def timed_send(writer: Writer, items: Items, out: Outcome, on_ack: OnAck |
         on_ack(items, statuses, sent, acked)
 
 
-async def closed_loop(writers: list[Writer], in_flight: int, batch: int, seconds: float, work: Workload,
+async def closed_loop(writers: list[Writer], in_flight: int, batch: int, seconds: float, work: Batches,
                       on_ack: OnAck | None = None) -> Outcome:
     """Each writer keeps `in_flight` requests (or frames) of `batch` unlocks
-    outstanding for `seconds`; throughput counts accepted unlocks."""
+    outstanding for `seconds`; throughput counts accepted items (unlocks or stat updates)."""
     out = Outcome()
     deadline = time.perf_counter() + seconds
 

@@ -26,7 +26,7 @@ import redis.asyncio
 
 from load.clients import HttpWriter, Items, ReadPaths, WsWriter
 from load.peers.common import CATALOG_SCHEMA
-from load.workload import catalog, points
+from load.workload import catalog, points, stats_catalog
 
 ROOT = Path(__file__).resolve().parent.parent
 T = TypeVar("T")
@@ -136,7 +136,8 @@ class Podium(System):
             await launch.prepare_database(self.settings, demo_catalog=False)
             conn = await asyncpg.connect(self.settings.database_url)
             try:
-                await catalog_store.import_catalog(conn, catalog())
+                # The stats game too (phase j); the peers import catalog() alone: they have no stats.
+                await catalog_store.import_catalog(conn, catalog() + stats_catalog())
                 return await api_keys.create(conn, game_id=None, label="bench")
             finally:
                 await conn.close()

@@ -90,3 +90,49 @@ class Workload:
 
     def batch(self, n: int) -> list[dict[str, str]]:
         return [self.next() for _ in range(n)]
+
+
+# ---- stats (Podium only: phase j of load/bench.py) ----------------------------------
+
+STAT_GAME = "stats"  # a game of its own: the points games above stay as the peers have them
+WINS = "wins"  # incr, counted by the ingest run; both stat boards rank it
+WINS_AT_LEAST = 50  # the threshold: the most active players cross it during the ingest run (Zipf)
+WINS_ACHIEVEMENT = "wins-50"
+LEVEL = "level"  # set, for the watched players of the progress run: every new value moves their progress
+LEVEL_ACHIEVEMENT = "level-max"  # a threshold nobody reaches in a run, so every update pushes `progress`
+BOARDS = {"desc": "wins-desc", "asc": "wins-asc"}  # order -> board id, the same stat's values
+
+
+def stats_catalog() -> list[dict[str, Any]]:
+    """The stats game: imported beside catalog() into Podium only (the peers have no stats)."""
+    return [{"game_id": STAT_GAME, "name": "Stats", "stats": [
+        {"stat_id": WINS, "name": "Wins", "op": "incr", "min": 0},
+        {"stat_id": LEVEL, "name": "Level", "op": "set", "min": 0}],
+        "achievements": [
+            {"achievement_id": WINS_ACHIEVEMENT, "name": f"Win {WINS_AT_LEAST}", "points": 10,
+             "threshold": {"stat_id": WINS, "at_least": WINS_AT_LEAST}},
+            {"achievement_id": LEVEL_ACHIEVEMENT, "name": "Level a trillion", "points": 10,
+             "threshold": {"stat_id": LEVEL, "at_least": 10**12}}],
+        "boards": [{"board_id": board, "name": f"Wins ({order})", "stat_id": WINS, "order": order}
+                   for order, board in BOARDS.items()]}]
+
+
+class StatStream:
+    """`incr wins 1` updates for players picked as the unlock stream picks them
+    (Zipf), each with an event id of its own (every update is new: none is a
+    duplicate). Counts what it sent per player, so the run knows who should
+    have crossed the threshold once the acks are in."""
+
+    def __init__(self, work: Workload, run: str) -> None:
+        self.work, self.run = work, run
+        self.sent = 0
+
+    def batch(self, n: int) -> list[dict[str, Any]]:
+        items = []
+        for _ in range(n):
+            self.sent += 1
+            i = self.work.active_player()
+            items.append({"kind": "stat", "player_id": player_id(i), "game_id": STAT_GAME, "stat_id": WINS,
+                          "op": "incr", "value": 1, "event_id": f"w-{self.run}-{self.sent}",
+                          "region": REGIONS[i % len(REGIONS)]})
+        return items

@@ -100,6 +100,13 @@ class Settings(BaseSettings):
                                 "command_timeout), outside recovery")
     redis_timeout_s: float = Field(5.0, gt=0, description="Deadline of one Redis command (socket timeout of "
                                    "every Podium Redis client); pub/sub reads use their own shorter waits")
+    season_close_grace_s: float = Field(30.0, ge=0, description="A stat board's season is closed (its final "
+                                        "standings kept) this long after its end: an update made before the end "
+                                        "may still be committing (up to db_timeout_s)")
+    season_close_timeout_s: float = Field(120.0, gt=0, description="Deadline of one season's close (reading "
+                                          "its journal rows, ranking, writing its standings); a close that fails "
+                                          "or overruns is retried after a backoff (5 s doubling to 5 min), the "
+                                          "other seasons go on")
     recovery_timeout_s: float = Field(300.0, gt=0, description="Deadline of one recovery read (checkpoint and "
                                       "journal tail of a shard)")
     api_key_cache_s: float = Field(30.0, gt=0, description="How long a replica trusts a verified API key; a revoked "

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
+import os
 import re
 import threading
 import time
@@ -135,6 +136,10 @@ class ActorBase:
         directory.forget()  # shards of the old layout may be gone
         self._fresh_state()
         await self.start()
+
+    async def pid(self) -> int:
+        """The actor's process id (fault tests SIGKILL it, as the kernel's OOM killer would)."""
+        return os.getpid()
 
     async def online(self, player_ids: list[str]) -> list[bool]:
         """Whether this actor sees each player as online (push troubleshooting, tests)."""

@@ -183,17 +183,23 @@ def migrate(data_dir: DataDir = None) -> None:
 
 @catalog_app.command("import")
 def catalog_import(file: Path, data_dir: DataDir = None) -> None:
-    """Import (upsert) games and achievements from a JSON file."""
+    """Import (upsert) games, achievements, stats, stat boards and seasons from a JSON file (docs/protocol.md,
+    "Stats in the catalog"). A bad file is refused whole: nothing is imported."""
     from podium.cluster.launch import load_catalog_file
+    from podium.core.catalog_file import CatalogFileError
     from podium.persistence import catalog_store
 
-    games = load_catalog_file(file)
-
-    async def work(conn: Any) -> tuple[int, int]:
+    async def work(conn: Any) -> catalog_store.Imported:
         return await catalog_store.import_catalog(conn, games)
 
-    n_games, n_ach = _with_db(_settings(data_dir), work)
-    typer.echo(f"imported {n_games} games, {n_ach} achievements", err=True)
+    try:
+        games = load_catalog_file(file)
+        done = _with_db(_settings(data_dir), work)
+    except CatalogFileError as exc:
+        typer.echo(f"catalog not imported: {exc}", err=True)
+        raise typer.Exit(1) from exc
+    typer.echo(f"imported {done.games} games, {done.achievements} achievements, {done.stats} stats, "
+               f"{done.boards} stat boards, {done.seasons} seasons", err=True)
 
 
 @friends_app.command("import")

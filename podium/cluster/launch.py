@@ -24,6 +24,7 @@ from podium.actors.leaderboard_shard import LeaderboardShard
 from podium.actors.player_shard import PlayerShard
 from podium.cluster.embedded import EmbeddedServers, ensure_servers
 from podium.cluster.processes import haproxy_dir
+from podium.core.catalog_file import CatalogFileError, parse_file
 from podium.core.routing import leaderboard_shard_name, player_shard_name, shard_of
 from podium.gateway.app import APP_NAME, SOCKETS_APP_NAME, delete_gateway, run_gateway
 from podium.gateway.limits import HAPROXY_BUFSIZE, haproxy_maxconn, nofile_limit
@@ -130,13 +131,13 @@ async def prepare_database(settings: Settings, *, demo_catalog: bool = True) -> 
 
 
 def load_catalog_file(path: Path) -> list[dict[str, Any]]:
-    data = json.loads(path.read_text())
-    games = data["games"] if isinstance(data, dict) else data
-    for game in games:
-        game.setdefault("name", game["game_id"])
-        for ach in game.get("achievements", []):
-            ach.setdefault("name", ach["achievement_id"])
-    return games
+    """A catalog file's games, checked whole and normalized (podium/core/catalog_file.py); raises
+    CatalogFileError naming the game and the field, before anything is written."""
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise CatalogFileError(f"{path}: not a readable JSON file ({exc})") from exc
+    return parse_file(data)
 
 
 def start_ray(settings: Settings, *, num_cpus: int | None = None, dashboard: bool = True) -> None:

@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 
 from podium.core.delivery import CHUNK_PAIRS, admit, chunks
 from podium.settings import PENDING_UNLOCKS_MAX
-from podium.wire.messages import AckBatch, AckStatus, Reason, UnlockBatch
+from podium.wire.messages import AckBatch, AckStatus, Key, Reason, UnlockBatch
 
 # `pending_max` (Settings.pending_unlocks_max): unlocks queued for the next write round. A round (or a
 # settle) may take up to db_timeout_s; meanwhile a gateway that timed out resends, and each resend would
@@ -63,8 +63,7 @@ Plan = Callable[[UnlockBatch], Sequence[int]]  # in memory: the indices the jour
 # last plan used, so that what it inserts is exactly what admission let through.
 Refresh = Callable[[UnlockBatch], Awaitable[bool]]
 Route = Callable[[Pair], Iterable[tuple[int, Pair]]]  # a touched pair -> (leaderboard shard, item) per lane
-Journaled = Callable[[UnlockBatch], Awaitable[list[bool]]]  # which unlocks the journal already holds
-Key = tuple[str, str, str]  # (player_id, game_id, achievement_id): one unlock
+Journaled = Callable[[UnlockBatch], Awaitable[list[bool]]]  # which items (unlocks, stat events) it already holds
 Work = list[tuple[UnlockBatch, asyncio.Future[AckBatch]]]  # queued batches, each with its answer
 
 
@@ -408,7 +407,7 @@ class JournalPipeline:
 
 
 def _key(batch: UnlockBatch, i: int) -> Key:
-    return batch.player_ids[i], batch.game_ids[i], batch.achievement_ids[i]
+    return batch.key(i)
 
 
 def _refused(n: int, reason: Reason) -> AckBatch:

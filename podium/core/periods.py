@@ -5,7 +5,15 @@ are live (held in memory and queryable); every closed day stays in PostgreSQL
 as the players' history.
 
 A period board is addressed by a board id, `game#kind#start_us`, which the
-leaderboard actors treat like any game id: same ordering, cursors, regions."""
+leaderboard actors treat like any game id: same ordering, cursors, regions.
+
+Stat boards (a catalog board ranking one stat) use the same scheme on a base
+id `game/board` instead of `game`: `game/board` (all-time),
+`game/board#day#start_us`, `game/board#week#start_us`, and a season's board
+`game/board#season#season_id`. Neither `/` nor `#` can appear in a game,
+board or season id (podium/gateway/frames.Ident), and the kind is spelled
+out, so no stat board id equals a game's, and a season's never equals a
+day's or a week's."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -14,6 +22,7 @@ from datetime import UTC, datetime, timedelta
 ALL_TIME = "all"
 DAY = "day"
 WEEK = "week"
+SEASON = "season"
 PERIODS = (DAY, WEEK)
 HOUR_US = 3_600_000_000
 DAY_US = 24 * HOUR_US
@@ -21,23 +30,71 @@ WEEK_US = 7 * DAY_US
 _LENGTH = {DAY: DAY_US, WEEK: WEEK_US}
 _FIRST_MONDAY_US = 4 * DAY_US  # 1970-01-01 was a Thursday; ISO weeks start on Monday
 _SEP = "#"  # not allowed in game ids (podium/gateway/frames.Ident), so board ids cannot collide
+_STAT = "/"  # between a game id and a stat board's id (not allowed in either)
 
 
 def board_id(game_id: str, kind: str, start_us: int) -> str:
+    """A day's or week's board (or the all-time one) of a base id: a game, or a stat board's `stat_board_id`."""
     return f"{game_id}{_SEP}{kind}{_SEP}{start_us}" if kind != ALL_TIME else game_id
 
 
+def stat_board_id(game_id: str, board: str) -> str:
+    """The all-time board id of a catalog stat board: also the base of its period and season boards."""
+    return f"{game_id}{_STAT}{board}"
+
+
+def season_board_id(base: str, season_id: str) -> str:
+    return f"{base}{_SEP}{SEASON}{_SEP}{season_id}"
+
+
 def parse_board_id(board: str) -> tuple[str, str, int | None]:
-    """(game_id, kind, start_us); kind is ALL_TIME and start None for an all-time board."""
-    game_id, sep, rest = board.partition(_SEP)
+    """(base, kind, start_us): base is the game id (or `game/board` for a stat
+    board); kind is ALL_TIME and start None for an all-time board; a season's
+    board has kind SEASON and start None (its dates are the catalog's)."""
+    base, sep, rest = board.partition(_SEP)
     if not sep:
-        return game_id, ALL_TIME, None
+        return base, ALL_TIME, None
     kind, _, start = rest.partition(_SEP)
-    return game_id, kind, int(start)
+    return base, kind, None if kind == SEASON else int(start)
+
+
+@dataclass(frozen=True, slots=True)
+class BoardRef:
+    """What a board id names, parsed."""
+
+    game_id: str
+    stat_board: str | None  # the catalog board's id; None for the achievement-points board
+    kind: str  # ALL_TIME, DAY, WEEK or SEASON
+    start_us: int | None = None  # a day's or week's start
+    season_id: str | None = None
+
+    @property
+    def base(self) -> str:
+        return self.game_id if self.stat_board is None else stat_board_id(self.game_id, self.stat_board)
+
+
+def parse(board: str) -> BoardRef:
+    base, sep, rest = board.partition(_SEP)
+    game_id, _, stat_board = base.partition(_STAT)
+    if not sep:
+        return BoardRef(game_id, stat_board or None, ALL_TIME)
+    kind, _, tail = rest.partition(_SEP)
+    if kind == SEASON:
+        return BoardRef(game_id, stat_board or None, kind, season_id=tail)
+    return BoardRef(game_id, stat_board or None, kind, start_us=int(tail))
+
+
+def base_of(board: str) -> str:
+    """The all-time board a period or season board belongs to (its order is that board's)."""
+    return board.partition(_SEP)[0]
 
 
 def game_of(board: str) -> str:
-    return board.partition(_SEP)[0]
+    return board.partition(_SEP)[0].partition(_STAT)[0]
+
+
+def is_stat_board(board: str) -> bool:
+    return _STAT in board
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,13 +130,24 @@ def period_end(kind: str, start_us: int) -> int:
     return start_us + _LENGTH[kind]
 
 
-def describe(board: str) -> dict[str, object]:
-    """What a reader is told about the board it asked for."""
-    game_id, kind, start = parse_board_id(board)
-    if start is None:
-        return {"game_id": game_id, "period": ALL_TIME}
-    return {"game_id": game_id, "period": kind, "period_start": _iso(start),
-            "period_end": _iso(period_end(kind, start))}
+def describe(board: str, season: tuple[int, int] | None = None) -> dict[str, object]:
+    """What a reader is told about the board it asked for. A season's dates
+    are not in its id: `season` gives them ((start_us, end_us), from the catalog)."""
+    if _SEP not in board and _STAT not in board:
+        return {"game_id": board, "period": ALL_TIME}  # the common read: a game's all-time board
+    ref = parse(board)
+    out: dict[str, object] = {"game_id": ref.game_id}
+    if ref.stat_board is not None:
+        out["board_id"] = ref.stat_board
+    out["period"] = ref.kind
+    if ref.start_us is not None:
+        out["period_start"] = _iso(ref.start_us)
+        out["period_end"] = _iso(period_end(ref.kind, ref.start_us))
+    elif ref.season_id is not None:
+        out["season_id"] = ref.season_id
+        if season is not None:
+            out["period_start"], out["period_end"] = _iso(season[0]), _iso(season[1])
+    return out
 
 
 def _iso(us: int) -> str:

@@ -6,7 +6,7 @@ under the leaderboards' one rule: a newer version wins."""
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -94,17 +94,26 @@ class PlayerBook:
         """Take a checkpointed period row as it is (recovery)."""
         self.periods.setdefault((player_id, game_id), {})[(kind, start_us)] = stats
 
-    def region_change(self, player_id: str, region: str | None, seq: int) -> set[Pair]:
+    def region_change(self, player_id: str, region: str | None, seq: int,
+                      other_games: Iterable[str] = ()) -> set[Pair]:
         """Record the player's region as of journal row `seq`; returns every pair
-        whose boards must move (all the player's games) if it changed."""
+        whose boards must move if it changed: all the player's points games and
+        `other_games` (its stat games: a player with stats and no points game
+        has boards to move too)."""
         if region is None or self.regions.get(player_id) == region:
             return set()
         known = player_id in self.regions
         self.regions[player_id] = region
         self.region_seq[player_id] = max(seq, self.region_seq.get(player_id, 0))
-        return {(player_id, g) for g in self.games.get(player_id, ())} if known else set()
+        if not known:
+            return set()
+        return {(player_id, g) for g in self.games.get(player_id, ())} | {(player_id, g) for g in other_games}
 
     def _version(self, player_id: str, seq: int) -> int:
+        return max(seq, self.region_seq.get(player_id, 0))
+
+    def version(self, player_id: str, seq: int) -> int:
+        """The version of a score last changed by row `seq`: a later region move re-versions it."""
         return max(seq, self.region_seq.get(player_id, 0))
 
     def apply(self, seq: int, player_id: str, game_id: str, points: int, at_us: int) -> bool:
@@ -145,13 +154,26 @@ class PlayerBook:
                 stats.last_seq = max(stats.last_seq, seq)
             self._dirty_periods.add((player_id, game_id, kind, start))
 
-    def replay(self, rows: Iterable[Mapping[str, Any]]) -> set[Pair]:
-        """Fold journal rows (seq, player_id, game_id, points, unlocked_at,
-        region) in, oldest first; returns every pair the rows touch, including
-        rows already folded in (their scores may still need resending)."""
+    def replay_regions(self, rows: Iterable[Mapping[str, Any]]) -> set[Pair]:
+        """The player's region from journal rows that carry no score (stat
+        updates: seq, player_id, region), oldest first: a region change may come
+        with a stat row only. Returns the pairs whose boards must move."""
         touched: set[Pair] = set()
         for r in rows:
             touched |= self.region_change(r["player_id"], r["region"], r["seq"])
+        return touched
+
+    def replay(self, rows: Iterable[Mapping[str, Any]],
+               other_games: Callable[[str], Iterable[str]] | None = None) -> set[Pair]:
+        """Fold journal rows (seq, player_id, game_id, points, unlocked_at,
+        region) in, oldest first; returns every pair the rows touch, including
+        rows already folded in (their scores may still need resending). A
+        region move also moves `other_games(player)` (its stat games), as
+        region_change does on the live path."""
+        touched: set[Pair] = set()
+        for r in rows:
+            more = () if other_games is None else other_games(r["player_id"])
+            touched |= self.region_change(r["player_id"], r["region"], r["seq"], more)
             self.regions.setdefault(r["player_id"], r["region"])
             self.apply(r["seq"], r["player_id"], r["game_id"], r["points"], to_us(r["unlocked_at"]))
             touched.add((r["player_id"], r["game_id"]))

@@ -1,4 +1,4 @@
-"""Micro-batching in a gateway replica: unlocks bound for the same player shard
+"""Micro-batching in a gateway replica: unlocks (and stat updates) bound for the same player shard
 within a few milliseconds travel in ONE actor call. Sends run in tasks of their
 own, so a client that disconnects (Serve cancels its handler) cannot cancel a
 journal write half way. Ray-free: the send function is injected.
@@ -15,7 +15,7 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
-from podium.wire.messages import AckBatch, AckStatus, Reason, Unlock, UnlockBatch
+from podium.wire.messages import AckBatch, AckStatus, Item, Reason, UnlockBatch
 
 log = logging.getLogger(__name__)
 Send = Callable[[int, UnlockBatch], Awaitable[AckBatch]]
@@ -24,7 +24,7 @@ Ack = tuple[AckStatus, str | None]
 
 @dataclass(slots=True)
 class _Buffer:
-    chunks: list[tuple[list[Unlock], asyncio.Future[list[Ack]]]] = field(default_factory=list)
+    chunks: list[tuple[list[Item], asyncio.Future[list[Ack]]]] = field(default_factory=list)
     items: int = 0
     timer: asyncio.TimerHandle | None = None
 
@@ -54,7 +54,7 @@ class ShardBatcher:
         self.shed += items
         return [(AckStatus.REJECTED, Reason.OVERLOADED.value)] * items
 
-    async def submit(self, shard: int, unlocks: list[Unlock]) -> list[Ack]:
+    async def submit(self, shard: int, unlocks: list[Item]) -> list[Ack]:
         """Acks for `unlocks`, in order, once the shard has answered."""
         pending = self._pending.get(shard, 0)
         if pending + len(unlocks) > self._max_pending or (pending and shard in self._slow):
@@ -80,7 +80,7 @@ class ShardBatcher:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    async def _deliver(self, shard: int, chunks: list[tuple[list[Unlock], asyncio.Future[list[Ack]]]],
+    async def _deliver(self, shard: int, chunks: list[tuple[list[Item], asyncio.Future[list[Ack]]]],
                        count: int) -> None:
         batch = UnlockBatch.of([u for unlocks, _ in chunks for u in unlocks])
         began = time.monotonic()

@@ -18,7 +18,7 @@ from typing import Any
 import orjson
 
 log = logging.getLogger(__name__)
-Key = tuple[str, str | None, str, int]  # game, region (None: global), period, top N
+Key = tuple[str, str | None, str, int]  # game (or a stat board's `game/board`), region (None: global), period, top N
 REGION_PATTERN = r"^[a-z0-9-]{1,16}$"  # every read's region parameter
 PERIODS = ("all", "day", "week")
 TOP_DEFAULT = 10
@@ -40,14 +40,16 @@ def parse_key(game_id: str, params: dict[str, str], top_max: int) -> Key:
 
 def changed_players(before: list[dict[str, Any]] | None, after: list[dict[str, Any]]) -> list[str]:
     """Players of the new top N whose rank or points differ from the last frame's (new ones too)."""
-    old = {e["player_id"]: (e["rank"], e["points"]) for e in before or ()}
-    return [e["player_id"] for e in after if old.get(e["player_id"]) != (e["rank"], e["points"])]
+    old = {e["player_id"]: (e["rank"], e.get("points", e.get("value"))) for e in before or ()}
+    return [e["player_id"] for e in after if old.get(e["player_id"]) != (e["rank"], e.get("points", e.get("value")))]
 
 
 def board_frame(key: Key, body: dict[str, Any], before: list[dict[str, Any]] | None, seq: int) -> bytes:
     game, region, period, top = key
     entries = body["entries"]
-    return orjson.dumps({"type": "board", "seq": seq, "game_id": game, "region": region, "period": period,
+    game, _, stat_board = game.partition("/")  # a stat board's frames name it (and its order), entries carry `value`
+    extra = {"board_id": stat_board, "order": body.get("order")} if stat_board else {}
+    return orjson.dumps({"type": "board", "seq": seq, "game_id": game, **extra, "region": region, "period": period,
                          "top": top, "total": body["total"], "entries": entries,
                          "changed": changed_players(before, entries)})
 

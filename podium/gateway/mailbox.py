@@ -14,12 +14,25 @@ Event = dict[str, Any]
 
 def merge(events: list[Event]) -> list[Event]:
     """Rank changes of one board fold into one (first old rank, last new rank,
-    last points and total) and vanish if the rank ends where it began; other
-    events stay as they are. Order: first appearance."""
+    last points and total) and vanish if the rank ends where it began; the
+    progress events of one achievement fold into the last one (at most one per
+    achievement per window); other events stay as they are. Order: first
+    appearance."""
     out: list[Event | None] = []
     ranks: dict[tuple[Any, Any], int] = {}  # (game_id, board) -> index in out
+    progress: dict[tuple[Any, Any], int] = {}  # (game_id, achievement_id) -> index in out
     for event in events:
-        if event.get("type") != "rank.changed":
+        kind = event.get("type")
+        if kind == "progress":
+            key = (event.get("game_id"), event.get("achievement_id"))
+            at = progress.get(key)
+            if at is None:
+                progress[key] = len(out)
+                out.append(event)
+            else:
+                out[at] = event
+            continue
+        if kind != "rank.changed":
             out.append(event)
             continue
         key = (event.get("game_id"), event.get("board"))

@@ -21,18 +21,24 @@ from podium.wire.errors import (
     Forbidden,
     FriendLimit,
     InvalidRequest,
+    OutOfBounds,
     Overloaded,
     PodiumError,
     ShardUnavailable,
     UnknownAchievement,
+    UnknownBoard,
     UnknownGame,
     UnknownPlayer,
+    UnknownSeason,
+    UnknownStat,
+    WrongOperator,
 )
 
 log = logging.getLogger(__name__)
 _STATUS: dict[type[Exception], int] = {
     UnknownGame: 404, UnknownAchievement: 404, UnknownPlayer: 404, BadCursor: 400, Unauthorized: 401,
     InvalidRequest: 422, ShardUnavailable: 503, Overloaded: 429, FriendLimit: 409, Blocked: 403, Forbidden: 403,
+    UnknownStat: 404, UnknownBoard: 404, UnknownSeason: 404, WrongOperator: 422, OutOfBounds: 422,
 }
 RETRY_AFTER_S = "1"
 

@@ -10,65 +10,119 @@ from typing import Annotated, Any, Literal
 import orjson
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, TypeAdapter, ValidationError
 
+from podium.core import cursors
+from podium.core.player_state import from_us
 from podium.gateway.auth import Unauthorized
 from podium.gateway.board_watch import REGION_PATTERN
 from podium.gateway.frames import FrameError, Ident
 from podium.gateway.limits import MAX_AMONG
 from podium.gateway.rate_limits import RateLimited
 from podium.gateway.runtime import Runtime
+from podium.persistence import stat_boards
 from podium.telemetry import metrics
-from podium.wire.errors import Forbidden, PodiumError
+from podium.wire.errors import Forbidden, InvalidRequest, PodiumError, UnknownBoard, UnknownGame, UnknownSeason
+from podium.wire.messages import ALL_GAMES
 
-Period = Literal["all", "day", "week"]
+Period = Literal["all", "day", "week", "season"]
 RegionIn = Annotated[str, StringConstraints(pattern=REGION_PATTERN)]
 
 
-async def _board(rt: Runtime, game_id: str, period: str, previous: bool) -> str:
+async def _board(rt: Runtime, game_id: str, period: str, previous: bool, board: str | None = None,
+                 season: str | None = None) -> str:
+    """The board id a read names: the game's points board, or with `board` one
+    of its catalog stat boards (docs/protocol.md "Stat boards")."""
     await rt.require_game(game_id)
+    if board is not None:
+        return await rt.stat_board(game_id, board, period, previous, season)
+    if period == "season" or season is not None:
+        raise InvalidRequest("seasons belong to stat boards: add board=")
     return rt.board(game_id, period, previous)
 
 
 async def leaderboard_page(rt: Runtime, game_id: str, *, region: str | None = None, period: str = "all",
-                           previous: bool = False, limit: int = 50, cursor: str | None = None) -> Any:
-    board = await _board(rt, game_id, period, previous)
+                           previous: bool = False, limit: int = 50, cursor: str | None = None, board: str | None = None,
+        season: str | None = None) -> Any:
+    board = await _board(rt, game_id, period, previous, board, season)
     return await rt.board_read(game_id, "page", board, region, min(limit, rt.settings.page_limit_max), cursor)
 
 
-async def regions(rt: Runtime, game_id: str, *, period: str = "all", previous: bool = False) -> Any:
-    board = await _board(rt, game_id, period, previous)
+async def regions(rt: Runtime, game_id: str, *, period: str = "all", previous: bool = False, board: str | None = None,
+        season: str | None = None) -> Any:
+    board = await _board(rt, game_id, period, previous, board, season)
     return await rt.board_read(game_id, "regions", board)
 
 
 async def player_rank(rt: Runtime, game_id: str, player_id: str, *, region: str | None = None, period: str = "all",
-                      previous: bool = False) -> Any:
-    board = await _board(rt, game_id, period, previous)
+                      previous: bool = False, board: str | None = None,
+        season: str | None = None) -> Any:
+    board = await _board(rt, game_id, period, previous, board, season)
     return await rt.board_read(game_id, "rank", board, region, player_id)
 
 
 async def around_player(rt: Runtime, game_id: str, player_id: str, *, region: str | None = None,
-                        period: str = "all", previous: bool = False, k: int = 5) -> Any:
-    board = await _board(rt, game_id, period, previous)
+                        period: str = "all", previous: bool = False, k: int = 5, board: str | None = None,
+        season: str | None = None) -> Any:
+    board = await _board(rt, game_id, period, previous, board, season)
     return await rt.board_read(game_id, "around", board, region, player_id, k)
 
 
 async def among(rt: Runtime, game_id: str, players: list[str], *, region: str | None = None, period: str = "all",
-                previous: bool = False) -> Any:
-    board = await _board(rt, game_id, period, previous)
+                previous: bool = False, board: str | None = None,
+        season: str | None = None) -> Any:
+    board = await _board(rt, game_id, period, previous, board, season)
     return await rt.board_read(game_id, "among", board, region, players)
 
 
 async def friends_board(rt: Runtime, game_id: str, player_id: str, *, region: str | None = None,
-                        period: str = "all", previous: bool = False, k: int = 5) -> Any:
+                        period: str = "all", previous: bool = False, k: int = 5, board: str | None = None,
+        season: str | None = None) -> Any:
     """The player among their friends (podium/core/board_reads.friends); the list
     comes from the player's shard, the ranks from the game's leaderboard shard."""
-    board = await _board(rt, game_id, period, previous)
+    board = await _board(rt, game_id, period, previous, board, season)
     mates = await rt.friends_of(player_id)
     return await rt.board_read(game_id, "friends", board, region, player_id, mates, k, alone=len(mates) > 50)
+
+
+async def season_standings(rt: Runtime, game_id: str, board: str, season: str, *, region: str | None = None,
+                           limit: int = 50, cursor: str | None = None) -> Any:
+    """A closed season's final standings from PostgreSQL (podium/persistence/stat_boards.py),
+    a page after the cursor's rank."""
+    await rt.require_game(game_id)
+    catalog, _ = await rt.catalog()
+    held = catalog.boards.get(game_id, {}).get(board)
+    if held is None:
+        raise UnknownBoard(f"game {game_id!r} has no stat board {board!r}")
+    found = next((s for s in held.seasons if s[0] == season), None)
+    if found is None:
+        raise UnknownSeason(f"stat board {board!r} has no season {season!r}")
+    after = cursors.decode(cursor, (int,))[0] if cursor else 0
+    assert isinstance(after, int)  # decode checked the type
+    limit = min(limit, rt.settings.page_limit_max)
+    async with rt.pool.acquire(timeout=rt.settings.db_timeout_s) as conn:  # a busy pool is a timeout, not a hang
+        close, rows = await stat_boards.season_standings(conn, game_id, board, season, region or "", after, limit + 1)
+    page = rows[:limit]
+    return {"game_id": game_id, "board_id": board, "season_id": season, "order": held.order, "region": region,
+            "start": from_us(found[1]).isoformat(), "end": from_us(found[2]).isoformat(),
+            "closed": close is not None, "closed_at": None if close is None else close["closed_at"].isoformat(),
+            "total": None if close is None else close["entries"],
+            "entries": [{"rank": r["rank"], "player_id": r["player_id"], "value": r["value"],
+                         "reached_at": r["reached_at"].isoformat()} for r in page],
+            "next_cursor": cursors.encode([page[-1]["rank"]]) if len(rows) > limit else None}
 
 
 async def dashboard(rt: Runtime, player_id: str) -> Any:
     [body] = await rt.call(rt.player_shard(player_id).dashboard.remote([player_id]))
     return body
+
+
+async def progress(rt: Runtime, player_id: str, game_id: str) -> Any:
+    """The player's stats and threshold progress in a game, from their player shard.
+    The all-games id has no stats: refused here, as an id the shard's catalog lacks
+    would make the shard reload it."""
+    if game_id == ALL_GAMES:
+        raise UnknownGame(f"no game {game_id!r} in the catalog")
+    await rt.require_game(game_id)
+    return await rt.call(rt.player_shard(player_id).progress.remote(player_id, game_id))
 
 
 # ---- query frames on the sockets ---------------------------------------------
@@ -83,6 +137,8 @@ class _BoardQuery(_Query):
     region: RegionIn | None = None
     period: Period = "all"
     previous: bool = False
+    board: Ident | None = Field(None, description="A catalog stat board of the game; omit for the points board")
+    season: Ident | None = Field(None, description="With period=season: the season (default: the open one)")
 
 
 class PageQuery(_BoardQuery):
@@ -112,7 +168,14 @@ class DashboardQuery(_Query):
     player_id: Ident
 
 
-Query = Annotated[PageQuery | RankQuery | AroundQuery | AmongQuery | DashboardQuery, Field(discriminator="q")]
+class ProgressQuery(_Query):
+    q: Literal["progress"]
+    player_id: Ident
+    game_id: Ident
+
+
+Query = Annotated[PageQuery | RankQuery | AroundQuery | AmongQuery | DashboardQuery | ProgressQuery,
+                  Field(discriminator="q")]
 _QUERY: TypeAdapter[Query] = TypeAdapter(Query)
 
 
@@ -126,20 +189,26 @@ async def run(rt: Runtime, query: Query, owner: str | None = None) -> Any:
     match query:
         case PageQuery():
             return await leaderboard_page(rt, query.game_id, region=query.region, period=query.period,
-                                          previous=query.previous, limit=query.limit, cursor=query.cursor)
+                                          previous=query.previous, limit=query.limit, cursor=query.cursor,
+                                          board=query.board, season=query.season)
         case RankQuery():
             return await player_rank(rt, query.game_id, query.player_id, region=query.region, period=query.period,
-                                     previous=query.previous)
+                                     previous=query.previous, board=query.board, season=query.season)
         case AroundQuery():
             return await around_player(rt, query.game_id, query.player_id, region=query.region,
-                                       period=query.period, previous=query.previous, k=query.k)
+                                       period=query.period, previous=query.previous, k=query.k,
+                                       board=query.board, season=query.season)
         case AmongQuery():
             return await among(rt, query.game_id, list(query.players), region=query.region, period=query.period,
-                               previous=query.previous)
+                               previous=query.previous, board=query.board, season=query.season)
         case DashboardQuery():
             if owner is not None and query.player_id != owner:
                 raise Forbidden("a player socket reads only its own player's dashboard")
             return await dashboard(rt, query.player_id)
+        case ProgressQuery():
+            if owner is not None and query.player_id != owner:
+                raise Forbidden("a player socket reads only its own player's progress")
+            return await progress(rt, query.player_id, query.game_id)
 
 
 async def answer(rt: Runtime, data: dict[str, Any], owner: str | None = None, limit_as: str | None = None) -> bytes:

@@ -15,7 +15,7 @@ import redis.asyncio as aioredis
 
 from podium.core.board_reads import Answer, Read
 from podium.core.catalog import Catalog
-from podium.core.periods import ALL_TIME, PeriodClock, board_id
+from podium.core.periods import ALL_TIME, SEASON, PeriodClock, board_id, game_of, season_board_id, stat_board_id
 from podium.core.player_state import now_us
 from podium.core.routing import shard_of
 from podium.core.tasks import log_failure, supervise
@@ -36,7 +36,7 @@ from podium.telemetry import metrics
 from podium.telemetry.metrics import loop_monitor
 from podium.transport import directory
 from podium.transport.channel import Channel, asking
-from podium.wire.errors import InvalidRequest, ShardUnavailable, UnknownGame
+from podium.wire.errors import InvalidRequest, ShardUnavailable, UnknownBoard, UnknownGame, UnknownSeason
 from podium.wire.messages import ALL_GAMES, AckBatch, AckStatus, UnlockBatch
 
 log = logging.getLogger(__name__)
@@ -181,9 +181,11 @@ class Runtime:
 
     async def _send(self, shard: int, batch: UnlockBatch) -> AckBatch:
         """One batch over the shard's ingest channel (podium/transport/channel.py), not a Ray call."""
-        statuses, reasons = await self._player_channel(shard).call(
-            "ingest", [batch.player_ids, batch.game_ids, batch.achievement_ids, batch.regions, batch.client_at_us,
-                       self.settings.player_shards])
+        columns: list[object] = [batch.player_ids, batch.game_ids, batch.achievement_ids, batch.regions,
+                                 batch.client_at_us, self.settings.player_shards]
+        if batch.has_stats:  # after the shard count: the layout of before stays a valid prefix
+            columns += [batch.stat_ids, batch.ops, batch.values, batch.event_ids]
+        statuses, reasons = await self._player_channel(shard).call("ingest", columns)
         return AckBatch([_STATUS[s] for s in statuses], reasons)
 
     def _player_channel(self, shard: int) -> Channel:
@@ -207,8 +209,8 @@ class Runtime:
 
     async def top_page(self, key: Key) -> Any:
         """A board's top page as plain JSON values (for podium/gateway/board_watch.py and the board page)."""
-        game_id, region, period, top = key
-        page = await self.board_read(game_id, "page", self.board(game_id, period, False), region, top, None)
+        base, region, period, top = key  # base: a game, or a stat board's `game/board`
+        page = await self.board_read(game_of(base), "page", self.board(base, period, False), region, top, None)
         return orjson.loads(orjson.dumps(page))  # the channel hands JSON over as an orjson.Fragment
 
     async def board_read(self, game_id: str, kind: str, *args: Any, alone: bool = False) -> Any:
@@ -241,7 +243,9 @@ class Runtime:
         if time.monotonic() - self._catalog_at > CATALOG_TTL_S:
             async with self.pool.acquire() as conn:
                 self._catalog_rows = await catalog_store.read_catalog(conn)
-            self._catalog = Catalog.from_rows(self._catalog_rows)
+                self._catalog = Catalog.from_rows(  # with stats and boards: the stat board reads need them
+                    self._catalog_rows, await catalog_store.read_stats(conn),
+                    await catalog_store.read_stat_boards(conn), await catalog_store.read_seasons(conn))
             self._catalog_at = time.monotonic()
         return self._catalog, self._catalog_rows
 
@@ -263,6 +267,32 @@ class Runtime:
         catalog, _ = await self.catalog()  # a new game shows within CATALOG_TTL_S
         if game_id != ALL_GAMES and not catalog.has_game(game_id):
             raise UnknownGame(f"no game {game_id!r} in the catalog")
+
+    async def stat_board(self, game_id: str, board: str, period: str, previous: bool, season: str | None) -> str:
+        """The board id of a read of a catalog stat board: all-time, the current
+        or previous day or week (those the board keeps), or a season (`season`,
+        else the one open now)."""
+        catalog, _ = await self.catalog()
+        held = catalog.boards.get(game_id, {}).get(board)
+        if held is None:
+            raise UnknownBoard(f"game {game_id!r} has no stat board {board!r}")
+        base = stat_board_id(game_id, board)
+        if period != SEASON:
+            if season is not None:
+                raise InvalidRequest("season applies to period=season")
+            if period not in held.periods:
+                raise UnknownBoard(f"stat board {board!r} keeps periods {', '.join(held.periods)}, not {period!r}")
+            return self.board(base, period, previous)
+        if previous:
+            raise InvalidRequest("previous applies to day and week boards; name the season instead")
+        if season is None:
+            at = now_us()
+            season = next((s for s, start, end in held.seasons if start <= at < end), None)
+            if season is None:
+                raise UnknownSeason(f"no season of stat board {board!r} is open now; name one with season=")
+        elif all(s != season for s, _, _ in held.seasons):
+            raise UnknownSeason(f"stat board {board!r} has no season {season!r}")
+        return season_board_id(base, season)
 
     def board(self, game_id: str, period: str, previous: bool) -> str:
         """The board a read is about: all-time, or the current or previous day or week."""

@@ -1,6 +1,7 @@
-"""Checkpoint tables: player_game_stats and shard_watermarks. A checkpoint's
-stats and watermark are written in one transaction, so a reader that sees the
-watermark also sees every stats row it covers."""
+"""Checkpoint tables: player_game_stats, player_period_stats, player_stats
+(stat values) and shard_watermarks. A checkpoint's rows and watermark are
+written in one transaction, so a reader that sees the watermark also sees
+every row it covers."""
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
@@ -37,6 +38,23 @@ ON CONFLICT (player_id, period, period_start, game_id) DO UPDATE SET
     points = EXCLUDED.points, unlocked_count = EXCLUDED.unlocked_count,
     score_reached_at = EXCLUDED.score_reached_at, last_seq = EXCLUDED.last_seq, checkpointed_at = now()
 WHERE s.last_seq < EXCLUDED.last_seq
+"""
+
+_UPSERT_STAT_VALUES = f"""
+INSERT INTO player_stats AS s (player_id, game_id, stat_id, value, updated_at, last_seq, player_shard,
+                               checkpointed_at)
+SELECT t.p, t.g, t.s, t.v, {_US.format("t.u")}, t.seq, $7::int, now()
+FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::bigint[], $6::bigint[]) AS t(p, g, s, v, u, seq)
+ON CONFLICT (player_id, game_id, stat_id) DO UPDATE SET
+    value = EXCLUDED.value, updated_at = EXCLUDED.updated_at, last_seq = EXCLUDED.last_seq, checkpointed_at = now()
+WHERE s.last_seq < EXCLUDED.last_seq
+"""
+
+# With the player's region: a player may have stat values and no scores (no player_game_stats row to carry it).
+_STAT_VALUES_OF_SHARD = """
+SELECT s.player_id, s.game_id, s.stat_id, s.value, (extract(epoch FROM s.updated_at) * 1000000)::bigint AS updated_us,
+       s.last_seq, p.region
+FROM player_stats s LEFT JOIN players p USING (player_id) WHERE s.player_shard = $1
 """
 
 _UPSERT_WATERMARK = """
@@ -104,6 +122,8 @@ FROM player_period_stats
 WHERE player_id = $1 AND period = 'day' AND period_start >= $2 AND ($3::text IS NULL OR game_id = $3)
 """
 
+# player, game, stat, value, updated_us, last_seq
+StatValueColumns = tuple[Sequence[str], Sequence[str], Sequence[str], Sequence[int], Sequence[int], Sequence[int]]
 PeriodColumns = tuple[Sequence[str], Sequence[str], Sequence[str], Sequence[int], Sequence[int],
                       Sequence[int], Sequence[int], Sequence[int]]
 
@@ -117,13 +137,17 @@ async def write_player_checkpoint(
     columns: tuple[Sequence[str], Sequence[str], Sequence[int], Sequence[int], Sequence[int],
                    Sequence[int], Sequence[int], Sequence[int]],
     period_columns: PeriodColumns | None = None,
+    stat_columns: StatValueColumns | None = None,
 ) -> None:
-    """Upsert changed stats and period rows (times in µs) and advance the shard's watermark, atomically."""
+    """Upsert changed stats, period rows and stat values (times in µs) and advance the shard's watermark,
+    atomically."""
     async with conn.transaction():
         if columns[0]:
             await conn.execute(_UPSERT_STATS, *columns, shard)
         if period_columns and period_columns[0]:
             await conn.execute(_UPSERT_PERIODS, *period_columns, shard)
+        if stat_columns and stat_columns[0]:
+            await conn.execute(_UPSERT_STAT_VALUES, *stat_columns, shard)
         await conn.execute(_UPSERT_WATERMARK, "player", shard, shard_count, watermark)
 
 
@@ -143,6 +167,11 @@ async def read_watermarks(conn: asyncpg.Connection, kind: str, shard_count: int)
 async def read_player_shard_stats(conn: asyncpg.Connection, shard: int) -> list[asyncpg.Record]:
     """Checkpointed stats of every player this shard owns."""
     return await conn.fetch(_STATS_FOR_PLAYERS_OF_SHARD, shard)
+
+
+async def read_player_shard_stat_values(conn: asyncpg.Connection, shard: int) -> list[asyncpg.Record]:
+    """Checkpointed stat values of every player this shard owns (updated_at in µs), with the player's region."""
+    return await conn.fetch(_STAT_VALUES_OF_SHARD, shard)
 
 
 def _period_args(periods: Sequence[tuple[str, datetime]]) -> tuple[list[str], list[datetime]]:

@@ -47,7 +47,7 @@ def split_line(line: str) -> Fields:
 class _Lines:
     """Cuts COPY chunks into whole lines; a line may span chunks."""
 
-    def __init__(self, row: Callable[[Fields], T], sink: Callable[[list[T]], None]) -> None:
+    def __init__(self, row: Callable[[Fields], T], sink: Callable[[list[T]], object]) -> None:
         self._rest = b""
         self._row = row
         self._sink = sink
@@ -67,12 +67,12 @@ class _Lines:
 
 
 async def stream(conn: asyncpg.Connection, query: str, args: Sequence[Any], *,
-                 row: Callable[[Fields], T], sink: Callable[[list[T]], None]) -> int:
+                 row: Callable[[Fields], T], sink: Callable[[list[T]], object], timeout: float | None = None) -> int:
     """Run `query` as COPY (query) TO STDOUT; each chunk's lines become rows
     (`row` gets a line's fields as text or None) handed to `sink` as a list.
-    Returns the number of rows."""
+    Returns the number of rows. `timeout` (s) overrides the connection's."""
     lines = _Lines(row, sink)
-    await conn.copy_from_query(query, *args, output=lines.feed, format="text")
+    await conn.copy_from_query(query, *args, output=lines.feed, format="text", timeout=timeout)
     if lines._rest:
         raise ValueError("COPY output ended inside a line")
     return lines.rows

@@ -1,10 +1,14 @@
-"""The unlock journal (table `unlocks`): batched appends and replay reads.
-Callers pass columns; one INSERT ... SELECT FROM unnest(...) per batch. Each
-append holds its shard's writer lock until it ends, so `settle` can tell when
-no append of a shard is still open (a COMMIT whose reply was lost)."""
+"""The journal: unlocks (table `unlocks`) and stat updates (`stat_updates`,
+sharing the unlocks' seq), batched appends and replay reads. Callers pass
+columns; one INSERT ... SELECT FROM unnest(...) per table per batch. Each
+append (`writing`) holds its shard's writer lock until it ends, so `settle`
+can tell when no append of a shard is still open (a COMMIT whose reply was
+lost)."""
 from __future__ import annotations
 
-from collections.abc import Sequence
+import contextlib
+import itertools
+from collections.abc import AsyncIterator, Sequence
 from datetime import datetime
 
 import asyncpg
@@ -62,6 +66,32 @@ ORDER BY u.seq
 """
 
 
+@contextlib.asynccontextmanager
+async def writing(conn: asyncpg.Connection, shard: int) -> AsyncIterator[None]:
+    """One append's transaction, holding `shard`'s writer lock until it ends."""
+    async with conn.transaction():
+        await conn.execute(_LOCK, _WRITER_LOCK_CLASS, shard)  # uncontended: one writer per shard
+        yield
+
+
+async def insert_unlocks(conn: asyncpg.Connection, *, shard: int, player_ids: Sequence[str], game_ids: Sequence[str],
+                         achievement_ids: Sequence[str], points: Sequence[int], regions: Sequence[str | None],
+                         unlocked_at: datetime, client_at: Sequence[datetime | None]) -> list[asyncpg.Record]:
+    """Inside `writing`: insert unlocks, skipping those journaled already; returns
+    (seq, player_id, game_id, achievement_id) of the new rows."""
+    if not player_ids:
+        return []
+    return await conn.fetch(_APPEND, player_ids, game_ids, achievement_ids, points, regions, unlocked_at,
+                            client_at, shard)
+
+
+async def record_regions(conn: asyncpg.Connection, region_updates: dict[str, str], players: set[str]) -> None:
+    """Inside `writing`: the new regions of these players (each has a new row in this transaction)."""
+    moved = players & region_updates.keys()
+    if moved:
+        await conn.execute(_UPSERT_REGIONS, list(moved), [region_updates[p] for p in moved])
+
+
 async def append(
     conn: asyncpg.Connection,
     *,
@@ -80,16 +110,58 @@ async def append(
     of the rows that were new. Rows already journaled are skipped. A player's
     new region is recorded only with a new row of theirs, so every region change
     has a journal seq (it versions the move on the leaderboards)."""
-    async with conn.transaction():
-        await conn.execute(_LOCK, _WRITER_LOCK_CLASS, shard)  # uncontended: one writer per shard
-        rows = await conn.fetch(
-            _APPEND,
-            player_ids, game_ids, achievement_ids, points, regions, unlocked_at, client_at, shard,
-        )
-        moved = {r["player_id"] for r in rows} & region_updates.keys()
-        if moved:
-            await conn.execute(_UPSERT_REGIONS, list(moved), [region_updates[p] for p in moved])
+    async with writing(conn, shard):
+        rows = await insert_unlocks(conn, shard=shard, player_ids=player_ids, game_ids=game_ids,
+                                    achievement_ids=achievement_ids, points=points, regions=regions,
+                                    unlocked_at=unlocked_at, client_at=client_at)
+        await record_regions(conn, region_updates, {r["player_id"] for r in rows})
         return rows
+
+
+_EVENTS_JOURNALED = """
+SELECT EXISTS (SELECT 1 FROM stat_updates s WHERE s.player_id = t.p AND s.game_id = t.g AND s.event_id = t.e)
+FROM unnest($1::text[], $2::text[], $3::text[]) WITH ORDINALITY AS t(p, g, e, n)
+ORDER BY t.n
+"""
+
+# Seqs in batch order (ORDER BY the index: nextval runs after the sort), so replaying by seq
+# walks a stat's updates in the order the plan applied them.
+_APPEND_STATS = """
+INSERT INTO stat_updates (player_id, game_id, stat_id, event_id, op, value, value_after, region, updated_at,
+                          client_at, player_shard)
+SELECT t.p, t.g, t.s, t.e, t.o, t.v, t.va, t.r, $9::timestamptz, t.cat, $11
+FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::bigint[], $7::bigint[], $8::text[],
+            $10::timestamptz[]) WITH ORDINALITY AS t(p, g, s, e, o, v, va, r, cat, n)
+ORDER BY t.n
+RETURNING seq, player_id, game_id, event_id
+"""
+
+
+async def stat_events_journaled(conn: asyncpg.Connection, player_ids: Sequence[str], game_ids: Sequence[str],
+                                event_ids: Sequence[str]) -> list[bool]:
+    """Whether each (player, game, event id) is in the stat journal (its unique index answers each)."""
+    if not player_ids:
+        return []
+    return [r[0] for r in await conn.fetch(_EVENTS_JOURNALED, player_ids, game_ids, event_ids)]
+
+
+async def insert_stats(conn: asyncpg.Connection, *, shard: int, player_ids: Sequence[str], game_ids: Sequence[str],
+                       stat_ids: Sequence[str], event_ids: Sequence[str], ops: Sequence[str], values: Sequence[int],
+                       values_after: Sequence[int], regions: Sequence[str | None], updated_at: datetime,
+                       client_at: Sequence[datetime | None]) -> list[int]:
+    """Inside `writing`: insert stat updates, none of which may be journaled
+    already (the caller checked, under the lock: a unique violation fails the
+    transaction rather than skip a row whose value chain assumed it); returns
+    their seqs, index-aligned (increasing with the index)."""
+    if not player_ids:
+        return []
+    rows = await conn.fetch(_APPEND_STATS, player_ids, game_ids, stat_ids, event_ids, ops, values, values_after,
+                            regions, updated_at, client_at, shard)
+    seq_of = {(r["player_id"], r["game_id"], r["event_id"]): r["seq"] for r in rows}
+    seqs = [seq_of[key] for key in zip(player_ids, game_ids, event_ids, strict=True)]
+    if any(a >= b for a, b in itertools.pairwise(seqs)):  # replay would fold a stat's chain out of order
+        raise RuntimeError("stat_updates seqs are not in batch order; the append is rolled back")
+    return seqs
 
 
 async def settle(conn: asyncpg.Connection, *, shard: int, timeout_s: float) -> None:
@@ -148,3 +220,18 @@ async def replay(
 ) -> list[asyncpg.Record]:
     """Rows journaled by `shard` after `after_seq`, oldest first (optionally only some games)."""
     return await conn.fetch(_REPLAY, shard, after_seq, None if game_ids is None else list(game_ids))
+
+
+# The player's region as _REPLAY reads it: a region change may come with a stat row only.
+_REPLAY_STATS = """
+SELECT s.seq, s.player_id, s.game_id, s.stat_id, s.op, s.value, s.value_after, s.updated_at, p.region
+FROM stat_updates s LEFT JOIN players p USING (player_id)
+WHERE s.player_shard = $1 AND s.seq > $2
+ORDER BY s.seq
+"""
+
+
+async def replay_stats(conn: asyncpg.Connection, *, shard: int, after_seq: int) -> list[asyncpg.Record]:
+    """Stat updates journaled by `shard` after `after_seq`, oldest first, with the player's region."""
+    return await conn.fetch(_REPLAY_STATS, shard, after_seq)
+

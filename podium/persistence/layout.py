@@ -11,7 +11,7 @@ import asyncpg
 
 _PLAYERS = """
 SELECT player_id FROM player_game_stats UNION SELECT player_id FROM player_period_stats
-UNION SELECT player_id FROM friend_edges
+UNION SELECT player_id FROM friend_edges UNION SELECT player_id FROM player_stats
 """
 _MOVE = [
     "UPDATE player_game_stats s SET player_shard = t.shard FROM relayout t "
@@ -20,7 +20,15 @@ _MOVE = [
     "WHERE s.player_id = t.player_id AND s.player_shard <> t.shard",
     "UPDATE friend_edges s SET player_shard = t.shard FROM relayout t "
     "WHERE s.player_id = t.player_id AND s.player_shard <> t.shard",
+    "UPDATE player_stats s SET player_shard = t.shard FROM relayout t "
+    "WHERE s.player_id = t.player_id AND s.player_shard <> t.shard",
 ]
+# The journal's newest row of a shard (unlocks and stat updates share one seq)
+_NEWEST_OF_SHARD = """
+SELECT greatest((SELECT max(seq) FROM unlocks WHERE player_shard = $1),
+                (SELECT max(seq) FROM stat_updates WHERE player_shard = $1))
+"""
+_NEWEST = "SELECT coalesce(greatest((SELECT max(seq) FROM unlocks), (SELECT max(seq) FROM stat_updates)), 0)"
 
 
 class NotSettled(Exception):
@@ -34,11 +42,11 @@ async def relayout_players(conn: asyncpg.Connection, old_count: int, new_count: 
         marks = {r["shard"]: r["seq"] for r in await conn.fetch(
             "SELECT shard, seq FROM shard_watermarks WHERE kind = 'player' AND shard_count = $1", old_count)}
         for shard in range(old_count):
-            newest = await conn.fetchval("SELECT max(seq) FROM unlocks WHERE player_shard = $1", shard) or 0
+            newest = await conn.fetchval(_NEWEST_OF_SHARD, shard) or 0
             if newest > marks.get(shard, 0):
                 raise NotSettled(f"player shard {shard} journaled up to {newest} but checkpointed "
                                  f"{marks.get(shard, 0)}; resharding would lose rows")
-        newest_all = await conn.fetchval("SELECT coalesce(max(seq), 0) FROM unlocks")
+        newest_all = await conn.fetchval(_NEWEST)
         players = [r["player_id"] for r in await conn.fetch(_PLAYERS)]
         await conn.execute("CREATE TEMP TABLE relayout (player_id text PRIMARY KEY, shard int NOT NULL) "
                            "ON COMMIT DROP")
@@ -49,4 +57,4 @@ async def relayout_players(conn: asyncpg.Connection, old_count: int, new_count: 
             "INSERT INTO shard_watermarks (kind, shard, shard_count, seq) VALUES ('player', $1, $2, $3)",
             [(i, new_count, newest_all) for i in range(new_count)])
     return {"players": len(players), "stats_rows_moved": moved[0], "period_rows_moved": moved[1],
-            "edges_moved": moved[2], "watermark": int(newest_all)}
+            "edges_moved": moved[2], "stat_values_moved": moved[3], "watermark": int(newest_all)}

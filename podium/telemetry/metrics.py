@@ -24,6 +24,8 @@ SIZES = [1.0, 10.0, 50.0, 100.0, 250.0, 500.0, 1000.0, 2500.0, 5000.0]
 SPEC: dict[str, tuple[str, str, tuple[str, ...], list[float] | None]] = {
     "podium_unlocks": ("counter", "Unlocks answered by the gateway, by ack status and reason", ("status", "reason"),
                        None),
+    "podium_stat_updates": ("counter", "Stat update items among podium_unlocks, by ack status and reason",
+                            ("status", "reason"), None),
     "podium_ack_seconds": ("histogram", "From a frame or POST read to its acks (gateway)", ("via",), LATENCY_S),
     "podium_journal_batch_unlocks": ("histogram", "Unlocks per group commit (player shard)", ("shard",), SIZES),
     "podium_journal_commit_seconds": ("histogram", "Journal transaction time per group commit", ("shard",),
@@ -35,6 +37,10 @@ SPEC: dict[str, tuple[str, str, tuple[str, ...], list[float] | None]] = {
     "podium_players": ("gauge", "Players a player shard holds", ("shard",), None),
     "podium_friend_edges": ("gauge", "Friend edges a player shard holds", ("shard",), None),
     "podium_board_entries": ("gauge", "Entries on a leaderboard shard's all-time boards", ("shard",), None),
+    "podium_season_close_failures": ("counter", "Season closes that failed or overran their deadline (retried "
+                                     "after a backoff)", ("shard",), None),
+    "podium_stat_rows_unknown_board": ("counter", "Stat board scores a leaderboard shard skipped: their board is "
+                                       "not in the catalog (removed)", ("shard",), None),
     "podium_pushes": ("counter", "Push events handed to player sockets (sent) or refused to a slow one (dropped)",
                       ("outcome",), None),
     "podium_sockets_open": ("gauge", "WebSockets open on a gateway replica", ("kind", "replica"), None),

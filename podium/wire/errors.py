@@ -19,6 +19,36 @@ class UnknownPlayer(PodiumError):
     code = "unknown_player"
 
 
+class UnknownBoard(PodiumError):
+    """A stat board id the game's catalog does not define, or a period it does not keep (HTTP 404)."""
+
+    code = "unknown_board"
+
+
+class UnknownSeason(PodiumError):
+    """A season the stat board does not have, or none open when one was asked for (HTTP 404)."""
+
+    code = "unknown_season"
+
+
+class UnknownStat(PodiumError):
+    """A stat id the game's catalog does not define (an update item's `rejected` reason, HTTP 404 on reads)."""
+
+    code = "unknown_stat"
+
+
+class WrongOperator(PodiumError):
+    """A stat update whose `op` is not the stat's operator: a client that disagrees with the catalog."""
+
+    code = "wrong_operator"
+
+
+class OutOfBounds(PodiumError):
+    """A stat update outside the stat's bounds (the sent value, or for `incr` the result): nothing is recorded."""
+
+    code = "out_of_bounds"
+
+
 class InvalidRequest(PodiumError):
     """A query that is well-formed but asks for something that does not exist
     (a period of the all-games board, a history window other than 7/30/90)."""

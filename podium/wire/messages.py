@@ -2,6 +2,7 @@
 Batches travel as columns: one actor call per batch, never one per item."""
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 
@@ -24,6 +25,9 @@ class Reason(StrEnum):
     OVERLOADED = "overloaded"
     UNAVAILABLE = "unavailable"
     RATE_LIMITED = "rate_limited"
+    UNKNOWN_STAT = "unknown_stat"  # the three stat update reasons are the codes of podium/wire/errors.py's
+    WRONG_OPERATOR = "wrong_operator"  # UnknownStat, WrongOperator and OutOfBounds
+    OUT_OF_BOUNDS = "out_of_bounds"
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,41 +42,102 @@ class Unlock:
 
 
 @dataclass(frozen=True, slots=True)
+class StatUpdate:
+    """One validated stat update as the gateway hands it on (docs/protocol.md, "The stat update item")."""
+
+    player_id: str
+    game_id: str
+    stat_id: str
+    op: str
+    value: int
+    event_id: str
+    region: str | None = None
+    client_at_us: int | None = None
+
+
+Item = Unlock | StatUpdate
+Key = tuple[str, str, str]  # an item's resend identity: (player, game, achievement id) or (player, game, "#" + event)
+EVENT_KEY = "#"  # marks a stat update's key: outside the id alphabet, so it never equals an achievement id
+
+
+@dataclass(frozen=True, slots=True)
 class UnlockBatch:
-    """Unlocks for one player shard, as columns."""
+    """Unlocks and stat updates for one player shard, as columns. The four stat
+    columns are empty when no item of the batch is a stat update (unlock-only
+    batches carry nothing more); otherwise they are as long as the others and
+    `stat_ids[i]` is None for an unlock (whose `achievement_ids[i]` names it).
+    A stat update's `achievement_ids[i]` is ""."""
 
     player_ids: list[str]
     game_ids: list[str]
     achievement_ids: list[str]
     regions: list[str | None]
     client_at_us: list[int | None]
+    stat_ids: list[str | None] = field(default_factory=list)
+    ops: list[str | None] = field(default_factory=list)
+    values: list[int | None] = field(default_factory=list)
+    event_ids: list[str | None] = field(default_factory=list)
 
     @classmethod
-    def of(cls, unlocks: list[Unlock]) -> UnlockBatch:
-        return cls(
-            [u.player_id for u in unlocks],
-            [u.game_id for u in unlocks],
-            [u.achievement_id for u in unlocks],
-            [u.region for u in unlocks],
-            [u.client_at_us for u in unlocks],
+    def of(cls, items: Sequence[Item]) -> UnlockBatch:
+        base = (
+            [u.player_id for u in items],
+            [u.game_id for u in items],
+            ["" if isinstance(u, StatUpdate) else u.achievement_id for u in items],
+            [u.region for u in items],
+            [u.client_at_us for u in items],
         )
+        if not any(isinstance(u, StatUpdate) for u in items):
+            return cls(*base)
+        stats = [u if isinstance(u, StatUpdate) else None for u in items]
+        return cls(*base, [None if s is None else s.stat_id for s in stats],
+                   [None if s is None else s.op for s in stats], [None if s is None else s.value for s in stats],
+                   [None if s is None else s.event_id for s in stats])
+
+    @property
+    def has_stats(self) -> bool:
+        return bool(self.stat_ids)
+
+    def is_stat(self, i: int) -> bool:
+        return bool(self.stat_ids) and self.stat_ids[i] is not None
+
+    def key(self, i: int) -> Key:
+        """Item i's identity for resends: the journal's unique key of its row."""
+        if self.stat_ids and self.stat_ids[i] is not None:
+            return self.player_ids[i], self.game_ids[i], EVENT_KEY + str(self.event_ids[i])
+        return self.player_ids[i], self.game_ids[i], self.achievement_ids[i]
+
+    def stat_columns(self) -> tuple[list[str | None], list[str | None], list[int | None], list[str | None]]:
+        """The four stat columns, full length (all None for an unlock-only batch)."""
+        if self.stat_ids:
+            return self.stat_ids, self.ops, self.values, self.event_ids
+        none: list[None] = [None] * len(self.player_ids)
+        return none, none, none, none  # type: ignore[return-value]
 
     @classmethod
     def concat(cls, batches: list[UnlockBatch]) -> UnlockBatch:
         """One batch of all of them, in order (the player shard's group commit)."""
-        return cls(
+        base = (
             [p for b in batches for p in b.player_ids],
             [g for b in batches for g in b.game_ids],
             [a for b in batches for a in b.achievement_ids],
             [r for b in batches for r in b.regions],
             [c for b in batches for c in b.client_at_us],
         )
+        if not any(b.stat_ids for b in batches):
+            return cls(*base)
+        cols = [b.stat_columns() for b in batches]
+        return cls(*base, *([v for c in cols for v in c[k]] for k in range(4)))  # type: ignore[arg-type]
 
     def take(self, indices: list[int]) -> UnlockBatch:
-        """The unlocks at these indices, in that order."""
-        return UnlockBatch([self.player_ids[i] for i in indices], [self.game_ids[i] for i in indices],
-                           [self.achievement_ids[i] for i in indices], [self.regions[i] for i in indices],
-                           [self.client_at_us[i] for i in indices])
+        """The items at these indices, in that order."""
+        base = ([self.player_ids[i] for i in indices], [self.game_ids[i] for i in indices],
+                [self.achievement_ids[i] for i in indices], [self.regions[i] for i in indices],
+                [self.client_at_us[i] for i in indices])
+        if not self.stat_ids or all(self.stat_ids[i] is None for i in indices):
+            return UnlockBatch(*base)
+        return UnlockBatch(*base, [self.stat_ids[i] for i in indices], [self.ops[i] for i in indices],
+                           [self.values[i] for i in indices], [self.event_ids[i] for i in indices])
 
     def __len__(self) -> int:
         return len(self.player_ids)
@@ -115,6 +180,15 @@ class ScoreUpdates:
 
     def __len__(self) -> int:
         return len(self.player_ids)
+
+    def without(self, game_ids: set[str]) -> ScoreUpdates:
+        """The updates whose board is not in `game_ids` (itself if none is)."""
+        if not game_ids:
+            return self
+        keep = [i for i, g in enumerate(self.game_ids) if g not in game_ids]
+        return ScoreUpdates([self.player_ids[i] for i in keep], [self.game_ids[i] for i in keep],
+                            [self.regions[i] for i in keep], [self.points[i] for i in keep],
+                            [self.reached_us[i] for i in keep], [self.versions[i] for i in keep])
 
     def slices(self, size: int) -> list[ScoreUpdates]:
         """Consecutive parts of at most `size` updates (the whole batch if it is small)."""

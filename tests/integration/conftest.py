@@ -97,6 +97,7 @@ def cluster() -> Iterator[Cluster]:
         rate_limit_unlocks=f"{UNLOCKS_PER_S}/second", rate_limit_reads=f"{READS_PER_S}/second",
         rate_limit_player_reads=f"{PLAYER_READS_PER_S}/second", rate_limit_handshakes=f"{HANDSHAKES_PER_S}/second",
         trusted_proxy_hops=1, socket_idle_s=SOCKET_IDLE_S,
+        season_close_grace_s=2.0,  # test_stat_boards.py closes a season a few seconds into the test
     )
     asyncio.run(launch.prepare_database(settings, demo_catalog=False))
     asyncio.run(_import_catalog(settings.database_url or ""))

@@ -23,8 +23,10 @@ from podium.settings import Settings
 from tests.integration.conftest import TEST_CATALOG, _admin, _with_database, drop_test_state
 
 
-def run_driver(name: str, run: Callable[[Settings, str], Awaitable[Any]], **overrides: Any) -> None:
-    """Start a cluster with the test catalog and an API key, print `run(settings, key)` as JSON, drop it all."""
+def run_driver(name: str, run: Callable[[Settings, str], Awaitable[Any]], *, games: list[dict[str, Any]] | None = None,
+               **overrides: Any) -> None:
+    """Start a cluster with the test catalog (plus `games`) and an API key, print `run(settings, key)` as JSON,
+    drop it all."""
     admin_url, redis_url = sys.argv[1], sys.argv[2]
     tag = uuid.uuid4().hex[:8]
     database = f"podium_{name}_{tag}"
@@ -38,7 +40,7 @@ def run_driver(name: str, run: Callable[[Settings, str], Awaitable[Any]], **over
             await launch.prepare_database(settings, demo_catalog=False)
             conn = await asyncpg.connect(settings.database_url)
             try:
-                await catalog_store.import_catalog(conn, TEST_CATALOG)
+                await catalog_store.import_catalog(conn, TEST_CATALOG + (games or []))
                 return await api_keys.create(conn, game_id=None, label=name)
             finally:
                 await conn.close()

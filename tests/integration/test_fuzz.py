@@ -148,10 +148,21 @@ ACHIEVEMENT = st.sampled_from(["a1", "a2", "p0", "p3", "zz", ""]) | JSON
 ITEM = st.fixed_dictionaries({"player_id": PLAYER, "game_id": GAME, "achievement_id": ACHIEVEMENT},
                              optional={"id": st.text(max_size=10) | HUGE | JSON, "region": JSON,
                                        "client_at": HUGE | JSON | st.text(max_size=30), "extra": JSON})
+# Stat updates: the test catalog's games have no stats, so a well-formed one is `unknown_stat`, a junk one
+# `invalid`; either way nothing may be recorded (checked after the fuzz).
+STAT_ITEM = st.fixed_dictionaries(
+    {"kind": st.just("stat") | JSON, "player_id": PLAYER, "game_id": GAME,
+     "stat_id": st.sampled_from(["wins", "", "a1"]) | JSON,
+     "op": st.sampled_from(["incr", "max", "min", "set", "add"]) | JSON,
+     "value": st.integers(-(2**53), 2**53) | HUGE | st.floats() | st.booleans() | JSON,
+     "event_id": st.text(max_size=70) | JSON},
+    optional={"id": st.text(max_size=10) | JSON, "region": JSON, "at": JSON | st.text(max_size=30),
+              "achievement_id": ACHIEVEMENT})
 DEEP = st.integers(1, 3000).map(lambda depth: "[" * depth + "]" * depth)
 DUMPS = json.dumps  # the stdlib writes any integer (orjson stops at 64 bits), NaN and Infinity too
 FRAME = (st.binary(max_size=300) | st.text(max_size=300) | DEEP | JSON.map(DUMPS)
-         | st.lists(ITEM, max_size=30).map(DUMPS) | st.lists(ITEM | JSON, max_size=10).map(DUMPS))
+         | st.lists(ITEM, max_size=30).map(DUMPS) | st.lists(ITEM | JSON, max_size=10).map(DUMPS)
+         | st.lists(STAT_ITEM | ITEM, max_size=20).map(DUMPS))
 
 
 class Ingest:
@@ -201,6 +212,7 @@ def test_junk_ingest_frames_are_answered_and_only_accepted_items_recorded(ingest
         if ack["status"] == "rejected":
             assert ack["reason"], ack
         if ack["status"] == "accepted":
+            assert item.get("kind") in (None, "unlock"), (item, ack)  # no game of the test catalog has stats
             ingest.accepted.add((item["player_id"], item["game_id"], item["achievement_id"]))
 
 
@@ -216,9 +228,11 @@ async def test_after_the_fuzz_the_journal_holds_exactly_what_was_accepted(ingest
     rows = await db.fetch("SELECT player_id, game_id, achievement_id FROM unlocks WHERE player_id LIKE $1",
                           f"{PREFIX}%")
     assert {(r["player_id"], r["game_id"], r["achievement_id"]) for r in rows} == ingest.accepted
+    assert await db.fetchval("SELECT count(*) FROM stat_updates WHERE player_id LIKE $1", f"{PREFIX}%") == 0
 
 
-QUERY = st.fixed_dictionaries({"q": st.sampled_from(["page", "rank", "around", "among", "dashboard", "nope"]) | JSON},
+QUERY = st.fixed_dictionaries({"q": st.sampled_from(["page", "rank", "around", "among", "dashboard", "progress",
+                                                     "nope"]) | JSON},
                               optional={"id": st.integers() | st.text(max_size=5) | HUGE | JSON,
                                         "game_id": GAME, "player_id": PLAYER, "players": JSON | st.lists(PLAYER),
                                         "limit": st.integers() | HUGE | JSON, "k": st.integers() | JSON,

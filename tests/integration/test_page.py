@@ -2,7 +2,8 @@
 Chromium, driven by Playwright, against the suite's cluster (started by the
 same launch code as `podium up`). The page loads, an unlock sent over the API
 moves a row, the region switch and the player search work, it fits a phone;
-screenshots are saved under test-artifacts/. Plus the page's HTTP edges."""
+a game's stat boards (asc and desc, a season) and a found player's progress
+show; screenshots are saved under test-artifacts/. Plus the page's HTTP edges."""
 from __future__ import annotations
 
 import json
@@ -12,6 +13,7 @@ import statistics
 import time
 import uuid
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +22,9 @@ from playwright.async_api import Browser, Page, async_playwright
 
 from tests.integration.conftest import eventually
 from tests.integration.test_recovery import ingest
+from tests.integration.test_stat_boards import ingest as stat_ingest
+from tests.integration.test_stat_boards import iso
+from tests.integration.test_stats_ingest import add_game, stat, stats_game
 
 CHROMIUM = os.environ.get("PODIUM_CHROMIUM", "/usr/bin/chromium")
 # As the machine's own probe starts it: no sandbox (root), no GPU, nothing reaching out to the network.
@@ -196,3 +201,114 @@ async def test_regions_lists_the_regional_boards_largest_first(cluster, http, ap
     assert mine == [{"region": big, "total": 3}, {"region": small, "total": 1}]
     assert body["total"] >= 4 and body["period"] == "all"
     assert (await http.get("/v1/games/no-such-game/regions")).status_code == 404
+
+
+def kart(game: str, season_start: datetime) -> dict[str, Any]:
+    """A game with stats, threshold achievements, an asc board with an open season and a desc board."""
+    entry = stats_game(game)
+    entry["boards"] = [
+        {"board_id": "fastest-lap", "name": "Fastest lap", "stat_id": "lap", "order": "asc",
+         "periods": ["all", "day", "week"], "seasons": [
+             {"season_id": "s1", "start": iso(season_start), "end": iso(season_start + timedelta(days=30))}]},
+        {"board_id": "most-wins", "name": "Most wins", "stat_id": "wins", "periods": ["all", "week"]}]
+    return entry
+
+
+async def board_rows(page: Page) -> list[list[str]]:
+    return await page.eval_on_selector_all(
+        "#board-rows tr[data-player]", "rs => rs.map(r => [r.dataset.player, r.cells[2].textContent])")
+
+
+async def until_rows(page: Page, players: list[str]) -> None:
+    await page.wait_for_function(
+        "ps => JSON.stringify([...document.querySelectorAll('#board-rows tr[data-player]')]"
+        ".map(r => r.dataset.player)) === JSON.stringify(ps)", arg=players, timeout=10_000, polling="raf")
+
+
+async def test_the_page_shows_stat_boards_seasons_and_a_found_players_progress(
+        cluster, db, http, server, api_key, browser, uid) -> None:
+    game = uid("kart")
+    await add_game(db, game, cluster, api_key, kart(game, datetime.now(UTC) - timedelta(days=1)))
+    ann, bob, cy = uid("ann"), uid("bob"), uid("cy")
+    laps, wins = {ann: 61000, bob: 59000, cy: 75000}, {ann: 2, bob: 1, cy: 3}  # bob: fast-lap; cy: three-wins
+    await stat_ingest(cluster, api_key, [stat(p, game, "lap", "min", lap, f"{p}-l") for p, lap in laps.items()]
+                      + [stat(p, game, "wins", "incr", n, f"{p}-w") for p, n in wins.items()])
+
+    async def ranked() -> bool:  # the board holds all three, and the gateway's catalog knows the boards
+        page = (await http.get(f"/v1/games/{game}/leaderboard", params={"board": "fastest-lap"})).json()
+        games = {g["game_id"]: g for g in (await http.get("/v1/games")).json()["games"]}
+        return page.get("total") == 3 and len(games.get(game, {}).get("boards", [])) == 2
+
+    await eventually(ranked, timeout=30)
+    listed = {g["game_id"]: g for g in (await http.get("/v1/games")).json()["games"]}[game]
+    assert [(b["board_id"], b["order"], b["periods"]) for b in listed["boards"]] == [
+        ("fastest-lap", "asc", ["all", "day", "week"]), ("most-wins", "desc", ["all", "week"])]
+    assert [s["season_id"] for s in listed["boards"][0]["seasons"]] == ["s1"]
+
+    errors: list[str] = []
+    failed: list[str] = []
+    page = await open_page(browser, f"{cluster.base_url}/boards/{game}?top=5", errors, failed)
+    await until_live(page)
+    assert await rows(page) == [bob, cy]  # the points board: fast-lap (30), three-wins (15)
+    await page.wait_for_selector("#board-pick:not([hidden])")
+    assert await page.is_hidden("[data-period=season]")  # the points board has no seasons
+
+    # An asc board: lowest first, values as integers, the caption says lower is better; live over the socket.
+    await page.select_option("#board", "fastest-lap")
+    await until_rows(page, [bob, ann, cy])
+    assert await board_rows(page) == [[bob, "59,000"], [ann, "61,000"], [cy, "75,000"]]
+    assert "lower is better" in (await page.text_content("#board-note") or "")
+    assert await page.text_content("#value-head") == "Best lap" and "board=fastest-lap" in page.url
+    await until_live(page)
+    assert await page.text_content("#status") == "live"
+    await stat_ingest(cluster, api_key, [stat(cy, game, "lap", "min", 58000, f"{cy}-l2")])
+    await until_first(page, cy)  # cy's new best lap moves him to the top on the open page
+    assert await rows(page) == [cy, bob, ann]
+    # A desc board keeps the periods it lists (no day board here).
+    await page.select_option("#board", "most-wins")
+    await until_rows(page, [cy, ann, bob])
+    assert "higher is better" in (await page.text_content("#board-note") or "")
+    assert await page.is_hidden("[data-period=day]") and await page.is_hidden("[data-period=season]")
+    # The season: read over HTTP, its picker lists the seasons begun so far.
+    await page.select_option("#board", "fastest-lap")
+    await page.click("[data-period=season]")
+    await page.wait_for_selector("#season-pick:not([hidden])")
+    await until_rows(page, [cy, bob, ann])
+    assert await page.eval_on_selector_all("#season option", "os => os.map(o => o.textContent)") == ["s1 (open)"]
+    assert "period=season" in page.url and "season=s1" in page.url
+
+    # A found player: rank on the board shown; progress is private without their token.
+    await page.fill("#player", ann)
+    await page.click("#search button")
+    await page.wait_for_selector("#player-card:not([hidden])")
+    assert (await page.text_content("#player-rank") or "").startswith(f"{ann}: #3 of 3")
+    assert "61,000 Best lap" in (await page.text_content("#player-detail") or "")
+    await page.wait_for_selector("#progress-note:not([hidden])")
+    assert "Private" in (await page.text_content("#progress-note") or "")
+    await page.close()
+
+    # With ann's token (in the fragment) her progress towards each threshold achievement shows.
+    token = (await server.post(f"/v1/players/{ann}/token")).json()["token"]
+    mine = await open_page(browser, f"{cluster.base_url}/boards/{game}?board=fastest-lap&player={ann}#token={token}",
+                           errors, failed)
+    await mine.wait_for_selector("#progress-rows li")
+    progress = await mine.eval_on_selector_all("#progress-rows li", """ls => ls.map(l => [l.dataset.achievement,
+        l.querySelector('small').textContent, l.querySelector('[role=progressbar]').getAttribute('aria-valuenow')])""")
+    assert progress == [["fast-lap", "61,000 / 59,999", "0"], ["level-50", "— / 50", "0"],
+                        ["three-wins", "2 / 3", "66"]]
+    assert (await mine.text_content("#progress-rows li[data-achievement=three-wins]") or "").startswith("Three wins")
+    await mine.wait_for_selector("#history svg")
+    await mine.screenshot(path=ARTIFACTS / "board-page-stats.png", full_page=True)
+    await mine.screenshot(path=Path(os.environ.get("PODIUM_PAGE_SCREENSHOT", "/tmp/page-stats.png")), full_page=True)
+    await mine.close()
+
+    # A game without stats shows no board picker, season or progress (exactly as before).
+    plain = await open_page(browser, f"{cluster.base_url}/boards/arena?player={ann}", errors, failed)
+    await until_live(plain)
+    await plain.wait_for_selector("#player-missing:not([hidden])")
+    assert not any([await plain.is_visible(s) for s in ("#board-pick", "#season-pick", "#progress-box",
+                                                        "[data-period=season]", "#board-note")])
+    assert await plain.text_content("#value-head") == "Points"
+    await plain.close()
+    assert errors == []
+    assert all(f.startswith("404 ") and f"/players/{ann}/" in f for f in failed), failed

@@ -1,6 +1,7 @@
 """Resharding at runtime, in a process and cluster of its own
 (tests/integration/resharding.py): 2 -> 4 -> 1 player shards and 1 -> 3
-leaderboard shards while unlocks stream; every acked unlock counted once."""
+leaderboard shards while unlocks and stat updates stream; every acked unlock and
+stat update counted once."""
 from __future__ import annotations
 
 import subprocess
@@ -20,4 +21,7 @@ def test_resharding_while_unlocks_stream_counts_every_acked_unlock_once(cluster)
     assert report["final"] == [1, 3]
     assert report["acked"] == report["offered"], report  # the client resent until each was acked
     assert report["journaled_once"] and report["acked_journaled"] and report["boards_equal"], report
+    assert report["stat_updates"] > 20 and report["probe_status"] == 200, report
+    assert report["stat_events_once"] and report["stat_values_equal"] and report["stat_values_held"], report
+    assert report["threshold_unlocks_once"], report
     assert all(step["relayout"]["watermark"] > 0 for step in report["steps"]), report

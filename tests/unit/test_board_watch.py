@@ -77,3 +77,16 @@ async def test_a_failing_read_keeps_the_watch_alive() -> None:
     await asyncio.sleep(0.1)
     assert orjson.loads(slot.take())["entries"] == [entry("a", 1, 1)] and len(calls) >= 3
     await watch.stop()
+
+
+def test_a_stat_boards_frame_names_the_board_and_tracks_values() -> None:
+    from podium.gateway.board_watch import board_frame
+    before = [{"rank": 1, "player_id": "a", "value": 58000}, {"rank": 2, "player_id": "b", "value": 61000}]
+    after = [{"rank": 1, "player_id": "a", "value": 57000}, {"rank": 2, "player_id": "b", "value": 61000}]
+    assert changed_players(before, after) == ["a"]  # a better lap, same rank: changed
+    frame = orjson.loads(board_frame(("kart/fastest-lap", None, "all", 2), {"entries": after, "total": 2,
+                                                                           "order": "asc"}, before, 3))
+    assert (frame["game_id"], frame["board_id"], frame["order"], frame["changed"]) == ("kart", "fastest-lap",
+                                                                                        "asc", ["a"])
+    points = orjson.loads(board_frame(("kart", None, "all", 2), {"entries": [], "total": 0}, None, 1))
+    assert "board_id" not in points and points["game_id"] == "kart"

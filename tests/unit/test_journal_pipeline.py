@@ -12,7 +12,7 @@ from collections.abc import AsyncIterator
 import pytest
 
 from podium.core.journal_pipeline import Committed, JournalPipeline, Pair
-from podium.wire.messages import ALL_GAMES, AckBatch, AckStatus, Reason, Unlock, UnlockBatch
+from podium.wire.messages import ALL_GAMES, AckBatch, AckStatus, Reason, StatUpdate, Unlock, UnlockBatch
 from tests.unit.polling import until
 
 TOTALS = 2  # the leaderboard shard of every player's total
@@ -66,7 +66,7 @@ class Shard:
         held = {(p, g, a) for _, p, g, a in self.rows}
         ambiguous = self.lose_reply_once or self.land_late_once
         written = self.landing if self.land_late_once else self.rows
-        for key in zip(batch.player_ids, batch.game_ids, batch.achievement_ids, strict=True):
+        for key in (batch.key(i) for i in range(len(batch))):  # a stat update's: (player, game, "#" + event)
             if key[2].startswith("bad"):
                 statuses.append(AckStatus.REJECTED)
                 reasons.append("unknown_achievement")
@@ -90,7 +90,7 @@ class Shard:
 
     async def journaled(self, batch: UnlockBatch) -> list[bool]:
         held = {(p, g, a) for _, p, g, a in self.rows}
-        return [key in held for key in zip(batch.player_ids, batch.game_ids, batch.achievement_ids, strict=True)]
+        return [batch.key(i) in held for i in range(len(batch))]
 
     def land(self) -> None:
         """The COMMIT in flight completes: its rows become visible."""
@@ -530,3 +530,35 @@ async def test_a_round_started_beside_the_lane_loops_neither_loses_items_nor_mov
         assert all(shard.landed(seq) for seq in shard.folded if seq <= pipeline.delivered_to(0))
         await until(lambda: pipeline.settled)
         assert all(shard.landed(seq) for seq in shard.folded) and pipeline.delivered_seq == 2
+
+
+async def test_a_stat_update_resent_while_its_copy_is_in_the_round_waits_for_it_and_counts_once() -> None:
+    """Stat updates are keyed by their event id: a resend (whatever value it
+    carries) joins the copy on its way and hears `duplicate`; after an
+    ambiguous commit the retry is `duplicate` because the first copy counted."""
+    shard = Shard()
+    gate = asyncio.Event()
+    journal = shard.journal
+
+    async def slow_journal(b: UnlockBatch) -> Committed:
+        await gate.wait()
+        return await journal(b)
+
+    def update(event: str, value: int = 1) -> UnlockBatch:
+        return UnlockBatch.of([StatUpdate("p", "g", "wins", "incr", value, event)])
+
+    pipeline = pipeline_of(shard, deadline_s=5.0, plan=lambda b: list(range(len(b))))
+    pipeline._journal = slow_journal
+    async with run(pipeline):
+        first = asyncio.ensure_future(pipeline.submit(update("e1")))
+        await until(lambda: pipeline._writing)
+        resend = asyncio.ensure_future(pipeline.submit(UnlockBatch.concat([update("e1", 9), update("e2")])))
+        await asyncio.sleep(0.02)
+        assert not resend.done() and pipeline.joined == 1
+        gate.set()
+        assert (await first).statuses == [AckStatus.ACCEPTED]
+        assert (await resend).statuses == [AckStatus.DUPLICATE, AckStatus.ACCEPTED]
+        shard.lose_reply_once = True
+        assert (await pipeline.submit(update("e3"))).reasons == [Reason.UNAVAILABLE.value]
+        assert (await pipeline.submit(update("e3"))).statuses == [AckStatus.DUPLICATE]
+    assert sorted(a for _, _, _, a in shard.rows) == ["#e1", "#e2", "#e3"]

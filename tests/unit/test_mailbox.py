@@ -63,3 +63,11 @@ def test_close_wakes_the_socket_and_keeps_the_first_reason() -> None:
         assert box.closing == (1012, "restart")
 
     asyncio.run(scenario())
+
+
+def test_progress_of_one_achievement_folds_into_the_last_in_place() -> None:
+    events = [{"type": "progress", "game_id": "g", "achievement_id": "a", "value": 1},
+              {"type": "unlock.accepted", "game_id": "g"},
+              {"type": "progress", "game_id": "g", "achievement_id": "b", "value": 1},
+              {"type": "progress", "game_id": "g", "achievement_id": "a", "value": 3}]
+    assert merge(events) == [events[3], events[1], events[2]]

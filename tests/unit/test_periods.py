@@ -5,7 +5,25 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from podium.core.history import day_series
-from podium.core.periods import DAY, DAY_US, HOUR_US, WEEK, PeriodClock, board_id, describe, is_period, parse_board_id
+from podium.core.periods import (
+    DAY,
+    DAY_US,
+    HOUR_US,
+    SEASON,
+    WEEK,
+    BoardRef,
+    PeriodClock,
+    base_of,
+    board_id,
+    describe,
+    game_of,
+    is_period,
+    is_stat_board,
+    parse,
+    parse_board_id,
+    season_board_id,
+    stat_board_id,
+)
 from podium.core.player_state import PeriodStats, PlayerBook, to_us
 from podium.core.ranking import unpack
 from podium.core.standings import GLOBAL, Standings
@@ -50,6 +68,38 @@ def test_board_ids_round_trip_and_describe_the_period() -> None:
     assert parse_board_id("arena") == ("arena", "all", None) and not is_period("arena")
     assert describe(b) == {"game_id": "arena", "period": DAY, "period_start": "2026-11-22T00:00:00+00:00",
                            "period_end": "2026-11-23T00:00:00+00:00"}
+
+
+def test_stat_and_season_board_ids_round_trip_and_describe_the_board() -> None:
+    base = stat_board_id("kart-party", "fastest-lap")
+    day, season = board_id(base, DAY, us(2026, 12, 7)), season_board_id(base, "winter-26")
+    assert parse(base) == BoardRef("kart-party", "fastest-lap", "all")
+    assert parse(day) == BoardRef("kart-party", "fastest-lap", DAY, start_us=us(2026, 12, 7))
+    assert parse(season) == BoardRef("kart-party", "fastest-lap", SEASON, season_id="winter-26")
+    assert parse("kart-party") == BoardRef("kart-party", None, "all") and parse(season).base == base
+    assert parse_board_id(season) == (base, SEASON, None)  # no start: never retired by the day/week clock
+    assert {base_of(b) for b in (base, day, season)} == {base} and is_period(season) and not is_period(base)
+    assert {game_of(b) for b in (base, day, season, "kart-party")} == {"kart-party"}
+    assert is_stat_board(season) and not is_stat_board(board_id("kart-party", DAY, 0))
+    assert describe(season) == {"game_id": "kart-party", "board_id": "fastest-lap", "period": SEASON,
+                                "season_id": "winter-26"}
+    assert describe(season, (us(2026, 12, 1), us(2027, 3, 1)))["period_end"] == "2027-03-01T00:00:00+00:00"
+    assert describe(day)["period_start"] == "2026-12-07T00:00:00+00:00"
+    assert describe(base) == {"game_id": "kart-party", "board_id": "fastest-lap", "period": "all"}
+
+
+ident = st.text("abcXYZ019_.:@-", min_size=1, max_size=8)
+
+
+@settings(max_examples=examples(300), deadline=None)
+@given(ident, st.one_of(st.none(), ident), st.sampled_from(["all", DAY, WEEK, SEASON]), st.integers(0, 2**53),
+       ident)
+def test_board_ids_parse_back_to_what_built_them_so_no_two_collide(
+        game: str, board: str | None, kind: str, start: int, season: str) -> None:
+    base = game if board is None else stat_board_id(game, board)
+    built = season_board_id(base, season) if kind == SEASON else board_id(base, kind, start)
+    want = BoardRef(game, board, kind, start if kind in (DAY, WEEK) else None, season if kind == SEASON else None)
+    assert parse(built) == want
 
 
 def test_an_unlock_counts_in_its_day_and_week_and_old_periods_are_not_sent() -> None:

@@ -118,3 +118,36 @@ def test_replay_notices_a_region_change_it_had_not_folded_in() -> None:
     assert touched == {("p", "arena"), ("p", "puzzle")} and book.regions["p"] == "na"
     versions = book.score_updates({("p", "puzzle")}, 300).versions
     assert set(versions) == {3}, "puzzle (all-time, day, week) is resent with the version of the move"
+
+
+def test_a_region_move_of_a_player_with_stats_and_no_points_game_moves_its_stat_games() -> None:
+    book = PlayerBook()
+    book.region_change("p", "eu", 1, ["race"])  # its first region: nothing held elsewhere to move
+    assert book.region_change("p", "eu", 2, ["race"]) == set()  # the same region: nothing moves
+    assert book.region_change("p", "na", 3, ["race"]) == {("p", "race")}
+    assert book.version("p", 1) == 3  # its stat scores are re-versioned past what the boards hold
+    book.apply(4, "p", "arena", 10, 100)
+    assert book.region_change("p", "eu", 5, ["race"]) == {("p", "race"), ("p", "arena")}
+
+
+def test_a_region_change_carried_by_a_stat_row_moves_the_players_boards() -> None:
+    """Reconcile and recovery fold stat rows' regions too: a change that came with a stat update only is not lost."""
+    book = PlayerBook()
+    book.replay([{"seq": 1, "player_id": "p", "game_id": "g", "points": 5, "unlocked_at": datetime(2026, 12, 7,
+                                                                                                   tzinfo=UTC),
+                  "region": "eu"}])
+    assert book.replay_regions([{"seq": 2, "player_id": "p", "region": "eu"}]) == set()
+    assert book.replay_regions([{"seq": 3, "player_id": "p", "region": "us"},
+                                {"seq": 4, "player_id": "q", "region": None}]) == {("p", "g")}
+    assert book.regions["p"] == "us" and book.region_seq["p"] == 3
+
+
+def test_a_region_move_replayed_from_an_unlock_row_moves_the_players_stat_games_too() -> None:
+    """Reconcile folds unlock rows with the shard's stat games: a move carried by an unlock of one game moves the
+    player's stat boards in another game, as the live path does."""
+    book = PlayerBook()
+    at = datetime(2026, 12, 7, tzinfo=UTC)
+    book.replay([{"seq": 1, "player_id": "p", "game_id": "a", "points": 5, "unlocked_at": at, "region": "eu"}])
+    moved = book.replay([{"seq": 2, "player_id": "p", "game_id": "a", "points": 5, "unlocked_at": at, "region": "us"}],
+                        lambda player: ["b"] if player == "p" else [])
+    assert moved == {("p", "a"), ("p", "b")}

@@ -9,7 +9,7 @@ from fastapi.testclient import TestClient
 
 from podium.gateway import problems
 from podium.gateway.routes.health import _check
-from podium.wire.errors import Overloaded, ShardUnavailable
+from podium.wire.errors import OutOfBounds, Overloaded, ShardUnavailable, UnknownStat, WrongOperator
 
 
 def client() -> TestClient:
@@ -31,6 +31,10 @@ def client() -> TestClient:
     @app.get("/recovering")
     async def recovering() -> None:
         raise ShardUnavailable("leaderboard 0 is recovering")
+
+    @app.get("/stat/{which}")
+    async def stat(which: str) -> None:
+        raise {"unknown": UnknownStat, "operator": WrongOperator, "bounds": OutOfBounds}[which](f"stat {which}")
 
     return TestClient(app, raise_server_exceptions=False)
 
@@ -64,3 +68,11 @@ def test_a_check_that_cannot_even_find_its_actor_fails_alone() -> None:
     assert asyncio.run(_check(missing)) == {"ok": False, "error": repr(ValueError(
         "Failed to look up actor with name 'player-shard-0'"))}
     assert asyncio.run(_check(fine)) == {"ok": True, "players": 3}
+
+
+def test_the_stat_errors_are_problems_with_their_codes() -> None:
+    for which, status, code in (("unknown", 404, "unknown_stat"), ("operator", 422, "wrong_operator"),
+                                ("bounds", 422, "out_of_bounds")):
+        response = client().get(f"/stat/{which}")
+        assert (response.status_code, response.json()["code"], response.json()["detail"]) == (
+            status, code, f"stat {which}")

@@ -2,16 +2,20 @@
 (a stand-in Runtime; no Ray, no servers)."""
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
+import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
-from podium.gateway import problems
+from podium.gateway import problems, queries
 from podium.gateway.queries import MAX_AMONG
 from podium.gateway.routes import reads
 from podium.gateway.routes.deps import runtime
 from podium.settings import Settings
+from podium.wire.errors import UnknownGame
+from podium.wire.messages import ALL_GAMES
 
 
 class Reads:
@@ -51,3 +55,18 @@ def test_among_takes_only_player_ids_the_edge_takes_elsewhere() -> None:
         refused = client(rt).get("/v1/games/g/leaderboard/among", params=[("players", "alice"), ("players", bad)])
         assert refused.status_code == 422 and refused.json()["code"] == "invalid_request", bad
     assert len(rt.asked) == 1  # nothing refused reached a shard
+
+
+def test_progress_of_the_all_games_id_is_unknown_game_and_asks_no_shard() -> None:
+    """require_game lets ALL_GAMES through (it names the cross-game board); a progress read of it would make the
+    player shard reload its catalog for an id it can never hold."""
+
+    class Progress(Reads):
+        async def call(self, ref: Any) -> Any:
+            raise AssertionError("a shard was asked")
+
+        def player_shard(self, player_id: str) -> Any:
+            raise AssertionError("a shard was asked")
+
+    with pytest.raises(UnknownGame):
+        asyncio.run(queries.progress(Progress(), "p", ALL_GAMES))  # type: ignore[arg-type]

@@ -11,7 +11,9 @@ from hypothesis import strategies as st
 from podium.core.score_counts import ScoreCounts
 from tests.randomness import examples
 
-scores = st.one_of(st.integers(0, 600), st.integers(0, 70_000), st.integers(0, 10**13))
+# near 0, spread, huge, and clustered far from 0 on both sides of a high alignment (a stat board's scores)
+scores = st.one_of(st.integers(0, 600), st.integers(0, 70_000), st.integers(0, 10**13),
+                   st.integers(2**53 - 40, 2**53 + 40), st.integers(2**55 - 70, 2**55 - 1))
 
 
 @settings(max_examples=examples(300), deadline=None)
@@ -49,3 +51,25 @@ def test_negative_scores_are_refused() -> None:
 def test_an_empty_tree_holds_nothing() -> None:
     tree = ScoreCounts()
     assert (tree.total(), tree.highest(), tree.below(5), tree.above_next(-1), tree.above(0)) == (0, None, None, None, 0)
+
+
+def test_the_depth_follows_the_spread_of_the_scores_not_their_size() -> None:
+    near, far = ScoreCounts(), ScoreCounts()
+    for v in range(0, 90_000, 7):
+        near.add(v, 1)
+        far.add(2**53 + 50_000 + v, 1)  # a stat board's lap times: huge scores, spread like the points
+    assert near.depth == far.depth == 4
+    assert far.above(2**53 + 50_000) == far.total() - 1 and far.highest() == 2**53 + 50_000 + 89_999
+    far.add(0, 1)  # something far away widens the window, and every count stays right
+    assert far.depth == 11 and far.above(0) == far.total() - 1 and far.above_next(0) == 2**53 + 50_000
+
+
+def test_an_emptied_tree_starts_over_at_a_score_outside_its_window() -> None:
+    tree = ScoreCounts()
+    tree.add(5, 1)
+    tree.add(2**54, 1)
+    tree.add(5, -1)
+    tree.add(2**54, -1)
+    tree.add(2**60 + 3, 1)  # nothing held: no need to widen the window to reach it
+    assert tree.depth == 1 and tree.highest() == 2**60 + 3 and tree.below(2**60 + 3) is None
+    assert tree.above(5) == 1 and tree.above_next(5) == 2**60 + 3

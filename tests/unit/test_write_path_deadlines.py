@@ -76,20 +76,29 @@ def shard_with_full_lane(monkeypatch: pytest.MonkeyPatch, appended: list[list[st
     actor._fresh_state()
     actor.catalog = Catalog({"old": {"a": 5, "b": 5}})
 
-    async def append(conn: object, **columns: object) -> list[dict[str, object]]:
+    async def insert_unlocks(conn: object, **columns: object) -> list[dict[str, object]]:
         appended.append(list(columns["game_ids"]))  # type: ignore[call-overload]
         return [{"player_id": "p", "game_id": "new", "achievement_id": "a", "seq": 1}]
 
-    async def read_catalog(conn: object) -> list[dict[str, object]]:
-        return [{"game_id": "old", "achievement_id": "a", "points": 5},
-                {"game_id": "old", "achievement_id": "b", "points": 5},
-                {"game_id": "new", "achievement_id": "a", "points": 10}]
+    @contextlib.asynccontextmanager
+    async def writing(conn: object, shard: int) -> AsyncIterator[None]:
+        yield
+
+    async def record_regions(*_: object) -> None:
+        return None
+
+    async def load_catalog(conn: object) -> Catalog:
+        return Catalog.from_rows([{"game_id": "old", "achievement_id": "a", "points": 5},
+                                  {"game_id": "old", "achievement_id": "b", "points": 5},
+                                  {"game_id": "new", "achievement_id": "a", "points": 10}])
 
     async def catalog_version(conn: object) -> tuple[object, ...]:
         return (2,)
 
-    monkeypatch.setattr(player_shard.journal, "append", append)
-    monkeypatch.setattr(player_shard.catalog_store, "read_catalog", read_catalog)
+    monkeypatch.setattr(player_shard.journal, "insert_unlocks", insert_unlocks)
+    monkeypatch.setattr(player_shard.journal, "writing", writing)
+    monkeypatch.setattr(player_shard.journal, "record_regions", record_regions)
+    monkeypatch.setattr(player_shard.catalog_store, "load_catalog", load_catalog)
     monkeypatch.setattr(player_shard.catalog_store, "catalog_version", catalog_version)
     monkeypatch.setattr(player_shard.metrics, "observe", lambda *_, **__: None)
 

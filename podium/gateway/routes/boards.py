@@ -10,12 +10,13 @@ import contextlib
 import orjson
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 
+from podium.core.periods import stat_board_id
 from podium.gateway.board_watch import Key, Slot, parse_key
 from podium.gateway.problems import problem
 from podium.gateway.push_hub import IDLE
 from podium.gateway.routes.deps import admitted, close_slow_consumer, deny, handshake_refused, runtime
 from podium.gateway.runtime import Runtime
-from podium.wire.errors import UnknownGame
+from podium.wire.errors import UnknownBoard, UnknownGame
 
 router = APIRouter()
 @router.websocket("/v1/ws/boards/{game_id}")
@@ -24,12 +25,16 @@ async def board_socket(websocket: WebSocket, game_id: str) -> None:
     if await handshake_refused(rt, websocket):
         return
     try:
-        key = parse_key(game_id, dict(websocket.query_params), rt.settings.board_top_max)
+        params = dict(websocket.query_params)
+        key = parse_key(game_id, params, rt.settings.board_top_max)
         await rt.require_game(game_id)
+        if params.get("board"):  # a catalog stat board of the game (its all-time, day or week board)
+            await rt.stat_board(game_id, params["board"], key[2], False, None)  # unknown board / period: 404
+            key = (stat_board_id(game_id, params["board"]), *key[1:])
     except ValueError as exc:
         await deny(websocket, problem(422, "invalid_request", str(exc)))
         return
-    except UnknownGame as exc:
+    except (UnknownGame, UnknownBoard) as exc:
         await deny(websocket, problem(404, exc.code, str(exc)))
         return
     async with admitted(rt, websocket) as admit:

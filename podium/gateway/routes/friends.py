@@ -82,11 +82,13 @@ async def friends_leaderboard(request: Request, player_id: str,
                               region: str | None = Query(None, pattern=queries.REGION_PATTERN),
                               period: queries.Period = Query("all"), previous: bool = Query(False),
                               k: int = Query(5, ge=0, le=50, description="Entries either side in `around`"),
+                              board: str | None = Query(None, pattern=IDENT, description="A stat board of the game"),
+                              season: str | None = Query(None, pattern=IDENT, description="With period=season"),
                               rt: Runtime = Depends(runtime)) -> Response:
     """The player and their friends ranked on one board, with the player's place."""
     await server_or_player(rt, request, player_id)
     return json_response(await queries.friends_board(rt, game, player_id, region=region, period=period,
-                                                     previous=previous, k=k))
+                                                     previous=previous, k=k, board=board, season=season))
 
 
 @router.get("/v1/players/{player_id}/inbox")

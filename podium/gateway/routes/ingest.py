@@ -24,7 +24,7 @@ from podium.gateway.routes.deps import admitted, api_key_of, close_slow_consumer
 from podium.gateway.runtime import Runtime
 from podium.telemetry import metrics
 from podium.wire.errors import ShardUnavailable
-from podium.wire.messages import AckStatus, Reason, Unlock
+from podium.wire.messages import AckStatus, Item, Reason, StatUpdate
 
 log = logging.getLogger(__name__)
 router = APIRouter()
@@ -60,7 +60,7 @@ async def _acknowledge(rt: Runtime, raw: bytes | str, scope: str, who: str, via:
     items = parse_frame(raw, **limits)
     acks: list[dict[str, Any]] = [{"id": item.id, "status": AckStatus.REJECTED.value, "reason": item.reason}
                                   for item in items]
-    by_shard: dict[int, list[tuple[int, Unlock]]] = defaultdict(list)
+    by_shard: dict[int, list[tuple[int, Item]]] = defaultdict(list)
     for i, item in enumerate(items):
         if item.unlock is None:
             continue
@@ -81,6 +81,10 @@ async def _acknowledge(rt: Runtime, raw: bytes | str, scope: str, who: str, via:
         for (i, _), (status, reason) in zip(by_shard[shard], shard_acks, strict=True):
             acks[i]["status"] = status.value
             acks[i]["reason"] = reason
+    stats = [i for i, item in enumerate(items) if isinstance(item.unlock, StatUpdate)]
+    stat_acks: Counter[tuple[str, ...]] = Counter((acks[i]["status"], acks[i]["reason"] or "") for i in stats)
+    if stat_acks:  # podium_unlocks counts them too; this tells them apart
+        metrics.count_all("podium_stat_updates", stat_acks, ("status", "reason"))
     for ack in acks:
         if ack["reason"] is None:
             del ack["reason"]
