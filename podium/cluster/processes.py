@@ -11,6 +11,7 @@ import errno
 import fcntl
 import logging
 import os
+import random
 import signal
 import socket
 import time
@@ -196,11 +197,22 @@ def reap_zombies(keep: Iterable[int] = ()) -> None:
             continue
 
 
+# Ports handed out between Ray's worker ports (10002-19999 by default) and the kernel's ephemeral range
+# (32768 and up here): a port the kernel gave a socket bound to port 0 was handed back the moment it was
+# closed, and Ray's agents, bound to port 0 while the cluster starts, took it before HAProxy could (seen
+# with clusters side by side). No process is given a port from this range unless it asks for it.
+_FREE_PORTS = range(20_000, 32_000)
+_PICK = random.SystemRandom()  # not the seeded module state: two seeded runs side by side would pick alike
+
+
 def free_port() -> int:
-    """A TCP port nothing listens on now (for tests and benches that run clusters side by side)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+    """A TCP port nothing listens on now, outside the ranges the kernel and Ray hand
+    out on their own (for tests and benches that run clusters side by side)."""
+    for _ in range(200):
+        port = _PICK.choice(_FREE_PORTS)
+        if port_free("127.0.0.1", port) and port_free("0.0.0.0", port):
+            return port
+    raise RuntimeError(f"no free TCP port in {_FREE_PORTS.start}-{_FREE_PORTS.stop - 1}")
 
 
 def own_ports() -> dict[str, int]:
