@@ -60,6 +60,8 @@ class PlayerShard(Social, ActorBase):
         self.stat_boards = StatBoardBook(self.book.clock)
         self.catalog = Catalog({})
         self._planned = self.catalog  # the catalog the write round's admission saw (its journal write uses it)
+        self._admitted: tuple[UnlockBatch, IntakePlan] | None = None  # the round's admission plan, for its write
+        self.event_replans = 0  # rounds planned again: a stat event id in them was journaled already
         self._catalog_at = 0.0
         self._catalog_version: object = None
         leaderboards = settings.leaderboard_shards
@@ -291,7 +293,9 @@ class PlayerShard(Social, ActorBase):
     def _plan(self, batch: UnlockBatch) -> list[int]:
         """JournalPipeline's plan: what a write round may journal, before its backlog admission."""
         self._planned = self.catalog
-        return plan_intake(batch, self._planned, self.stat_book.value, unlocked=self.stat_book.unlocked).rows
+        plan = plan_intake(batch, self._planned, self.stat_book.value, unlocked=self.stat_book.unlocked)
+        self._admitted = (batch, plan)
+        return plan.rows
 
     async def _refresh_catalog(self, batch: UnlockBatch) -> bool:
         """JournalPipeline's refresh: reload the catalog if the round names a game or
@@ -312,22 +316,41 @@ class PlayerShard(Social, ActorBase):
         """Journal the batch in one transaction and fold what was new into the
         books; publishes the unlock pushes. Planned by the catalog the round's
         admission saw: one the poll reloaded meanwhile could make an unlock valid
-        that admission did not count against the backlog. A batch with stat
-        updates is planned again inside the transaction, once the journal said
-        which of their event ids it holds (those are duplicates, and leave every
-        value as it is): that plan decides the values and the crossings."""
-        plan: IntakePlan | None = None
-        if not batch.has_stats:
-            plan = plan_intake(batch, self._planned)
-            if not plan.journal_rows:
-                return Committed(AckBatch(plan.statuses, plan.reasons), set(), 0)  # type: ignore[arg-type]
+        that admission did not count against the backlog.
+
+        The round's admission plan is the write's plan when the whole round is
+        written (nothing refused; no await between them, so no fold moved a
+        value meanwhile). It assumes no stat update's event id is journaled yet:
+        a resent one the journal holds fails the stat insert on its unique key,
+        the transaction rolls back and the round is planned again inside a new
+        one, once the journal said which event ids it holds (those are
+        duplicates and leave every value as it is). A round of first sends, the
+        common case, so costs one plan and no look-up. A round whose plan rejects
+        a stat update looks its event ids up before it plans again, as a resend
+        is a duplicate whatever it carries."""
+        admitted, self._admitted = self._admitted, None
+        plan = admitted[1] if admitted is not None and admitted[0] is batch else None
+        if plan is None:
+            plan = plan_intake(batch, self._planned, self.stat_book.value, unlocked=self.stat_book.unlocked)
+        # A journaled event id answers `duplicate` whatever its update carries, also one this plan rejects
+        # (out of bounds from the value its first copy left, say): such a round looks its event ids up first.
+        look_up = batch.has_stats and any(s is AckStatus.REJECTED and batch.is_stat(i)
+                                          for i, s in enumerate(plan.statuses))
+        if not look_up and not plan.journal_rows and not plan.stat_rows:
+            return Committed(AckBatch(plan.statuses, plan.reasons), set(), 0)  # type: ignore[arg-type]
         at_us = now_us()
         now = from_us(at_us)
         t0 = time.perf_counter()
-        async with self.pool.acquire(timeout=self.settings.db_timeout_s) as conn, journal.writing(conn, self.index):
-            if plan is None:
+        try:
+            async with self.pool.acquire(timeout=self.settings.db_timeout_s) as conn, journal.writing(conn, self.index):
+                if look_up:
+                    plan = await self._plan_stats(conn, batch)
+                written = await self._append(conn, batch, plan, now)
+        except journal.EventJournaled:
+            self.event_replans += 1
+            async with self.pool.acquire(timeout=self.settings.db_timeout_s) as conn, journal.writing(conn, self.index):
                 plan = await self._plan_stats(conn, batch)
-            written = await self._append(conn, batch, plan, now)
+                written = await self._append(conn, batch, plan, now)
         metrics.observe("podium_journal_commit_seconds", time.perf_counter() - t0, shard=self._tag)
         metrics.observe("podium_journal_batch_unlocks", len(plan.journal_rows) + len(plan.stat_rows),
                         shard=self._tag)
@@ -402,6 +425,7 @@ class PlayerShard(Social, ActorBase):
             applied.append((seq, i, None, after))
         applied.sort()
         touched: set[Pair] = set()
+        boards: set[Pair] = set()  # pairs a stat row moved on their game's stat boards
         pushes: list[tuple[str, dict[str, object]]] = []
         moves: dict[Pair, tuple[Move | None, Move]] = {}  # players with friends: their score before and after
         at_text = from_us(at_us).isoformat()
@@ -418,7 +442,7 @@ class PlayerShard(Social, ActorBase):
                 self.stat_book.fold(seq, player_id, game_id, stat_id, amount, at_us)
                 if self.stat_boards.fold(self._planned, seq, player_id, game_id, stat_id, str(batch.ops[i]),
                                          int(batch.values[i] or 0), at_us):
-                    touched.add((player_id, game_id))  # owed to the game's leaderboard like an unlock's pair
+                    boards.add((player_id, game_id))  # owed to the game's leaderboard, as an unlock's pair is
                 if player_id in self.presence:
                     for event in progress.events(self._planned, game_id, stat_id, before_value, amount):
                         moved[(player_id, game_id, event["achievement_id"])] = event
@@ -447,7 +471,9 @@ class PlayerShard(Social, ActorBase):
             self.spawn(publish(self.redis, self.settings.redis_prefix, self.presence.replicas_of, pushes))
         if moves:
             self.queue_passes(moves)
-        return Committed(AckBatch(statuses, reasons), touched, max((a[0] for a in applied), default=0))  # type: ignore[arg-type]
+        # A pair only a stat row touched leaves the player's total as it was: its game's boards only.
+        return Committed(AckBatch(statuses, reasons), touched | boards,  # type: ignore[arg-type]
+                         max((a[0] for a in applied), default=0), boards - touched)
 
     async def _deliver(self, shard: int, items: set[Pair]) -> None:
         """Send absolute scores of one chunk of items to leaderboard shard `shard`
@@ -545,7 +571,7 @@ class PlayerShard(Social, ActorBase):
                 "stat_values": len(self.stat_book), "stat_dirty": self.stat_book.dirty_count,
                 "online": len(self.presence), "recovered_in_s": self.recovered_in_s,
                 "friend_edges": len(self.friend_book), "passes_waiting": len(self._moves),
-                "passes_dropped": self.passes_dropped,
+                "passes_dropped": self.passes_dropped, "event_replans": self.event_replans,
                 "gc_frozen": gc.get_freeze_count(), "node": ray.util.get_node_ip_address(),
                 "node_id": ray.get_runtime_context().get_node_id(),
                 "checkpoint_age_s": round(time.monotonic() - self._checkpointed_at, 1),

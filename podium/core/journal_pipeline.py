@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Collection, Sequence
 from dataclasses import dataclass, field
 
 from podium.core.delivery import CHUNK_PAIRS, admit, chunks
@@ -46,11 +46,15 @@ Pair = tuple[str, str]  # (player_id, game_id)
 @dataclass(frozen=True, slots=True)
 class Committed:
     """What one journal transaction did: the acks of the merged batch, the
-    pairs whose score changed, and the newest seq written (0 if none)."""
+    pairs whose score changed, and the newest seq written (0 if none).
+    `boards_only`: pairs of `touched` whose change leaves the player's total
+    as it was (a stat board's value moved, no points and no region): they go
+    to their game's leaderboard shard only, not to the totals shard."""
 
     acks: AckBatch
     touched: set[Pair]
     max_seq: int
+    boards_only: frozenset[Pair] | set[Pair] = frozenset()
 
 
 Journal = Callable[[UnlockBatch], Awaitable[Committed]]
@@ -62,7 +66,8 @@ Plan = Callable[[UnlockBatch], Sequence[int]]  # in memory: the indices the jour
 # or achievement it lacks; rate-limited) and returns True if it did. The journal must journal by the catalog the
 # last plan used, so that what it inserts is exactly what admission let through.
 Refresh = Callable[[UnlockBatch], Awaitable[bool]]
-Route = Callable[[Pair], Iterable[tuple[int, Pair]]]  # a touched pair -> (leaderboard shard, item) per lane
+# A touched pair -> (leaderboard shard, item) per lane, its game's boards first, then the player's total.
+Route = Callable[[Pair], Sequence[tuple[int, Pair]]]
 Journaled = Callable[[UnlockBatch], Awaitable[list[bool]]]  # which items (unlocks, stat events) it already holds
 Work = list[tuple[UnlockBatch, asyncio.Future[AckBatch]]]  # queued batches, each with its answer
 
@@ -275,7 +280,9 @@ class JournalPipeline:
                     reasons[i] = None if known else Reason.OVERLOADED.value
                 self.overloaded += reasons.count(Reason.OVERLOADED.value)
             rest = [i for i in range(len(merged)) if statuses[i] is None]
-            committed = await self._journal(merged.take(rest)) if rest else Committed(AckBatch([], []), set(), 0)
+            # The whole round as admission planned it (its plan is then the write's), or what was not refused.
+            written = merged if len(rest) == len(merged) else merged.take(rest)
+            committed = await self._journal(written) if rest else Committed(AckBatch([], []), set(), 0)
         except BaseException as exc:
             # The transaction may have committed even though we saw an error (a
             # connection lost during COMMIT): reconcile before the next write.
@@ -295,7 +302,7 @@ class JournalPipeline:
             if not future.done():
                 future.set_result(AckBatch(statuses[start:end], reasons[start:end]))  # type: ignore[arg-type]
             start = end
-        self._note(committed.touched, committed.max_seq)
+        self._note(committed.touched, committed.max_seq, committed.boards_only)
 
     def _refuse(self, merged: UnlockBatch, rows: Sequence[int]) -> list[int]:
         """The journal rows whose lane (their game's shard, or the totals shard) is full."""
@@ -303,10 +310,11 @@ class JournalPipeline:
         routes = [[shard for shard, _ in self._route((merged.player_ids[i], merged.game_ids[i]))] for i in rows]
         return [i for i, ok in zip(rows, admit(held, self._backlog_max, routes), strict=True) if not ok]
 
-    def _note(self, touched: set[Pair], newest: int) -> None:
+    def _note(self, touched: set[Pair], newest: int, boards_only: Collection[Pair] = ()) -> None:
         # No await between these: keeps the first invariant.
         for pair in touched:
-            for shard, item in self._route(pair):
+            routes = self._route(pair)
+            for shard, item in routes[:1] if pair in boards_only else routes:  # the first: the game's boards
                 lane = self.lanes.get(shard)
                 if lane is None:
                     lane = self.lanes[shard] = Lane(max(self.journaled_seq, self._floor))

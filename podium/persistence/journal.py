@@ -137,6 +137,14 @@ RETURNING seq, player_id, game_id, event_id
 """
 
 
+# The unique key of a stat update's event id (migrations/007_stats.sql).
+_EVENT_KEY = "stat_updates_player_id_game_id_event_id_key"
+
+
+class EventJournaled(Exception):
+    """A stat update's event id is journaled already: the append's transaction is aborted."""
+
+
 async def stat_events_journaled(conn: asyncpg.Connection, player_ids: Sequence[str], game_ids: Sequence[str],
                                 event_ids: Sequence[str]) -> list[bool]:
     """Whether each (player, game, event id) is in the stat journal (its unique index answers each)."""
@@ -149,14 +157,19 @@ async def insert_stats(conn: asyncpg.Connection, *, shard: int, player_ids: Sequ
                        stat_ids: Sequence[str], event_ids: Sequence[str], ops: Sequence[str], values: Sequence[int],
                        values_after: Sequence[int], regions: Sequence[str | None], updated_at: datetime,
                        client_at: Sequence[datetime | None]) -> list[int]:
-    """Inside `writing`: insert stat updates, none of which may be journaled
-    already (the caller checked, under the lock: a unique violation fails the
-    transaction rather than skip a row whose value chain assumed it); returns
-    their seqs, index-aligned (increasing with the index)."""
+    """Inside `writing`: insert stat updates; returns their seqs, index-aligned
+    (increasing with the index). Raises EventJournaled, the transaction then
+    aborted, if one of the event ids is journaled already: a unique violation
+    fails the transaction rather than skip a row whose value chain assumed it."""
     if not player_ids:
         return []
-    rows = await conn.fetch(_APPEND_STATS, player_ids, game_ids, stat_ids, event_ids, ops, values, values_after,
-                            regions, updated_at, client_at, shard)
+    try:
+        rows = await conn.fetch(_APPEND_STATS, player_ids, game_ids, stat_ids, event_ids, ops, values,
+                                values_after, regions, updated_at, client_at, shard)
+    except asyncpg.UniqueViolationError as exc:
+        if exc.constraint_name == _EVENT_KEY:
+            raise EventJournaled(exc.detail) from exc
+        raise
     seq_of = {(r["player_id"], r["game_id"], r["event_id"]): r["seq"] for r in rows}
     seqs = [seq_of[key] for key in zip(player_ids, game_ids, event_ids, strict=True)]
     if any(a >= b for a, b in itertools.pairwise(seqs)):  # replay would fold a stat's chain out of order

@@ -112,6 +112,31 @@ async def test_each_stat_update_gets_its_answer_and_accepted_means_journaled(clu
     assert await journal_of(db, p) == journaled  # the resend recorded nothing
 
 
+async def test_a_journaled_event_resent_among_new_ones_is_a_duplicate_and_the_rest_apply_once(cluster, db,
+                                                                                                 api_key, uid) -> None:
+    """A round is planned once, assuming no event id of it is journaled; a resent
+    one the journal holds rolls that attempt back and the round is planned again.
+    The retry must leave the resend out of the value chain, journal every new
+    update once, and cross the threshold once."""
+    game, p = uid("stats"), uid("p")
+    await add_game(db, game, cluster, api_key)
+    s = cluster.settings
+    shard = directory.player_shard(s, shard_of(p, s.player_shards))
+    replans = (await shard.status.remote())["event_replans"]
+    async with websockets.connect(f"{cluster.ws_url}/v1/ws/ingest", additional_headers={"X-API-Key": api_key}) as ws:
+        first = await send(ws, [stat(p, game, "wins", "incr", 2, "a")])
+        mixed = await send(ws, [stat(p, game, "wins", "incr", 7, "a"),  # journaled: a duplicate, counts nothing
+                                stat(p, game, "wins", "incr", 1, "b"), stat(p, game, "wins", "incr", 1, "c")])
+        again = await send(ws, [stat(p, game, "wins", "incr", 1, "c"), stat(p, game, "wins", "incr", 1, "d")])
+    assert [a["status"] for a in first + mixed + again] == ["accepted", "duplicate", "accepted", "accepted",
+                                                            "duplicate", "accepted"]
+    assert await journal_of(db, p) == [("wins", "a", 2, 2), ("wins", "b", 1, 3), ("wins", "c", 1, 4),
+                                       ("wins", "d", 1, 5)]
+    assert await db.fetchval("SELECT count(*) FROM unlocks WHERE player_id = $1 AND achievement_id = 'three-wins'",
+                             p) == 1
+    assert (await shard.status.remote())["event_replans"] == replans + 2
+
+
 async def test_updates_of_one_stat_in_one_frame_apply_in_order(cluster, db, api_key, uid) -> None:
     game, p = uid("stats"), uid("p")
     await add_game(db, game, cluster, api_key)
