@@ -5,8 +5,10 @@ per-leaderboard backlog and the pair chunks) and the player shard's
 
 - Every touched (player, game) pair goes to two places: its game's
   leaderboard shard, and the player's cross-game total (the item (player,
-  ALL_GAMES)) to the shard of ALL_GAMES. Each leaderboard shard is a lane of
-  its own: delivered in order, independently of the others.
+  ALL_GAMES)) to the shard of ALL_GAMES. A pair only stat rows touched (a stat
+  board's value moved; no points, no region) goes to its game's shard alone:
+  the total did not move. Each leaderboard shard is a lane of its own:
+  delivered in order, independently of the others.
 - The backlog is bounded per leaderboard shard: once `delivery_backlog_max`
   items wait for one shard, new unlocks that would add to it are answered
   `overloaded` instead of being journaled; unlocks for games on the other

@@ -562,3 +562,29 @@ async def test_a_stat_update_resent_while_its_copy_is_in_the_round_waits_for_it_
         assert (await pipeline.submit(update("e3"))).reasons == [Reason.UNAVAILABLE.value]
         assert (await pipeline.submit(update("e3"))).statuses == [AckStatus.DUPLICATE]
     assert sorted(a for _, _, _, a in shard.rows) == ["#e1", "#e2", "#e3"]
+
+
+async def test_pairs_touched_on_their_boards_only_do_not_go_to_the_totals_shard() -> None:
+    """A stat row moves its game's stat boards, never the player's total: such a
+    pair (Committed.boards_only) is owed to its game's shard alone. A pair an
+    unlock touched in the same round still goes to both."""
+    shard = Shard()
+    journal = shard.journal
+
+    async def stat_rows_boards_only(b: UnlockBatch) -> Committed:
+        done = await journal(b)
+        stat_pairs = {(b.player_ids[i], b.game_ids[i]) for i in range(len(b)) if b.is_stat(i)}
+        unlock_pairs = {(b.player_ids[i], b.game_ids[i]) for i in range(len(b)) if not b.is_stat(i)}
+        return Committed(done.acks, done.touched, done.max_seq, stat_pairs - unlock_pairs)
+
+    pipeline = pipeline_of(shard, plan=lambda b: list(range(len(b))))
+    pipeline._journal = stat_rows_boards_only
+    async with run(pipeline):
+        acks = await pipeline.submit(UnlockBatch.concat([
+            UnlockBatch.of([StatUpdate("p-stat", "g", "wins", "incr", 1, "e1")]),
+            UnlockBatch.of([StatUpdate("p-both", "g-b", "wins", "incr", 1, "e2"), Unlock("p-both", "g-b", "a")])]))
+        assert acks.statuses == [AckStatus.ACCEPTED] * 3
+        await until(lambda: pipeline.delivered_seq >= 3)
+    assert shard.boards[0] == {("p-stat", "g")}
+    assert shard.boards[1] == {("p-both", "g-b")}
+    assert shard.boards[TOTALS] == {("p-both", ALL_GAMES)}  # not p-stat's total: nothing of it moved
