@@ -933,6 +933,7 @@ def main() -> None:
     ap.add_argument("--online-rate", type=float, help="g. online: unlocks/s for those players")
     ap.add_argument("--online-reads", type=float, help="g. online: HTTP reads/s beside them (0: none)")
     ap.add_argument("--seed-seconds", type=float, help="i. seed: seconds of measuring")
+    ap.add_argument("--ingest-seconds", type=float, help="a., j.: seconds of each closed-loop ingest level")
     args = ap.parse_args()
     profile = QUICK if args.quick else FULL
     phases = tuple(LETTERS.get(p.strip(), p.strip()) for p in args.phases.split(",") if p.strip())
@@ -940,7 +941,8 @@ def main() -> None:
     if unknown:
         ap.error(f"unknown phases {sorted(unknown)}; choose from {','.join(PHASES)}")
     overrides = {"online_sockets": args.online_sockets, "online_rate": args.online_rate,
-                 "online_reads": args.online_reads, "seed_s": args.seed_seconds}
+                 "online_reads": args.online_reads, "seed_s": args.seed_seconds,
+                 "ingest_s": args.ingest_seconds}
     profile = replace(profile, **{k: v for k, v in overrides.items() if v is not None})
     started = time.perf_counter()
     from podium.cluster.embedded import ensure_servers
