@@ -51,6 +51,7 @@ log = logging.getLogger(__name__)
 RETIRE_EVERY_S = 30.0  # how often closed periods older than the previous one are dropped
 METRICS_S = 5.0  # how often the shard's gauges are exported
 TOPS_S = 0.5  # how often updated game boards' top N are compared with the last look (rank.lost_top)
+TOP_MEMBER_MOVED = 2**63  # a board's best update when one was for a player in its top N: always looked at
 CATALOG_POLL_S = 2.0  # a new or changed stat board's order is known within this
 SEASONS_S = 1.0  # how often seasons due to close are looked for
 APPLY_SLICE = 128  # updates applied between yields to the event loop: a read waits at most one slice (~5 ms)
@@ -310,8 +311,11 @@ class LeaderboardShard(ActorBase):
             self.spawn(publish(self.redis, self.settings.redis_prefix, self.presence.replicas_of,
                                [_rank_event(c) for c in changes]))
         best = self._tops_due  # board -> the best score an update brought to it since the last look
-        for game_id, points in zip(updates.game_ids, updates.points, strict=True):
+        tops = self.tops
+        for player_id, game_id, points in zip(updates.player_ids, updates.game_ids, updates.points, strict=True):
             score = self.standings.order_of(game_id).score(points) if orders else points  # stat boards: by order
+            if tops.holds(game_id, player_id):
+                score = TOP_MEMBER_MOVED  # its score may have fallen (a `set` stat board): look whatever the floor
             if best.get(game_id, -1) < score:
                 best[game_id] = score
         return len(changes)

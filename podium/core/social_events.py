@@ -46,7 +46,9 @@ class TopWatch:
     (also after a restart) reports nobody: a loss is only ever one it saw.
     `may_change` spares the look: a board with N entries whose N-th has more
     points than the best update to it cannot have lost anyone (a newcomer
-    with equal points reached them later, so ranks below)."""
+    with equal points reached them later, so ranks below), unless an update
+    was for a player in its top (`holds`): a score can fall (a `set` or a
+    negative `incr` stat board), and one that falls out lets another in."""
 
     def __init__(self, n: int) -> None:
         self.n = n
@@ -58,6 +60,11 @@ class TopWatch:
             return True
         floor = self._floor[board]
         return floor is None or best_points >= floor
+
+    def holds(self, board: str, player_id: str) -> bool:
+        """Whether the player was in the board's top N when last looked at."""
+        top = self._tops.get(board)
+        return top is not None and player_id in top
 
     def dropped(self, board: str, top: Sequence[tuple[str, int]]) -> list[str]:
         """`top`: the board's first N (player, points) in rank order."""

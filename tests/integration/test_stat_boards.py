@@ -14,6 +14,7 @@ from typing import Any
 import orjson
 import websockets
 
+from podium.gateway.auth import mint_token
 from podium.transport import directory
 from tests.integration.conftest import eventually
 from tests.integration.test_stats_ingest import add_game, send, stat
@@ -127,6 +128,36 @@ async def test_asc_and_desc_stat_boards_through_the_http_reads(cluster, db, http
         frame = orjson.loads(await asyncio.wait_for(ws.recv(), 10))
     assert frame["board_id"] == "fastest-lap" and frame["order"] == "asc"
     assert [(e["player_id"], e["value"]) for e in frame["entries"]] == values(page)[:3]
+
+
+async def test_a_player_whose_set_value_falls_out_of_the_top_gets_rank_lost_top(cluster, db, http, api_key,
+                                                                                 uid) -> None:
+    """On a `set` board a score can fall. The top-N watch must look when a
+    member of the top moves, even though no update reached the N-th's score."""
+    game = uid("levels")
+    entry = {"game_id": game, "name": "Levels", "achievements": [],
+             "stats": [{"stat_id": "level", "name": "Level", "op": "set", "min": 0, "max": 1000}],
+             "boards": [{"board_id": "level", "name": "Level", "stat_id": "level", "periods": ["all"]}]}
+    await add_game(db, game, cluster, api_key, entry)
+    top_n = cluster.settings.inbox_top_n
+    players = [uid(f"l{i}") for i in range(top_n)]
+    runner_up = uid("runner-up")
+    await ingest(cluster, api_key, [stat(p, game, "level", "set", 10 * (i + 1), f"{p}-1")
+                                    for i, p in enumerate(players)] + [stat(runner_up, game, "level", "set", 5, "r")])
+
+    async def full() -> bool:
+        return (await board(http, game, board="level"))["total"] == top_n + 1
+    await eventually(full, timeout=30)
+    await asyncio.sleep(1.5)  # the watch has looked at the full top N (every 0.5 s)
+    fallen = players[-1]  # the best falls to the bottom: the runner-up moves into the top N
+    await ingest(cluster, api_key, [stat(fallen, game, "level", "set", 1, f"{fallen}-2")])
+
+    async def lost() -> list[dict[str, Any]]:
+        headers = {"Authorization": f"Bearer {mint_token(cluster.settings.token_secret, fallen, 600)}"}
+        return (await http.get(f"/v1/players/{fallen}/inbox", headers=headers)).json()["items"]
+    [item] = await eventually(lost, timeout=20)
+    assert item["kind"] == "rank.lost_top"
+    assert (item["event"]["top"], item["event"]["rank"], item["event"]["points"]) == (top_n, top_n + 1, 1)
 
 
 async def test_a_season_closes_on_time_and_keeps_its_final_standings_once(cluster, db, http, api_key, uid) -> None:

@@ -148,6 +148,7 @@ def test_top_watch_reports_only_losses_it_saw() -> None:
     assert not watch.may_change("g", 9) and watch.may_change("g", 10)
     assert watch.dropped("g", [("d", 40), ("a", 30), ("b", 20)]) == ["c"]
     assert watch.dropped("g", [("d", 40), ("a", 30), ("b", 20)]) == []
+    assert watch.holds("g", "b") and not watch.holds("g", "c") and not watch.holds("other", "b")
     watch.forget("g")
     assert watch.dropped("g", [("x", 1)]) == []
     assert watch.may_change("g", 0)  # fewer than N entries: anyone may enter
