@@ -54,4 +54,6 @@ def test_stat_updates_are_counted_apart_from_every_item(monkeypatch: pytest.Monk
     assert [a["status"] for a in acks] == ["accepted", "accepted", "rejected", "rejected"]
     unlocks = counted["podium_unlocks"]
     assert unlocks[("accepted", "")] == 2 and unlocks[("rejected", "unknown_stat")] == 1 and len(unlocks) == 3
+    assert acks[3]["reason"].startswith("invalid: ")  # the ack names the field; the label is the code alone
+    assert unlocks[("rejected", "invalid")] == 1
     assert counted["podium_stat_updates"] == {("accepted", ""): 1, ("rejected", "unknown_stat"): 1}

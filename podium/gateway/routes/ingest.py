@@ -41,9 +41,15 @@ async def acknowledge(rt: Runtime, raw: bytes | str, scope: str, who: str, via: 
     t0 = time.perf_counter()
     acks = await _acknowledge(rt, raw, scope, who, via)
     metrics.observe("podium_ack_seconds", time.perf_counter() - t0, via=via)
-    metrics.count_all("podium_unlocks", Counter((a["status"], a.get("reason", "")) for a in acks),
+    metrics.count_all("podium_unlocks", Counter((a["status"], reason_label(a.get("reason"))) for a in acks),
                       ("status", "reason"))
     return acks
+
+
+def reason_label(reason: str | None) -> str:
+    """A reason as a metric label: its code, without the text an `invalid: ...`
+    carries (which names the item's own field and value: unbounded)."""
+    return "" if reason is None else reason.split(":", 1)[0]
 
 
 async def _acknowledge(rt: Runtime, raw: bytes | str, scope: str, who: str, via: str) -> list[dict[str, Any]]:
@@ -82,7 +88,7 @@ async def _acknowledge(rt: Runtime, raw: bytes | str, scope: str, who: str, via:
             acks[i]["status"] = status.value
             acks[i]["reason"] = reason
     stats = [i for i, item in enumerate(items) if isinstance(item.unlock, StatUpdate)]
-    stat_acks: Counter[tuple[str, ...]] = Counter((acks[i]["status"], acks[i]["reason"] or "") for i in stats)
+    stat_acks: Counter[tuple[str, ...]] = Counter((acks[i]["status"], reason_label(acks[i]["reason"])) for i in stats)
     if stat_acks:  # podium_unlocks counts them too; this tells them apart
         metrics.count_all("podium_stat_updates", stat_acks, ("status", "reason"))
     for ack in acks:
