@@ -154,15 +154,6 @@ class PlayerBook:
                 stats.last_seq = max(stats.last_seq, seq)
             self._dirty_periods.add((player_id, game_id, kind, start))
 
-    def replay_regions(self, rows: Iterable[Mapping[str, Any]]) -> set[Pair]:
-        """The player's region from journal rows that carry no score (stat
-        updates: seq, player_id, region), oldest first: a region change may come
-        with a stat row only. Returns the pairs whose boards must move."""
-        touched: set[Pair] = set()
-        for r in rows:
-            touched |= self.region_change(r["player_id"], r["region"], r["seq"])
-        return touched
-
     def replay(self, rows: Iterable[Mapping[str, Any]],
                other_games: Callable[[str], Iterable[str]] | None = None) -> set[Pair]:
         """Fold journal rows (seq, player_id, game_id, points, unlocked_at,
