@@ -934,6 +934,7 @@ def main() -> None:
     ap.add_argument("--online-reads", type=float, help="g. online: HTTP reads/s beside them (0: none)")
     ap.add_argument("--seed-seconds", type=float, help="i. seed: seconds of measuring")
     ap.add_argument("--ingest-seconds", type=float, help="a., j.: seconds of each closed-loop ingest level")
+    ap.add_argument("--progress-sockets", type=int, help="j. stats: watched players' sockets for progress pushes")
     args = ap.parse_args()
     profile = QUICK if args.quick else FULL
     phases = tuple(LETTERS.get(p.strip(), p.strip()) for p in args.phases.split(",") if p.strip())
@@ -942,7 +943,7 @@ def main() -> None:
         ap.error(f"unknown phases {sorted(unknown)}; choose from {','.join(PHASES)}")
     overrides = {"online_sockets": args.online_sockets, "online_rate": args.online_rate,
                  "online_reads": args.online_reads, "seed_s": args.seed_seconds,
-                 "ingest_s": args.ingest_seconds}
+                 "ingest_s": args.ingest_seconds, "progress_sockets": args.progress_sockets}
     profile = replace(profile, **{k: v for k, v in overrides.items() if v is not None})
     started = time.perf_counter()
     from podium.cluster.embedded import ensure_servers

@@ -307,6 +307,8 @@ class JournalPipeline:
     def _refuse(self, merged: UnlockBatch, rows: Sequence[int]) -> list[int]:
         """The journal rows whose lane (their game's shard, or the totals shard) is full."""
         held = {shard: lane.size for shard, lane in self.lanes.items()}
+        if max(held.values(), default=0) + 2 * len(rows) < self._backlog_max:
+            return []  # a row charges a lane at most twice (game and total on one shard): none can fill
         routes = [[shard for shard, _ in self._route((merged.player_ids[i], merged.game_ids[i]))] for i in rows]
         return [i for i, ok in zip(rows, admit(held, self._backlog_max, routes), strict=True) if not ok]
 
