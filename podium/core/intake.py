@@ -79,8 +79,7 @@ def plan_intake(batch: UnlockBatch, catalog: Catalog, current: Current = _none,
     crossings: list[Crossing] = []
     first_index: dict[Key, int] = {}
     running: dict[tuple[str, str, str], int] = {}  # values as this batch's planned updates leave them
-    for i in range(n):
-        key = batch.key(i)
+    for i, key in enumerate(batch.keys()):
         if batch.is_stat(i):
             if i in journaled or key in first_index:
                 statuses[i] = AckStatus.DUPLICATE

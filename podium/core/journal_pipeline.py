@@ -161,8 +161,8 @@ class JournalPipeline:
         statuses: list[AckStatus] = [AckStatus.REJECTED] * len(batch)
         reasons: list[str | None] = [Reason.OVERLOADED.value] * len(batch)
         joined: set[Key] = set()
-        for i in range(len(batch)):
-            key = _key(batch, i)
+        keys = batch.keys()
+        for i, key in enumerate(keys):
             held = self._held.get(key)
             if held is None:
                 fresh.append(i)  # a repeat of one of these within the batch: the plan answers it
@@ -182,7 +182,7 @@ class JournalPipeline:
             self._pending.append((part, own))
             self._pending_unlocks += len(part)
             for j, i in enumerate(fresh):
-                self._held.setdefault(_key(batch, i), (own, j))  # a repeat within the batch: its first
+                self._held.setdefault(keys[i], (own, j))  # a repeat within the batch: its first
             self._wake.set()
             waits.append(own)
         self.joined += len(copies)
@@ -244,8 +244,7 @@ class JournalPipeline:
             # Every batch of the round has its answer now (or never will: the writer was stopped): a resend
             # of one of its unlocks from here on is queued and journaled (`duplicate` if this committed it).
             for batch, future in work:
-                for i in range(len(batch)):
-                    key = _key(batch, i)
+                for key in batch.keys():
                     if self._held.get(key, (None, 0))[0] is future:
                         del self._held[key]
 

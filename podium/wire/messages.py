@@ -107,6 +107,14 @@ class UnlockBatch:
             return self.player_ids[i], self.game_ids[i], EVENT_KEY + str(self.event_ids[i])
         return self.player_ids[i], self.game_ids[i], self.achievement_ids[i]
 
+    def keys(self) -> list[Key]:
+        """Every item's `key`, in order (one pass: the pipeline and the plan take them all)."""
+        if not self.stat_ids:
+            return list(zip(self.player_ids, self.game_ids, self.achievement_ids, strict=True))
+        return [(p, g, a) if s is None else (p, g, EVENT_KEY + str(e))
+                for p, g, a, s, e in zip(self.player_ids, self.game_ids, self.achievement_ids, self.stat_ids,
+                                         self.event_ids, strict=True)]
+
     def stat_columns(self) -> tuple[list[str | None], list[str | None], list[int | None], list[str | None]]:
         """The four stat columns, full length (all None for an unlock-only batch)."""
         if self.stat_ids:

@@ -190,3 +190,13 @@ def test_progress_events_only_for_thresholds_that_moved() -> None:
     assert [(e["type"], e["achievement_id"], e["value"], e["percent"]) for e in moved] == [("progress", "ten", 8, 80)]
     crossed = progress.events(CATALOG, "g", "wins", None, 5)
     assert [(e["achievement_id"], e["done"]) for e in crossed] == [("five", True), ("ten", False)]
+
+
+def test_keys_are_each_items_key_in_order() -> None:
+    mixed = UnlockBatch.concat([UnlockBatch.of([Unlock("p", "g", "a")]),
+                                UnlockBatch.of([StatUpdate("p", "g", "wins", "incr", 1, "e1")]),
+                                UnlockBatch.of([Unlock("q", "g", "b")])])
+    assert mixed.keys() == [mixed.key(i) for i in range(len(mixed))] == [("p", "g", "a"), ("p", "g", "#e1"),
+                                                                         ("q", "g", "b")]
+    plain = UnlockBatch.of([Unlock("p", "g", "a"), Unlock("p", "h", "a")])
+    assert plain.keys() == [plain.key(i) for i in range(len(plain))]
