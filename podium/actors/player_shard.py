@@ -166,8 +166,9 @@ class PlayerShard(Social, ActorBase):
     async def _reload_catalog(self) -> None:
         # A write round may wait on this (an unknown id): the write path's acquire deadline.
         async with self.pool.acquire(timeout=self.settings.db_timeout_s) as conn:
-            self._catalog_version = await catalog_store.catalog_version(conn)
+            version = await catalog_store.catalog_version(conn)  # read first: a change meanwhile reloads again
             self.catalog = await catalog_store.load_catalog(conn)  # stats and thresholds too
+            self._catalog_version = version  # only once loaded: a failed load is retried by the next poll
         self._catalog_at = time.monotonic()
 
     async def _poll_catalog(self) -> None:
@@ -471,9 +472,12 @@ class PlayerShard(Social, ActorBase):
             self.spawn(publish(self.redis, self.settings.redis_prefix, self.presence.replicas_of, pushes))
         if moves:
             self.queue_passes(moves)
-        # A pair only a stat row touched leaves the player's total as it was: its game's boards only.
+        # A pair only a stat row touched leaves the player's total as it was: its game's boards only. Not a
+        # player whose region changed: a first region moves nothing held (region_change returns no pair), yet
+        # the total must reach its new regional totals board.
+        boards_only = {pair for pair in boards - touched if pair[0] not in region_updates}
         return Committed(AckBatch(statuses, reasons), touched | boards,  # type: ignore[arg-type]
-                         max((a[0] for a in applied), default=0), boards - touched)
+                         max((a[0] for a in applied), default=0), boards_only)
 
     async def _deliver(self, shard: int, items: set[Pair]) -> None:
         """Send absolute scores of one chunk of items to leaderboard shard `shard`

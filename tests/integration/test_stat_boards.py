@@ -160,6 +160,26 @@ async def test_a_player_whose_set_value_falls_out_of_the_top_gets_rank_lost_top(
     assert (item["event"]["top"], item["event"]["rank"], item["event"]["points"]) == (top_n, top_n + 1, 1)
 
 
+async def test_a_first_region_sent_with_a_stat_update_moves_the_players_total_to_that_region(
+        cluster, db, http, api_key, uid) -> None:
+    """A player with points and no region yet sends a stat update with a region:
+    the journal records it, and their cross-game total must reach that region's
+    totals board, though the stat row moved no points."""
+    game, p = uid("kart"), uid("p")
+    await add_game(db, game, cluster, api_key, game_entry(game))
+    r = await http.post("/v1/unlocks", content=orjson.dumps([{"player_id": p, "game_id": "arena",
+                                                              "achievement_id": "a0"}]),
+                        headers={"X-API-Key": api_key})
+    assert r.status_code == 200 and r.json()[0]["status"] == "accepted", r.text
+
+    async def ranked(**params: Any) -> bool:
+        got = await http.get(f"/v1/games/_all/players/{p}/rank", params=params)
+        return got.status_code == 200 and got.json().get("rank") is not None
+    await eventually(ranked, timeout=20)
+    await ingest(cluster, api_key, [stat(p, game, "wins", "incr", 1, "w1", region="eu")])
+    await eventually(lambda: ranked(region="eu"), timeout=20)
+
+
 async def test_a_season_closes_on_time_and_keeps_its_final_standings_once(cluster, db, http, api_key, uid) -> None:
     game = uid("season")
     now = datetime.now(UTC)
