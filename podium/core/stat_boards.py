@@ -127,8 +127,8 @@ class StatBoardBook:
         self._seasons: dict[tuple[str, str], tuple[tuple[tuple[str, int, int], ...], Seasons]] = {}
         self._dirty: set[Key] = set()  # changed since the last checkpoint
         self._gone: set[Key] = set()  # forgotten (closed, or not loaded): their checkpoint rows are deleted
-        # The series whose values this book holds whole, i.e. as a fold of every journal row it has
-        # seen would give them (recovery sets it; a catalog change keeps only those still the same).
+        # The series whose values this book holds whole, i.e. as a fold of every journal row of their
+        # windows would give them (recovery sets it; a catalog change keeps only those still the same).
         self.complete: set[str] = set()
 
     def seasons(self, game_id: str, board: StatBoard) -> Seasons:
