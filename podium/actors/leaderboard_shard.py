@@ -149,7 +149,8 @@ class LeaderboardShard(ActorBase):
         all-time value from their checkpointed stat values plus the stat journal
         after each player shard's watermark (folded by the same StatBook code);
         day, week and season values folded from the stat journal rows of their
-        windows (the same StatBoardBook code; they are not checkpointed)."""
+        windows (the same StatBoardBook code; the player shards' checkpoint of
+        them, player_stat_periods, is not read here yet)."""
         boarded = sorted(g for g in games if self.catalog.boards.get(g))
         if not boarded:
             return 0

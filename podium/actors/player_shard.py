@@ -26,7 +26,7 @@ from podium.core.intake import IntakePlan, plan_intake
 from podium.core.journal_pipeline import Committed, JournalPipeline
 from podium.core.periods import DAY_US, PeriodClock
 from podium.core.player_state import GameStats, Pair, PeriodStats, PlayerBook, from_us, now_us, to_us
-from podium.core.stat_boards import StatBoardBook, board_stats
+from podium.core.stat_boards import StatBoardBook, board_stats, only, series
 from podium.core.stat_book import StatBook
 from podium.persistence import catalog_store, checkpoints, journal, stat_boards
 from podium.persistence.db import connection
@@ -73,6 +73,8 @@ class PlayerShard(Social, ActorBase):
             pending_max=settings.pending_unlocks_max, deadline_s=settings.actor_call_timeout_s,
             redeliver_s=REDELIVER_S)
         self.checkpointed_seq = 0
+        self._series_written: list[str] = []  # the stat series the last checkpoint said it holds whole
+        self.stat_recovery: dict[str, int] = {}  # what recovery read for the stat boards' period values
         self._to_leaderboards: dict[int, channel.Channel] = {}  # leaderboard shard -> its apply channel
         self.friend_book = FriendBook()
         self._friends_lock = asyncio.Lock()
@@ -110,13 +112,21 @@ class PlayerShard(Social, ActorBase):
                 replay = await journal.replay(conn, shard=self.index, after_seq=watermark)
                 stat_values = await checkpoints.read_player_shard_stat_values(conn, self.index)
                 stat_replay = await journal.replay_stats(conn, shard=self.index, after_seq=watermark)
-                # Stat boards' day/week/season values are not checkpointed: rebuilt from the
-                # journal rows of their windows (podium/core/stat_boards.py).
-                # Streamed and folded a chunk at a time, only the stats some board ranks.
-                window = from_us(self.stat_boards.window_start(self.catalog, now_us()))
-                board_rows = await stat_boards.stream_shard_rows_since(
-                    conn, self.index, window, watermark, board_stats(self.catalog),
-                    lambda rows: self.stat_boards.fold_rows(self.catalog, rows))
+                # Stat boards' day/week/season values: the checkpointed ones of the series the
+                # checkpoint holds whole, then (below) the stat rows after the watermark. A
+                # series it does not hold (a board added or changed since this shard's last
+                # recovery, or no checkpoint of them yet) is rebuilt from the journal rows of
+                # its windows, streamed and folded a chunk at a time (podium/core/stat_boards.py).
+                at = now_us()
+                covered = await checkpoints.read_stat_series(conn, self.index, self.settings.player_shards)
+                loaded = await checkpoints.stream_player_shard_stat_periods(
+                    conn, self.index, lambda rows: self.stat_boards.load(self.catalog, rows, at, covered))
+                rebuilt = only(self.catalog, series(self.catalog) - covered)
+                streamed = 0
+                if rebuilt.boards:
+                    streamed = await stat_boards.stream_shard_rows_since(
+                        conn, self.index, from_us(self.stat_boards.window_start(rebuilt, at)), watermark,
+                        board_stats(rebuilt), lambda rows: self.stat_boards.fold_rows(rebuilt, rows))
                 # Players with stats and no unlock: their region is in `players` (the stat rows record it).
                 stat_players = {r["player_id"] for r in stat_values} | {r["player_id"] for r in stat_replay}
                 stat_regions = await stat_boards.regions(conn, sorted(stat_players))
@@ -136,9 +146,15 @@ class PlayerShard(Social, ActorBase):
         for player_id, region in stat_regions.items():  # players with stats and no points game
             self.book.regions.setdefault(player_id, region)
         touched |= self._replay_stats(stat_replay)
-        # Every pair with stat boards whose rows may not have reached its leaderboard.
-        touched |= {(r["player_id"], r["game_id"]) for r in stat_replay
-                    if self.catalog.boards.get(r["game_id"])}
+        # The stat rows after the watermark into the period values (seq-guarded: a value
+        # checkpointed or rebuilt with a row keeps it once), and every pair with stat
+        # boards whose rows may not have reached its leaderboard.
+        touched |= self.stat_boards.rebuild(self.catalog, stat_replay, to_us)
+        touched |= {(r["player_id"], r["game_id"]) for r in stat_replay if self.catalog.boards.get(r["game_id"])}
+        self.stat_boards.complete = series(self.catalog)
+        self._series_written = sorted(covered)
+        self.stat_recovery = {"checkpoint_rows": loaded, "streamed_rows": streamed,
+                              "rows_after_watermark": len(stat_replay)}
         # Rows after the watermark may never have reached their leaderboard: the
         # deliverer resends them all (versioned, so a leaderboard that has them
         # ignores the resend). Recovery does not wait for the leaderboards.
@@ -156,9 +172,10 @@ class PlayerShard(Social, ActorBase):
         if self.index == 0:
             self.every(INBOX_EXPIRE_S, self.expire_inboxes, "inbox expiry")
         log.info("player shard %d: %d stats rows, %d stat values, %d friend edges, %d unlocks and %d stat "
-                 "updates replayed after seq %d, %d stat journal rows folded into period and season values",
-                 self.index, len(stats), len(stat_values), edges, len(replay), len(stat_replay), watermark,
-                 board_rows)
+                 "updates replayed after seq %d; stat boards: %d checkpointed period values read, %d journal "
+                 "rows streamed to rebuild %d series the checkpoint did not hold", self.index, len(stats),
+                 len(stat_values), edges, len(replay), len(stat_replay), watermark, loaded, streamed,
+                 len(series(rebuilt)))
 
     def _writer_restarted(self) -> None:
         self.pipeline.suspect = True  # it died mid-round: what it wrote is unknown until reconciled
@@ -169,6 +186,7 @@ class PlayerShard(Social, ActorBase):
             version = await catalog_store.catalog_version(conn)  # read first: a change meanwhile reloads again
             self.catalog = await catalog_store.load_catalog(conn)  # stats and thresholds too
             self._catalog_version = version  # only once loaded: a failed load is retried by the next poll
+        self.stat_boards.catalog_changed(self.catalog)
         self._catalog_at = time.monotonic()
 
     async def _poll_catalog(self) -> None:
@@ -510,24 +528,30 @@ class PlayerShard(Social, ActorBase):
         self.stat_boards.evict(self.catalog, now_us())
 
     async def checkpoint(self) -> None:
-        if (not self.book.dirty_count and not self.stat_book.dirty_count
-                and self.pipeline.delivered_seq == self.checkpointed_seq):
+        boards = self.stat_boards
+        held_whole = sorted(boards.complete)
+        if (not self.book.dirty_count and not self.stat_book.dirty_count and not boards.dirty_count
+                and held_whole == self._series_written and self.pipeline.delivered_seq == self.checkpointed_seq):
             self._checkpointed_at = time.monotonic()  # nothing new: the checkpoint is current
             return
         watermark = self.pipeline.delivered_seq  # taken with the snapshot: no await in between
         dirty = self.book.take_dirty()
         dirty_stats, stat_columns = self.stat_book.take_dirty()
+        dirty_periods, period_columns, gone = boards.take_dirty()
         try:
             async with self.pool.acquire() as conn:
                 await checkpoints.write_player_checkpoint(
                     conn, shard=self.index, shard_count=self.settings.player_shards,
                     watermark=watermark, columns=dirty.stats_columns, period_columns=dirty.period_columns,
-                    stat_columns=stat_columns,
+                    stat_columns=stat_columns, stat_period_columns=period_columns, stat_periods_gone=gone,
+                    stat_series=held_whole,
                 )
         except BaseException:
             self.book.mark_dirty(dirty)
             self.stat_book.mark_dirty(dirty_stats)
+            boards.mark_dirty(dirty_periods, gone)
             raise
+        self._series_written = held_whole
         self.checkpointed_seq = watermark
         self._checkpointed_at = time.monotonic()
         self.book.evict_periods(now_us())
@@ -573,6 +597,7 @@ class PlayerShard(Social, ActorBase):
         return {"shard": self.index, "players": len(self.book.games), **self.pipeline.status(),
                 "checkpointed_seq": self.checkpointed_seq, "dirty": self.book.dirty_count,
                 "stat_values": len(self.stat_book), "stat_dirty": self.stat_book.dirty_count,
+                "stat_periods_dirty": self.stat_boards.dirty_count, "stat_recovery": self.stat_recovery,
                 "online": len(self.presence), "recovered_in_s": self.recovered_in_s,
                 "friend_edges": len(self.friend_book), "passes_waiting": len(self._moves),
                 "passes_dropped": self.passes_dropped, "event_replans": self.event_replans,

@@ -9,14 +9,16 @@ updates it sends for them (issue 25, "leaderboards on any stat").
   holds those per (player, game), board id -> (value, reached_us, seq of the
   row that last changed it).
 
-Period values are NOT checkpointed: a recovering player shard rebuilds them
-by folding its stat journal rows of the live windows (the previous day and
-week on, and each season not yet closed long ago), in seq order, the same
-fold the live path runs. That is exact (the journal is the source of truth
-and the fold is deterministic) and needs no new table, at the price of
-reading (streamed, only stats some board ranks) every row of the shard's
-players since the oldest window, a whole season's, at each restart:
-checkpointing these values is the fix left to do (docs/architecture.md).
+Period values are checkpointed with the shard's other checkpoints (same
+transaction, same watermark: `take_dirty`; migrations/009). A checkpoint also
+names the series it holds whole (a board's days, its weeks, each season, with
+the stat and dates they had: `series`): recovery loads the values of those
+(`load`, which forgets closed windows as `evict` does) and folds only the
+journal after the watermark. A series the checkpoint does not hold whole (a
+board added or changed since the shard's last recovery, or a database from
+before the checkpoint) is rebuilt by folding the journal rows of its windows,
+in seq order, the same fold the live path runs (`only` restricts the fold to
+it). Either way the values equal a rebuild from the journal.
 
 Updates go out as ordinary absolute, versioned ScoreUpdates on the stat
 board ids, through the same delivery lanes as the points boards: a (player,
@@ -24,11 +26,22 @@ game) pair touched by a stat row is owed to its game's leaderboard shard, so
 the same watermark rule holds. Ray-free, no I/O."""
 from __future__ import annotations
 
-from collections.abc import Callable, Container, Iterable, Mapping
+import dataclasses
+from collections.abc import Callable, Collection, Container, Iterable, Mapping
 from typing import Any
 
 from podium.core.catalog import Catalog, StatBoard
-from podium.core.periods import ALL_TIME, PERIODS, PeriodClock, base_of, is_stat_board, parse, stat_board_id
+from podium.core.periods import (
+    ALL_TIME,
+    PERIODS,
+    SEASON,
+    BoardRef,
+    PeriodClock,
+    base_of,
+    is_stat_board,
+    parse,
+    stat_board_id,
+)
 from podium.core.seasons import Seasons
 from podium.core.stat_book import StatBook
 from podium.core.stat_periods import PeriodValue, boards_at, fold
@@ -40,6 +53,11 @@ Row = tuple[str, str, int, int, int]
 SEASON_KEEP_US = 7 * 24 * 3_600_000_000  # a closed season's values stay held this long (late resends)
 # One stat journal row as a rebuild reads it: (seq, player_id, game_id, stat_id, op, value sent, updated_us)
 StatRow = tuple[int, str, str, str, str, int, int]
+Key = tuple[str, str, str]  # (player_id, game_id, board id): one held value
+# One checkpointed value: (player_id, game_id, board id, value, reached_us, seq)
+HeldRow = tuple[str, str, str, int, int, int]
+# The same as checkpoint columns
+HeldColumns = tuple[list[str], list[str], list[str], list[int], list[int], list[int]]
 
 
 def boards_on(catalog: Catalog, game_id: str, stat_id: str) -> list[StatBoard]:
@@ -52,11 +70,66 @@ def board_stats(catalog: Catalog) -> list[tuple[str, str]]:
     return sorted({(game_id, b.stat_id) for game_id, boards in catalog.boards.items() for b in boards.values()})
 
 
+# A series is what a checkpoint may hold whole: a board's days, its weeks, or
+# one of its seasons, named with the stat it folds (and a season's dates), so
+# that a board changed in the catalog is a new series. `#` is in no id.
+def _period_series(base: str, kind: str, board: StatBoard) -> str:
+    return f"{base}#{kind}#{board.stat_id}"
+
+
+def _season_series(base: str, season: tuple[str, int, int], board: StatBoard) -> str:
+    season_id, start_us, end_us = season
+    return f"{base}#{SEASON}#{season_id}#{start_us}#{end_us}#{board.stat_id}"
+
+
+def series(catalog: Catalog) -> set[str]:
+    """Every series of the catalog's stat boards."""
+    out: set[str] = set()
+    for game_id, boards in catalog.boards.items():
+        for board in boards.values():
+            base = stat_board_id(game_id, board.board_id)
+            out.update(_period_series(base, kind, board) for kind in PERIODS if kind in board.periods)
+            out.update(_season_series(base, season, board) for season in board.seasons)
+    return out
+
+
+def series_of(catalog: Catalog, game_id: str, ref: BoardRef) -> str | None:
+    """The series a held value's board belongs to; None if the catalog has no such series."""
+    board = catalog.boards.get(game_id, {}).get(ref.stat_board or "")
+    if board is None:
+        return None
+    base = stat_board_id(game_id, board.board_id)
+    if ref.start_us is not None:
+        return _period_series(base, ref.kind, board) if ref.kind in board.periods else None
+    season = next((s for s in board.seasons if s[0] == ref.season_id), None)
+    return None if season is None else _season_series(base, season, board)
+
+
+def only(catalog: Catalog, wanted: Collection[str]) -> Catalog:
+    """The catalog with only the stat boards' series in `wanted` (the fold of a
+    rebuild of those series touches no other value)."""
+    boards: dict[str, dict[str, StatBoard]] = {}
+    for game_id, of_game in catalog.boards.items():
+        for board in of_game.values():
+            base = stat_board_id(game_id, board.board_id)
+            periods = tuple(k for k in PERIODS if k in board.periods and _period_series(base, k, board) in wanted)
+            seasons = tuple(s for s in board.seasons if _season_series(base, s, board) in wanted)
+            if periods or seasons:
+                boards.setdefault(game_id, {})[board.board_id] = dataclasses.replace(
+                    board, periods=periods, seasons=seasons)
+    return dataclasses.replace(catalog, boards=boards)
+
+
 class StatBoardBook:
     def __init__(self, clock: PeriodClock) -> None:
         self.clock = clock
         self.held: dict[Pair, dict[str, Held]] = {}
         self._seasons: dict[tuple[str, str], tuple[tuple[tuple[str, int, int], ...], Seasons]] = {}
+        self._dirty: set[Key] = set()  # changed since the last checkpoint
+        self._gone: set[Key] = set()  # forgotten (closed, or not loaded): their checkpoint rows are deleted
+        # The series whose values this book holds whole, i.e. as a fold of every journal row of their
+        # windows would give them (recovery sets it; a catalog change keeps only those still the same).
+        self.complete: set[str] = set()
 
     def seasons(self, game_id: str, board: StatBoard) -> Seasons:
         """The board's Seasons, built once per catalog value of its seasons."""
@@ -85,6 +158,7 @@ class StatBoardBook:
                 after = fold(op, value, sent, at_us)
                 if after is not value:
                     held[ident] = (after[0], after[1], seq)
+                    self._dirty.add((player_id, game_id, ident))
         return True
 
     def rebuild(self, catalog: Catalog, rows: Iterable[Mapping[str, Any]], to_us: Callable[[Any], int]) -> set[Pair]:
@@ -104,12 +178,70 @@ class StatBoardBook:
 
     def window_start(self, catalog: Catalog, now_us: int) -> int:
         """The oldest update time a rebuild must read: the previous day's and
-        week's starts, and the start of every season still held."""
-        starts = [self.clock.previous(kind, now_us) for kind in PERIODS]
+        week's starts (of the kinds some board keeps), and the start of every
+        season still held; `now_us` if none."""
+        kinds = {kind for boards in catalog.boards.values() for board in boards.values() for kind in board.periods}
+        starts = [self.clock.previous(kind, now_us) for kind in PERIODS if kind in kinds]
         for boards in catalog.boards.values():
             for board in boards.values():
                 starts += [start for _, start, end in board.seasons if end + SEASON_KEEP_US > now_us]
-        return min(starts)
+        return min(starts, default=now_us)
+
+    def load(self, catalog: Catalog, rows: Iterable[HeldRow], now_us: int, covered: Container[str]) -> int:
+        """Recovery: take checkpointed values as they are, those of the series
+        in `covered` (the checkpoint holds them whole) that are still held
+        (rows and evict keep them). The others are forgotten, and their rows
+        deleted by the next checkpoint: a closed window's, or one of a series
+        rebuilt from the journal (its stale rows must not outlive the rebuild).
+        Returns how many were taken."""
+        oldest_live = {kind: self.clock.previous(kind, now_us) for kind in PERIODS}
+        loaded = 0
+        for player_id, game_id, ident, value, reached_us, seq in rows:
+            ref = parse(ident)
+            board = catalog.boards.get(game_id, {}).get(ref.stat_board or "")
+            name = series_of(catalog, game_id, ref)
+            if board is None or name is None or name not in covered or self._closed(board, ref, now_us, oldest_live):
+                self._gone.add((player_id, game_id, ident))
+                continue
+            self.held.setdefault((player_id, game_id), {})[ident] = (value, reached_us, seq)
+            loaded += 1
+        return loaded
+
+    def take_dirty(self) -> tuple[set[Key], HeldColumns, list[Key]]:
+        """For a checkpoint: (the changed keys, their values as columns, the keys
+        of forgotten values to delete). Give both sets back with `mark_dirty` if
+        the write fails. A forgotten value held again (folded anew) is not
+        deleted: it is written."""
+        keys, self._dirty = self._dirty, set()
+        gone_keys, self._gone = self._gone, set()
+        cols: HeldColumns = ([], [], [], [], [], [])
+        players, games, idents, values, reached, seqs = cols
+        for player_id, game_id, ident in keys:
+            held = self.held.get((player_id, game_id), {}).get(ident)
+            if held is None:
+                continue  # forgotten since: deleted below
+            players.append(player_id)
+            games.append(game_id)
+            idents.append(ident)
+            values.append(held[0])
+            reached.append(held[1])
+            seqs.append(held[2])
+        gone = [k for k in gone_keys if k[2] not in self.held.get((k[0], k[1]), {})]
+        return keys, cols, gone
+
+    def mark_dirty(self, keys: Iterable[Key], gone: Iterable[Key]) -> None:
+        self._dirty.update(keys)
+        self._gone.update(gone)
+
+    @property
+    def dirty_count(self) -> int:
+        return len(self._dirty) + len(self._gone)
+
+    def catalog_changed(self, catalog: Catalog) -> None:
+        """A new catalog: series no longer in it (a board removed, its stat or
+        a season's dates changed) are no longer held whole, even if they come
+        back: rows folded meanwhile did not count in them."""
+        self.complete &= series(catalog)
 
     def rows(self, catalog: Catalog, stat_book: StatBook, pairs: Iterable[Pair], now_us: int,
              delivered_upto: int, version: Callable[[str, int], int] = lambda _, seq: seq) -> list[Row]:
@@ -151,25 +283,29 @@ class StatBoardBook:
         values older than the previous period, and season values of seasons
         ended more than SEASON_KEEP_US ago (or no longer in the catalog). A
         removed board's values must go: a leaderboard that does not know the
-        board would have to skip them on every resend."""
+        board would have to skip them on every resend. Their checkpoint rows
+        are deleted by the next checkpoint (`take_dirty`)."""
         oldest_live = {kind: self.clock.previous(kind, now_us) for kind in PERIODS}
         evicted = 0
-        for (_, game_id), held in self.held.items():
+        for (player_id, game_id), held in self.held.items():
             boards = catalog.boards.get(game_id, {})
             for ident in list(held):
                 ref = parse(ident)
                 board = boards.get(ref.stat_board or "")
-                if board is None:
-                    stale = True
-                elif ref.start_us is not None:
-                    stale = ref.start_us < oldest_live.get(ref.kind, 0)
-                else:
-                    season = next((s for s in board.seasons if s[0] == ref.season_id), None)
-                    stale = season is None or season[2] + SEASON_KEEP_US < now_us
-                if stale:
+                if board is None or self._closed(board, ref, now_us, oldest_live):
                     del held[ident]
+                    self._gone.add((player_id, game_id, ident))
                     evicted += 1
         return evicted
+
+    @staticmethod
+    def _closed(board: StatBoard, ref: BoardRef, now_us: int, oldest_live: Mapping[str, int]) -> bool:
+        """A day or week older than the previous one, or a season ended more
+        than SEASON_KEEP_US ago (or no longer in the catalog): not held."""
+        if ref.start_us is not None:
+            return ref.start_us < oldest_live.get(ref.kind, 0)
+        season = next((s for s in board.seasons if s[0] == ref.season_id), None)
+        return season is None or season[2] + SEASON_KEEP_US < now_us
 
 
 def unknown_stat_boards(board_ids: Iterable[str], known: Container[str]) -> set[str]:

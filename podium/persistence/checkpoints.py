@@ -1,7 +1,7 @@
 """Checkpoint tables: player_game_stats, player_period_stats, player_stats
-(stat values) and shard_watermarks. A checkpoint's rows and watermark are
-written in one transaction, so a reader that sees the watermark also sees
-every row it covers."""
+(stat values), player_stat_periods (stat boards' day, week and season values)
+and shard_watermarks. A checkpoint's rows and watermark are written in one
+transaction, so a reader that sees the watermark also sees every row it covers."""
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
@@ -50,6 +50,27 @@ ON CONFLICT (player_id, game_id, stat_id) DO UPDATE SET
 WHERE s.last_seq < EXCLUDED.last_seq
 """
 
+# No seq guard, unlike the tables above: a series rebuilt from the journal (its board's
+# stat or a season's dates changed) may hold a value of a lower seq than its stale row.
+_UPSERT_STAT_PERIODS = f"""
+INSERT INTO player_stat_periods AS s (player_id, game_id, board, value, reached_at, last_seq, player_shard,
+                                      checkpointed_at)
+SELECT t.p, t.g, t.b, t.v, {_US.format("t.r")}, t.seq, $7::int, now()
+FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::bigint[], $6::bigint[]) AS t(p, g, b, v, r, seq)
+ON CONFLICT (player_id, game_id, board) DO UPDATE SET
+    value = EXCLUDED.value, reached_at = EXCLUDED.reached_at, last_seq = EXCLUDED.last_seq, checkpointed_at = now()
+"""
+
+_DELETE_STAT_PERIODS = """
+DELETE FROM player_stat_periods s USING unnest($1::text[], $2::text[], $3::text[]) AS t(p, g, b)
+WHERE s.player_id = t.p AND s.game_id = t.g AND s.board = t.b
+"""
+
+_STAT_PERIODS_OF_SHARD = """
+SELECT player_id, game_id, board, value, (extract(epoch FROM reached_at) * 1000000)::bigint, last_seq
+FROM player_stat_periods WHERE player_shard = $1
+"""
+
 # With the player's region: a player may have stat values and no scores (no player_game_stats row to carry it).
 _STAT_VALUES_OF_SHARD = """
 SELECT s.player_id, s.game_id, s.stat_id, s.value, (extract(epoch FROM s.updated_at) * 1000000)::bigint AS updated_us,
@@ -58,10 +79,11 @@ FROM player_stats s LEFT JOIN players p USING (player_id) WHERE s.player_shard =
 """
 
 _UPSERT_WATERMARK = """
-INSERT INTO shard_watermarks (kind, shard, shard_count, seq) VALUES ($1, $2, $3, $4)
+INSERT INTO shard_watermarks (kind, shard, shard_count, seq, stat_series) VALUES ($1, $2, $3, $4, $5)
 ON CONFLICT (kind, shard) DO UPDATE SET shard_count = EXCLUDED.shard_count, seq = EXCLUDED.seq,
-                                        checkpointed_at = now()
+                                        stat_series = EXCLUDED.stat_series, checkpointed_at = now()
 """
+STAT_PERIODS_CHUNK = 20_000  # rows per statement: a first checkpoint after a rebuild writes them all
 
 _SCORES_FOR_PLAYERS = """
 SELECT s.player_id, s.game_id, p.region, s.points,
@@ -126,6 +148,12 @@ WHERE player_id = $1 AND period = 'day' AND period_start >= $2 AND ($3::text IS 
 StatValueColumns = tuple[Sequence[str], Sequence[str], Sequence[str], Sequence[int], Sequence[int], Sequence[int]]
 PeriodColumns = tuple[Sequence[str], Sequence[str], Sequence[str], Sequence[int], Sequence[int],
                       Sequence[int], Sequence[int], Sequence[int]]
+# player, game, board id, value, reached_us, last_seq
+StatPeriodColumns = tuple[Sequence[str], Sequence[str], Sequence[str], Sequence[int], Sequence[int], Sequence[int]]
+# (player, game, board id) of a value no longer held
+StatPeriodKey = tuple[str, str, str]
+# One checkpointed stat period value: player, game, board id, value, reached_us, last_seq
+StatPeriodRow = tuple[str, str, str, int, int, int]
 
 
 async def write_player_checkpoint(
@@ -138,9 +166,14 @@ async def write_player_checkpoint(
                    Sequence[int], Sequence[int], Sequence[int]],
     period_columns: PeriodColumns | None = None,
     stat_columns: StatValueColumns | None = None,
+    stat_period_columns: StatPeriodColumns | None = None,
+    stat_periods_gone: Sequence[StatPeriodKey] = (),
+    stat_series: Sequence[str] | None = None,
 ) -> None:
-    """Upsert changed stats, period rows and stat values (times in µs) and advance the shard's watermark,
-    atomically."""
+    """Upsert changed stats, period rows, stat values and stat board period
+    values (times in µs), delete stat period values no longer held, and
+    advance the shard's watermark with the stat series its checkpoint holds
+    whole (None: none), atomically."""
     async with conn.transaction():
         if columns[0]:
             await conn.execute(_UPSERT_STATS, *columns, shard)
@@ -148,7 +181,18 @@ async def write_player_checkpoint(
             await conn.execute(_UPSERT_PERIODS, *period_columns, shard)
         if stat_columns and stat_columns[0]:
             await conn.execute(_UPSERT_STAT_VALUES, *stat_columns, shard)
-        await conn.execute(_UPSERT_WATERMARK, "player", shard, shard_count, watermark)
+        # Deleted before the upsert: a key is never in both (take_dirty), but a
+        # stale row must never win over a value written in the same checkpoint.
+        for at in range(0, len(stat_periods_gone), STAT_PERIODS_CHUNK):
+            part = stat_periods_gone[at:at + STAT_PERIODS_CHUNK]
+            await conn.execute(_DELETE_STAT_PERIODS, [k[0] for k in part], [k[1] for k in part],
+                               [k[2] for k in part])
+        if stat_period_columns:
+            for at in range(0, len(stat_period_columns[0]), STAT_PERIODS_CHUNK):
+                await conn.execute(_UPSERT_STAT_PERIODS,
+                                   *[list(c[at:at + STAT_PERIODS_CHUNK]) for c in stat_period_columns], shard)
+        await conn.execute(_UPSERT_WATERMARK, "player", shard, shard_count, watermark,
+                           None if stat_series is None else list(stat_series))
 
 
 async def read_player_scores(conn: asyncpg.Connection, player_ids: Sequence[str]) -> list[asyncpg.Record]:
@@ -162,6 +206,26 @@ async def read_watermarks(conn: asyncpg.Connection, kind: str, shard_count: int)
         "SELECT shard, seq FROM shard_watermarks WHERE kind = $1 AND shard_count = $2", kind, shard_count
     )
     return {r["shard"]: r["seq"] for r in rows}
+
+
+async def read_stat_series(conn: asyncpg.Connection, shard: int, shard_count: int) -> set[str]:
+    """The stat series player shard `shard`'s checkpoint holds whole (none
+    without a watermark of this layout, or one written before migration 009)."""
+    series = await conn.fetchval("SELECT stat_series FROM shard_watermarks WHERE kind = 'player' AND shard = $1 "
+                                 "AND shard_count = $2", shard, shard_count)
+    return set(series or ())
+
+
+def _stat_period_row(f: copy_text.Fields) -> StatPeriodRow:
+    return str(f[0]), str(f[1]), str(f[2]), int(f[3] or 0), int(f[4] or 0), int(f[5] or 0)
+
+
+async def stream_player_shard_stat_periods(conn: asyncpg.Connection, shard: int,
+                                           sink: Callable[[list[StatPeriodRow]], object]) -> int:
+    """Every checkpointed stat board period value of the players this shard
+    owns (closed windows too: the caller skips them), a chunk at a time.
+    Returns the row count."""
+    return await copy_text.stream(conn, _STAT_PERIODS_OF_SHARD, [shard], row=_stat_period_row, sink=sink)
 
 
 async def read_player_shard_stats(conn: asyncpg.Connection, shard: int) -> list[asyncpg.Record]:

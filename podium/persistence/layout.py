@@ -2,7 +2,9 @@
 `reshard` calls it once every player shard has settled and checkpointed):
 each player's rows move to the shard that owns them under the new count,
 and every new shard's watermark becomes the journal's newest row, which all
-checkpoints already cover (checked here first)."""
+checkpoints already cover (checked here first). A new shard's checkpoint holds
+whole the stat series every old shard's held whole (its players come from any
+of them); recovery rebuilds the others from the journal."""
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -22,6 +24,9 @@ _MOVE = [
     "WHERE s.player_id = t.player_id AND s.player_shard <> t.shard",
     "UPDATE player_stats s SET player_shard = t.shard FROM relayout t "
     "WHERE s.player_id = t.player_id AND s.player_shard <> t.shard",
+    # A player with stat period values has stat values (player_stats): it is in relayout.
+    "UPDATE player_stat_periods s SET player_shard = t.shard FROM relayout t "
+    "WHERE s.player_id = t.player_id AND s.player_shard <> t.shard",
 ]
 # The journal's newest row of a shard (unlocks and stat updates share one seq)
 _NEWEST_OF_SHARD = """
@@ -39,8 +44,13 @@ async def relayout_players(conn: asyncpg.Connection, old_count: int, new_count: 
                            shard_of: Callable[[str], int]) -> dict[str, int]:
     async with conn.transaction():
         await conn.execute("LOCK TABLE shard_watermarks IN EXCLUSIVE MODE")
-        marks = {r["shard"]: r["seq"] for r in await conn.fetch(
-            "SELECT shard, seq FROM shard_watermarks WHERE kind = 'player' AND shard_count = $1", old_count)}
+        old = await conn.fetch("SELECT shard, seq, stat_series FROM shard_watermarks "
+                               "WHERE kind = 'player' AND shard_count = $1", old_count)
+        marks = {r["shard"]: r["seq"] for r in old}
+        # (a shard without a watermark journaled nothing: it has no players to vouch for)
+        held: set[str] = set(old[0]["stat_series"] or ()) if old else set()
+        for r in old:
+            held &= set(r["stat_series"] or ())
         for shard in range(old_count):
             newest = await conn.fetchval(_NEWEST_OF_SHARD, shard) or 0
             if newest > marks.get(shard, 0):
@@ -54,7 +64,9 @@ async def relayout_players(conn: asyncpg.Connection, old_count: int, new_count: 
         moved = [int((await conn.execute(sql)).split()[-1]) for sql in _MOVE]
         await conn.execute("DELETE FROM shard_watermarks WHERE kind = 'player'")
         await conn.executemany(
-            "INSERT INTO shard_watermarks (kind, shard, shard_count, seq) VALUES ('player', $1, $2, $3)",
-            [(i, new_count, newest_all) for i in range(new_count)])
+            "INSERT INTO shard_watermarks (kind, shard, shard_count, seq, stat_series) "
+            "VALUES ('player', $1, $2, $3, $4)",
+            [(i, new_count, newest_all, sorted(held)) for i in range(new_count)])
     return {"players": len(players), "stats_rows_moved": moved[0], "period_rows_moved": moved[1],
-            "edges_moved": moved[2], "stat_values_moved": moved[3], "watermark": int(newest_all)}
+            "edges_moved": moved[2], "stat_values_moved": moved[3], "stat_periods_moved": moved[4],
+            "watermark": int(newest_all)}

@@ -3,7 +3,9 @@ on the catalog's asc and desc boards and read over HTTP (pages with cursors
 both ways, rank, around-me, periods, seasons); a season that closes a few
 seconds into the test keeps its final standings once, and updates after its
 end are not in them; and both leaderboard shards SIGKILLed while stat updates
-stream leave every board equal to a model of what was acked."""
+stream leave every board equal to a model of what was acked; a player shard
+SIGKILLed then restarts from its checkpointed period values, reading no stat
+journal row before its watermark."""
 from __future__ import annotations
 
 import asyncio
@@ -14,6 +16,7 @@ from typing import Any
 import orjson
 import websockets
 
+from podium.core.periods import parse
 from podium.gateway.auth import mint_token
 from podium.transport import directory
 from tests.integration.conftest import eventually
@@ -290,3 +293,33 @@ async def test_stat_boards_equal_a_model_after_the_leaderboard_shards_are_killed
     await asyncio.sleep(1.0)
     await eventually(equal, timeout=60, every=0.5)
     assert orjson.dumps(expected)  # the model is plain data (printed on failure by pytest)
+
+    # The player shards' checkpoints hold the model's period values (lap's day, wins' week) ...
+    shard = directory.player_shard(s, 0)
+    newest = await db.fetchval("SELECT greatest((SELECT max(seq) FROM stat_updates WHERE player_shard = 0), "
+                               "(SELECT max(seq) FROM unlocks WHERE player_shard = 0))")
+
+    async def checkpointed() -> bool:
+        status = await shard.status.remote()
+        return status["checkpointed_seq"] >= newest and status["stat_periods_dirty"] == 0
+
+    await eventually(checkpointed, timeout=30)
+    held = {(r["player_id"], parse(r["board"]).stat_board, parse(r["board"]).kind): r["value"] for r in await db.fetch(
+        "SELECT player_id, board, value FROM player_stat_periods WHERE game_id = $1", game)}
+    assert held == {(p, b, "day" if b == "lap" else "week"): v for b in ("lap", "wins") for p, v in expected[b].items()}
+    # ... and a player shard SIGKILLed now loads them and reads no stat journal row at or before its watermark
+    pid = await sigkill(shard)
+
+    async def recovered() -> bool:  # in a new process, and recovered (status waits for it)
+        return await shard.pid.remote() != pid and bool(await shard.status.remote())
+
+    await eventually(recovered, timeout=60)
+    recovery = (await shard.status.remote())["stat_recovery"]
+    assert recovery["streamed_rows"] == 0 and recovery["rows_after_watermark"] == 0, recovery
+    mine = await db.fetchval("SELECT count(*) FROM player_stat_periods WHERE player_shard = 0 AND game_id = $1", game)
+    assert mine > 0 and recovery["checkpoint_rows"] >= mine, (mine, recovery)
+    # The values it loaded are the model's: one more win each lands on the week boards as the model + 1
+    await ingest(cluster, api_key, [stat(p, game, "wins", "incr", 1, f"{tag}-after-{p}") for p in expected["wins"]])
+    expected["wins"] = {p: v + 1 for p, v in expected["wins"].items()}
+    await eventually(equal, timeout=60, every=0.5)
+    print(f"player shard 0 restarted from its checkpoint: {recovery}")

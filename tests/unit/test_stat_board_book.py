@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from podium.core.catalog import Catalog, StatBoard
 from podium.core.periods import DAY_US, PeriodClock, board_id, season_board_id, stat_board_id
 from podium.core.player_state import from_us, to_us
-from podium.core.stat_boards import StatBoardBook, board_stats, unknown_stat_boards
+from podium.core.stat_boards import StatBoardBook, board_stats, only, series, unknown_stat_boards
 from podium.core.stat_book import StatBook
 from podium.wire.messages import ScoreUpdates
 
@@ -143,3 +143,117 @@ def test_board_stats_names_each_ranked_game_stat_once() -> None:
               "wins": StatBoard("wins", "Wins", "wins", "desc", ("all",), ())},
         "h": {}})
     assert board_stats(cat) == [("g", "lap"), ("g", "wins")]
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(["p1", "p2"]), st.sampled_from(["incr", "max", "min", "set"]),
+                          st.integers(-50, 50), st.integers(0, 3 * DAY_US)), min_size=1, max_size=40),
+       st.data())
+def test_a_checkpoint_and_the_rows_after_its_watermark_equal_the_live_fold(
+        updates: list[tuple[str, str, int, int]], data: st.DataObject) -> None:
+    """Recovery's shape: the checkpoint is taken at some point of the stream, its
+    watermark at or before that point (delivered lags journaled); loading it and
+    folding the rows after the watermark gives the live values."""
+    clock = PeriodClock()
+    boards = {op: StatBoard(op, op, op, "desc", ("all", "day", "week"), (S1, S2))
+              for op in ("incr", "max", "min", "set")}
+    cat = Catalog({"g": {}}, boards={"g": boards})
+    live = StatBoardBook(clock)
+    rows: list[dict[str, Any]] = []
+    taken_at = data.draw(st.integers(0, len(updates)))
+    watermark = data.draw(st.integers(0, taken_at))
+    checkpoint: dict[tuple[str, str, str], tuple[int, int, int]] = {}
+    at = T0 - DAY_US
+    for seq, (player, op, sent, step) in enumerate([*updates, ("p1", "incr", 0, 0)], 1):
+        if seq == taken_at + 1:
+            _, cols, _ = live.take_dirty()
+            checkpoint.update({(p, g, b): (v, r, s) for p, g, b, v, r, s in zip(*cols, strict=True)})
+        if seq > len(updates):
+            break
+        at += step // 50
+        live.fold(cat, seq, player, "g", op, op, sent, at)
+        rows.append({"seq": seq, "player_id": player, "game_id": "g", "stat_id": op, "op": op, "value": sent,
+                     "updated_at": from_us(at)})
+    recovered = StatBoardBook(clock)
+    loaded = recovered.load(cat, [(*k, *v) for k, v in checkpoint.items()], T0, series(cat))
+    assert loaded == len(checkpoint)
+    recovered.rebuild(cat, [r for r in rows if r["seq"] > watermark], to_us)
+    assert recovered.held == {pair: held for pair, held in live.held.items() if held}
+
+
+def test_load_skips_closed_windows_and_series_the_checkpoint_does_not_hold_and_deletes_them() -> None:
+    clock = PeriodClock()
+    cat = catalog()
+    live = StatBoardBook(clock)
+    live.fold(cat, 1, "p", "g", "lap", "min", 900, T0)  # day, week, s1
+    live.fold(cat, 2, "p", "g", "lap", "min", 800, T0 + 3 * DAY_US)  # a later day and s2 (same week or the next)
+    _, cols, gone = live.take_dirty()
+    assert gone == [] and len(cols[0]) == len(live.held[("p", "g")])
+    rows = list(zip(*cols, strict=True))
+    base = stat_board_id("g", "lap")
+    day0 = board_id(base, "day", clock.start("day", T0))
+    day3 = board_id(base, "day", clock.start("day", T0 + 3 * DAY_US))
+    now = T0 + 3 * DAY_US + 1
+    book = StatBoardBook(clock)
+    assert book.load(cat, rows, now, series(cat)) == len(rows) - 1
+    assert day0 not in book.held[("p", "g")] and day3 in book.held[("p", "g")]  # day0 closed: not loaded
+    assert book.held[("p", "g")][season_board_id(base, "s1")] == (900, T0, 1)  # s1 ended < 7 days ago: held
+    assert book.dirty_count == 1  # day0's row is deleted by the next checkpoint, nothing else is written
+    assert book.take_dirty()[2] == [("p", "g", day0)]
+    # s1's dates changed in the catalog: its series is not the checkpoint's; its row is not taken, and deleted
+    moved = Catalog({"g": {}}, boards={"g": {**cat.boards["g"], "lap": StatBoard(
+        "lap", "Lap", "lap", "asc", ("all", "day", "week"), (("s1", T0 - 2 * DAY_US, T0 + 1000), S2))}})
+    other = StatBoardBook(clock)
+    other.load(moved, rows, now, series(cat))
+    assert season_board_id(base, "s1") not in other.held[("p", "g")]
+    assert ("p", "g", season_board_id(base, "s1")) in other.take_dirty()[2]
+    # ... unless the rebuild of that series holds the value again: then it is written, not deleted
+    again = StatBoardBook(clock)
+    again.load(moved, rows, now, series(cat))
+    again.fold(only(moved, series(moved) - series(cat)), 1, "p", "g", "lap", "min", 900, T0)
+    _, cols, gone = again.take_dirty()
+    assert ("p", "g", season_board_id(base, "s1")) not in gone
+    assert season_board_id(base, "s1") in cols[2]
+    # A checkpoint written before any series was held whole: nothing is taken
+    assert StatBoardBook(clock).load(cat, rows, now, set()) == 0
+
+
+def test_only_keeps_just_the_series_asked_for_and_a_catalog_change_forgets_changed_series() -> None:
+    cat = catalog()
+    base = stat_board_id("g", "lap")
+    every = series(cat)
+    assert every == {f"{base}#day#lap", f"{base}#week#lap", f"{base}#season#s1#{S1[1]}#{S1[2]}#lap",
+                     f"{base}#season#s2#{S2[1]}#{S2[2]}#lap"}  # wins keeps no period
+    part = only(cat, {f"{base}#day#lap", f"{base}#season#s2#{S2[1]}#{S2[2]}#lap"})
+    assert part.boards == {"g": {"lap": StatBoard("lap", "Lap", "lap", "asc", ("day",), (S2,))}}
+    assert only(cat, set()).boards == {}
+    book = StatBoardBook(PeriodClock())
+    book.fold(part, 1, "p", "g", "lap", "min", 900, T0 + 2000)
+    assert set(book.held[("p", "g")]) == {board_id(base, "day", PeriodClock().start("day", T0)),
+                                          season_board_id(base, "s2")}
+    book.complete = set(every)
+    changed = Catalog({"g": {}}, boards={"g": {"lap": StatBoard("lap", "Lap", "wins", "asc", ("all", "day"), ())}})
+    book.catalog_changed(changed)
+    assert book.complete == set()  # the board ranks another stat now: no series of it is held whole
+    book.complete = set(every)
+    book.catalog_changed(Catalog({"g": {}}, boards={"g": {"lap": StatBoard("lap", "Lap", "lap", "asc", ("day",), ())}}))
+    assert book.complete == {f"{base}#day#lap"}
+    # and when the removed ones come back, they stay out: rows folded meanwhile did not count in them
+    book.catalog_changed(cat)
+    assert book.complete == {f"{base}#day#lap"}
+
+
+def test_a_forgotten_value_is_deleted_once_and_a_failed_checkpoint_gives_everything_back() -> None:
+    clock = PeriodClock()
+    cat = catalog()
+    book = StatBoardBook(clock)
+    book.fold(cat, 1, "p", "g", "lap", "min", 900, T0)
+    keys, cols, gone = book.take_dirty()
+    assert len(cols[0]) == 3 and gone == [] and book.dirty_count == 0
+    book.mark_dirty(keys, gone)  # the write failed
+    assert book.dirty_count == 3
+    book.take_dirty()
+    assert book.evict(cat, T0 + 60 * DAY_US) == 3
+    keys, cols, gone = book.take_dirty()
+    assert cols[0] == [] and len(gone) == 3
+    assert book.dirty_count == 0
