@@ -82,6 +82,8 @@ class PlayerShard(Social, ActorBase):
         self._moves_ready = asyncio.Event()
         self.passes_dropped = 0
         self._quiesced = False  # resharding: new unlocks are refused
+        self._handed_over = False  # resharding: quiesce took the last checkpoint of this layout
+        self._checkpoint_lock = asyncio.Lock()  # the periodic checkpoint and quiesce's never overlap
         self._checkpointed_at = time.monotonic()
         self._tag = str(self.index)  # the `shard` tag of its metrics
 
@@ -186,7 +188,7 @@ class PlayerShard(Social, ActorBase):
             version = await catalog_store.catalog_version(conn)  # read first: a change meanwhile reloads again
             self.catalog = await catalog_store.load_catalog(conn)  # stats and thresholds too
             self._catalog_version = version  # only once loaded: a failed load is retried by the next poll
-        self.stat_boards.catalog_changed(self.catalog)
+            self.stat_boards.catalog_changed(self.catalog)  # before any await: a checkpoint sees both or neither
         self._catalog_at = time.monotonic()
 
     async def _poll_catalog(self) -> None:
@@ -217,7 +219,7 @@ class PlayerShard(Social, ActorBase):
                 self._quiesced = False
                 raise ShardUnavailable(f"player shard {self.index} did not settle within {timeout_s:g}s")
             await asyncio.sleep(0.02)
-        await self.checkpoint()
+        await self.checkpoint(final=True)
         return self.checkpointed_seq
 
     async def ingest_address(self) -> tuple[str, int]:
@@ -527,7 +529,20 @@ class PlayerShard(Social, ActorBase):
     async def _evict_stat_periods(self) -> None:
         self.stat_boards.evict(self.catalog, now_us())
 
-    async def checkpoint(self) -> None:
+    async def checkpoint(self, *, final: bool = False) -> None:
+        """Write what changed, with the watermark. One at a time: an older one
+        committing last would move the watermark back. `final` (quiesce): the
+        last of this layout. Once relayout has run, the watermark rows belong to
+        the new layout; a checkpoint after it (the periodic loop runs until
+        reconfigure stops it, and stat period evictions keep making work) would
+        write the old shard count back over them."""
+        async with self._checkpoint_lock:
+            if self._handed_over:
+                return
+            await self._checkpoint()
+            self._handed_over = final
+
+    async def _checkpoint(self) -> None:
         boards = self.stat_boards
         held_whole = sorted(boards.complete)
         if (not self.book.dirty_count and not self.stat_book.dirty_count and not boards.dirty_count

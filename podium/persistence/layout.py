@@ -14,6 +14,7 @@ import asyncpg
 _PLAYERS = """
 SELECT player_id FROM player_game_stats UNION SELECT player_id FROM player_period_stats
 UNION SELECT player_id FROM friend_edges UNION SELECT player_id FROM player_stats
+UNION SELECT player_id FROM player_stat_periods
 """
 _MOVE = [
     "UPDATE player_game_stats s SET player_shard = t.shard FROM relayout t "
@@ -24,7 +25,6 @@ _MOVE = [
     "WHERE s.player_id = t.player_id AND s.player_shard <> t.shard",
     "UPDATE player_stats s SET player_shard = t.shard FROM relayout t "
     "WHERE s.player_id = t.player_id AND s.player_shard <> t.shard",
-    # A player with stat period values has stat values (player_stats): it is in relayout.
     "UPDATE player_stat_periods s SET player_shard = t.shard FROM relayout t "
     "WHERE s.player_id = t.player_id AND s.player_shard <> t.shard",
 ]
