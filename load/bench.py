@@ -694,9 +694,12 @@ async def progress_run(system: Podium, profile: Profile, session: Any, players: 
                 task.cancel()
             await asyncio.gather(*(ws.close() for ws, _ in opened), return_exceptions=True)
     missing = sum(len(q) for q in pending.values())
+    short = {p: len(q) for p, q in pending.items() if q}  # players with updates no push settled
+    never = sum(1 for p in short if short[p] == values[p])  # ... of which none of theirs was pushed
     not_accepted = sum(acks.other.values())
     say(f"  {label_of(system)} progress: push p50/p99 {percentiles(pushed)[0]:.0f}/{percentiles(pushed)[2]:.0f} ms "
-        f"over {len(pushed):,}, {missing} pushes missing, {not_accepted} updates not accepted, {dropped} dropped")
+        f"over {len(pushed):,}, {missing} pushes missing ({len(short)} players, {never} of them never pushed), "
+        f"{not_accepted} updates not accepted, {dropped} dropped")
     note = (f"{len(opened):,} watched players' sockets ({refused} refused, {dropped} dropped); {missing:,} updates "
             f"with no push within {PROGRESS_GRACE_S:g} s (of them {not_accepted:,} not accepted)")
     return [row(label_of(system), "j. stats: send -> progress push", players,
