@@ -62,16 +62,20 @@ def test_rows_carry_the_all_time_value_from_the_stat_book_and_skip_delivered_per
     assert moved[season_board_id(base, "s1")] == 9  # a region move re-versions every value past the watermark
 
 
+def every_op_catalog() -> Catalog:
+    """Game g with a desc board per operator (all, day, week and two seasons), each on the stat of its name."""
+    boards = {op: StatBoard(op, op, op, "desc", ("all", "day", "week"), (S1, S2))
+              for op in ("incr", "max", "min", "set")}
+    return Catalog({"g": {}}, boards={"g": boards})
+
+
 @settings(max_examples=60, deadline=None)
 @given(st.lists(st.tuples(st.sampled_from(["p1", "p2"]), st.sampled_from(["incr", "max", "min", "set"]),
                           st.integers(-50, 50), st.integers(0, 3 * DAY_US)), min_size=1, max_size=40),
        st.integers(0, 2**32))
 def test_a_rebuild_from_the_journal_equals_the_live_fold_and_refolding_changes_nothing(
         updates: list[tuple[str, str, int, int]], seed: int) -> None:
-    clock = PeriodClock()
-    boards = {op: StatBoard(op, op, op, "desc", ("all", "day", "week"), (S1, S2))
-              for op in ("incr", "max", "min", "set")}
-    cat = Catalog({"g": {}}, boards={"g": boards})
+    clock, cat = PeriodClock(), every_op_catalog()
     live = StatBoardBook(clock)
     rows: list[dict[str, Any]] = []
     at = T0 - DAY_US
@@ -154,10 +158,7 @@ def test_a_checkpoint_and_the_rows_after_its_watermark_equal_the_live_fold(
     """Recovery's shape: the checkpoint is taken at some point of the stream, its
     watermark at or before that point (delivered lags journaled); loading it and
     folding the rows after the watermark gives the live values."""
-    clock = PeriodClock()
-    boards = {op: StatBoard(op, op, op, "desc", ("all", "day", "week"), (S1, S2))
-              for op in ("incr", "max", "min", "set")}
-    cat = Catalog({"g": {}}, boards={"g": boards})
+    clock, cat = PeriodClock(), every_op_catalog()
     live = StatBoardBook(clock)
     rows: list[dict[str, Any]] = []
     taken_at = data.draw(st.integers(0, len(updates)))
