@@ -2,7 +2,14 @@
 their cluster (resharding.py, outages.py): it resends every unlock not acked
 `accepted`/`duplicate` (HTTP errors, 503s and `rejected: unavailable |
 overloaded` alike) after a back-off, as docs/protocol.md asks, and logs what
-each attempt got."""
+each attempt got.
+
+At most IN_FLIGHT attempts are on the wire at once, fewer than the client's
+connections, and the rest wait their turn here: queued inside httpcore's pool
+instead, each request costs O(queued x connections) (its
+_assign_requests_to_connections), and the thousands of resends of a long
+resharding pause kept the driver busy on a core doing only that, starving the
+cluster it waited for."""
 from __future__ import annotations
 
 import asyncio
@@ -13,10 +20,15 @@ from collections.abc import Callable
 import httpx
 import orjson
 
+IN_FLIGHT = 64  # attempts on the wire at once; below CONNECTIONS so a read beside them always finds one
+CONNECTIONS = 100  # httpx's default pool size, written out
+
 
 class Resender:
     def __init__(self, base: str, key: str, unlock: Callable[[int], dict[str, str]], timeout_s: float = 10.0) -> None:
-        self.http = httpx.AsyncClient(base_url=base, timeout=timeout_s, headers={"X-API-Key": key})
+        self.http = httpx.AsyncClient(base_url=base, timeout=timeout_s, headers={"X-API-Key": key},
+                                      limits=httpx.Limits(max_connections=CONNECTIONS))
+        self.on_wire = asyncio.Semaphore(IN_FLIGHT)
         self.unlock = unlock
         self.acked: dict[int, str] = {}
         self.latency: dict[int, float] = {}  # first send -> final ack
@@ -28,15 +40,17 @@ class Resender:
         began = time.monotonic()
         pause = 0.2
         while todo:
-            sent = time.monotonic()
-            try:
-                response = await self.http.post("/v1/unlocks", content=orjson.dumps([self.unlock(n) for n in todo]))
-                acks = response.json() if response.status_code == 200 else None
-                outcome = (Counter(f"{a['status']}/{a.get('reason', '')}" for a in acks) if acks is not None
-                           else Counter({f"http/{response.status_code}": len(todo)}))
-            except httpx.HTTPError as exc:
-                acks, outcome = None, Counter({f"error/{type(exc).__name__}": len(todo)})
-            self.attempts.append((sent, time.monotonic() - sent, dict(outcome)))
+            async with self.on_wire:
+                sent = time.monotonic()  # when it went on the wire: `took` is the server's answer time
+                try:
+                    response = await self.http.post("/v1/unlocks",
+                                                    content=orjson.dumps([self.unlock(n) for n in todo]))
+                    acks = response.json() if response.status_code == 200 else None
+                    outcome = (Counter(f"{a['status']}/{a.get('reason', '')}" for a in acks) if acks is not None
+                               else Counter({f"http/{response.status_code}": len(todo)}))
+                except httpx.HTTPError as exc:
+                    acks, outcome = None, Counter({f"error/{type(exc).__name__}": len(todo)})
+                self.attempts.append((sent, time.monotonic() - sent, dict(outcome)))
             for n, ack in zip(todo, acks or [], strict=False):
                 if ack["status"] in ("accepted", "duplicate"):
                     self.acked[n] = ack["status"]
